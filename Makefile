@@ -1,0 +1,50 @@
+# nplpipeline: every target installs what it needs into .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+LOANS ?= 20000
+SEED ?= 42
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint airflow mlflow bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+## The whole chain through Airflow on a simulated portfolio, then a summary.
+demo: install
+	$(BIN)/nplpipeline demo --loans $(LOANS) --seed $(SEED)
+
+## Lint (ruff, incl. Airflow AIR rules) and the full test suite (DuckDB and PostgreSQL).
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## Airflow UI (api-server, scheduler, dag-processor, triggerer) on http://localhost:8080.
+airflow: install
+	$(BIN)/nplpipeline airflow db migrate
+	$(BIN)/nplpipeline airflow standalone
+
+## MLflow UI on the embedded store, http://127.0.0.1:5000.
+mlflow: install
+	@mkdir -p mlflow/artifacts
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow/mlflow.db \
+		--default-artifact-root $(CURDIR)/mlflow/artifacts --host 127.0.0.1 --port 5000
+
+## Stage timings on 100k and 1M simulated loans, JSON into benchmarks/results/.
+bench: install
+	$(BIN)/python benchmarks/run.py --loans 100000 1000000
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

@@ -1,0 +1,54 @@
+"""Finding drops in the landing zone: ``<landing>/<entity>/<YYYY-MM-DD>/<file>``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Drop:
+    """One file of one entity's extract for one date."""
+
+    drop_date: dt.date
+    entity: str
+    path: Path
+
+    @property
+    def source_file(self) -> str:
+        """The file's name relative to the landing zone: stable across machines."""
+        return f"{self.entity}/{self.drop_date.isoformat()}/{self.path.name}"
+
+    def checksum(self) -> str:
+        digest = hashlib.sha256()
+        with self.path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+
+def _parse_date(name: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(name)
+    except ValueError:
+        return None
+
+
+def list_drops(landing_dir: Path, entity: str, up_to: dt.date | None = None) -> list[Drop]:
+    """Every readable drop file of ``entity`` dated on or before ``up_to``, oldest first."""
+    entity_dir = landing_dir / entity
+    if not entity_dir.is_dir():
+        return []
+    drops = []
+    for date_dir in entity_dir.iterdir():
+        drop_date = _parse_date(date_dir.name) if date_dir.is_dir() else None
+        if drop_date is None or (up_to is not None and drop_date > up_to):
+            continue
+        for path in date_dir.iterdir():
+            if path.is_file() and path.name.endswith(SUPPORTED_SUFFIXES):
+                drops.append(Drop(drop_date, entity, path))
+    return sorted(drops)

@@ -1,0 +1,295 @@
+"""Loading an entity's pending drops: typed, checked, upserted, quarantined, audited.
+
+For every file: rows in = rows loaded + rows quarantined, written to ``ops_load_audit``
+in the same transaction as the rows themselves, so the ledger can never disagree with
+the tables. A file that cannot be read at all is rejected whole and the task fails
+naming it; the entity's other good files still load.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from nplpipeline.contract import ENTITIES, Entity
+from nplpipeline.ingest.landing import Drop, list_drops
+from nplpipeline.ingest.readers import DropRejectedError, read_drop
+from nplpipeline.privacy import mask_pii
+from nplpipeline.validate.coerce import coerce
+from nplpipeline.validate.rules import RuleContext, check_rows, join_rule_names, parents_of
+from nplpipeline.warehouse.engine import begin
+from nplpipeline.warehouse.frames import insert_frame, read_frame
+from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema, load_audit, quarantine
+from nplpipeline.warehouse.upsert import upsert_latest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    encoding: str = "utf-8"
+    # A file with a larger share of bad rows is rejected whole: a broken export, not a few
+    # bad records, and loading its remainder would mislead every downstream stage.
+    max_bad_share: float = 0.5
+    chunk_rows: int = 2_000_000
+
+
+@dataclass
+class EntityLoad:
+    """What one entity's load did: counts only, never row values (safe for logs and XCom)."""
+
+    entity: str
+    files: int = 0
+    rows_in: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_superseded: int = 0
+    rules: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)  # source_file -> problem
+
+    def add(self, other: EntityLoad) -> None:
+        self.files += other.files
+        self.rows_in += other.rows_in
+        self.rows_loaded += other.rows_loaded
+        self.rows_quarantined += other.rows_quarantined
+        self.rows_superseded += other.rows_superseded
+        for rule, n in other.rules.items():
+            self.rules[rule] = self.rules.get(rule, 0) + n
+        self.rejected.update(other.rejected)
+
+
+class IngestError(Exception):
+    """Some drops were rejected; their names and problems are in the message (no PII)."""
+
+    def __init__(self, entity: str, rejected: dict[str, str]) -> None:
+        lines = "\n".join(f"  {name}: {problem}" for name, problem in sorted(rejected.items()))
+        super().__init__(
+            f"{entity}: {len(rejected)} drop(s) rejected, nothing of them loaded:\n{lines}"
+        )
+        self.rejected = rejected
+
+
+def _loaded_checksums(conn: Connection, entity: str) -> dict[str, str]:
+    rows = conn.execute(
+        sa.select(load_audit.c.source_file, load_audit.c.checksum).where(
+            load_audit.c.entity == entity
+        )
+    )
+    return {name: checksum for name, checksum in rows}
+
+
+def pending_drops(
+    engine: Engine, landing_dir, entity: str, up_to: dt.date | None
+) -> list[tuple[Drop, str]]:
+    """Drops not yet loaded with their current content (a changed file is loaded again)."""
+    with begin(engine) as conn:
+        ensure_schema(conn)
+        done = _loaded_checksums(conn, entity)
+    pending = []
+    for drop in list_drops(landing_dir, entity, up_to):
+        checksum = drop.checksum()
+        if done.get(drop.source_file) != checksum:
+            pending.append((drop, checksum))
+    return pending
+
+
+def _key_index(conn: Connection, entity: Entity) -> pd.Index:
+    table = RAW_TABLES[entity.name]
+    frame = read_frame(conn, sa.select(*(table.c[k] for k in entity.key)))
+    return (
+        pd.Index(frame[entity.key[0]]) if len(entity.key) == 1 else pd.MultiIndex.from_frame(frame)
+    )
+
+
+def _context(conn: Connection, entity: Entity, batch: pd.DataFrame) -> RuleContext:
+    parents = {p: _key_index(conn, ENTITIES[p]) for p in parents_of(entity.name)}
+    repayment_ids = None
+    if entity.name == "repayments":
+        known = _key_index(conn, entity)
+        repayment_ids = known.append(pd.Index(batch["repayment_id"].dropna().unique()))
+    return RuleContext(
+        drop_dates=batch["_drop_date"], parent_keys=parents, repayment_ids=repayment_ids
+    )
+
+
+def _quarantine_rows(
+    raw: pd.DataFrame, entity: Entity, bad: np.ndarray, rules: pd.Series
+) -> pd.DataFrame:
+    rows = raw.loc[bad]
+    masked = mask_pii(rows[entity.columns], entity)
+    raw_json = [
+        json.dumps({k: (None if pd.isna(v) else v) for k, v in rec.items()}, ensure_ascii=False)
+        for rec in masked.astype(object).to_dict("records")
+    ]
+    key_parts = [rows[k].astype("string").fillna("") for k in entity.key]
+    key = key_parts[0]
+    for part in key_parts[1:]:
+        key = key + "|" + part
+    return pd.DataFrame(
+        {
+            "entity": entity.name,
+            "source_file": rows["_source_file"].to_numpy(),
+            "row_number": rows["_row_number"].to_numpy(),
+            "drop_date": rows["_drop_date"].to_numpy(),
+            "record_key": key.to_numpy(),
+            "rules": rules.to_numpy(dtype=object),
+            "raw_values": raw_json,
+        }
+    )
+
+
+def _latest_per_key(good: pd.DataFrame, entity: Entity) -> pd.DataFrame:
+    version = entity.version_column
+    good = good.assign(
+        _version=good[version] if version else pd.to_datetime(good["_drop_date"]),
+    )
+    order = ["_version", "_drop_date", "_source_file", "_row_number"]
+    return good.sort_values(order).drop_duplicates(subset=list(entity.key), keep="last")
+
+
+def _load_batch(
+    engine: Engine,
+    entity: Entity,
+    batch: list[tuple[Drop, str, pd.DataFrame]],
+    options: IngestOptions,
+) -> EntityLoad:
+    result = EntityLoad(entity.name)
+    raw = pd.concat([frame for _, _, frame in batch], ignore_index=True)
+    typed, masks = coerce(raw, entity)
+    with begin(engine) as conn:
+        ctx = _context(conn, entity, typed)
+    for rule, mask in check_rows(typed, entity, ctx).items():
+        masks[rule] = masks.get(rule, np.zeros(len(raw), bool)) | mask
+    bad = np.zeros(len(raw), dtype=bool)
+    for mask in masks.values():
+        bad |= mask
+
+    files = raw["_source_file"].to_numpy()
+    accepted_files = []
+    for drop, checksum, _frame in batch:
+        in_file = files == drop.source_file
+        share = bad[in_file].mean() if in_file.any() else 0.0
+        if share > options.max_bad_share:
+            result.rejected[drop.source_file] = (
+                f"{share:.0%} of {int(in_file.sum())} rows break the contract "
+                f"(limit {options.max_bad_share:.0%}); first rules: "
+                + ", ".join(sorted(r for r, m in masks.items() if m[in_file].any())[:5])
+            )
+            bad[in_file] = False
+            files = np.where(in_file, None, files)
+        else:
+            accepted_files.append((drop, checksum, int(in_file.sum())))
+    keep = files != None  # noqa: E711 - numpy elementwise comparison
+    bad &= keep
+    good_rows = keep & ~bad
+
+    rules = join_rule_names(masks, np.flatnonzero(bad))
+    quarantined = _quarantine_rows(raw, entity, bad, rules)
+    good = typed.loc[good_rows]
+    latest = _latest_per_key(good, entity)
+    table = RAW_TABLES[entity.name]
+
+    with begin(engine) as conn:
+        names = [d.source_file for d, _, _ in accepted_files]
+        conn.execute(
+            quarantine.delete().where(
+                quarantine.c.entity == entity.name, quarantine.c.source_file.in_(names)
+            )
+        )
+        upsert_latest(conn, table, entity.key, latest[[c.name for c in table.columns]])
+        insert_frame(conn, quarantine, quarantined)
+        conn.execute(
+            load_audit.delete().where(
+                load_audit.c.entity == entity.name, load_audit.c.source_file.in_(names)
+            )
+        )
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        bad_per_file = quarantined["source_file"].value_counts()
+        kept_per_file = latest["_source_file"].value_counts()
+        good_per_file = good["_source_file"].value_counts()
+        audit = pd.DataFrame(
+            {
+                "entity": entity.name,
+                "source_file": names,
+                "checksum": [c for _, c, _ in accepted_files],
+                "drop_date": [d.drop_date for d, _, _ in accepted_files],
+                "rows_in": [n for _, _, n in accepted_files],
+                "rows_loaded": [int(good_per_file.get(n, 0)) for n in names],
+                "rows_quarantined": [int(bad_per_file.get(n, 0)) for n in names],
+                "rows_superseded": [
+                    int(good_per_file.get(n, 0)) - int(kept_per_file.get(n, 0)) for n in names
+                ],
+                "loaded_at": now,
+            }
+        )
+        insert_frame(conn, load_audit, audit)
+
+    result.files = len(accepted_files)
+    result.rows_in = int(audit["rows_in"].sum())
+    result.rows_loaded = int(audit["rows_loaded"].sum())
+    result.rows_quarantined = int(audit["rows_quarantined"].sum())
+    result.rows_superseded = int(audit["rows_superseded"].sum())
+    result.rules = {rule: int((m & bad).sum()) for rule, m in masks.items() if (m & bad).any()}
+    return result
+
+
+def _read_all(
+    pending: Iterable[tuple[Drop, str]], entity: Entity, options: IngestOptions, result: EntityLoad
+):
+    """Yield batches of readable drops of about ``chunk_rows`` rows; record unreadable ones."""
+    batch: list[tuple[Drop, str, pd.DataFrame]] = []
+    rows = 0
+    for drop, checksum in pending:
+        try:
+            frame = read_drop(drop, entity, options.encoding)
+        except DropRejectedError as exc:
+            result.rejected[exc.source_file] = exc.problem
+            continue
+        frame["_source_file"] = drop.source_file
+        frame["_drop_date"] = pd.Timestamp(drop.drop_date)
+        batch.append((drop, checksum, frame))
+        rows += len(frame)
+        if rows >= options.chunk_rows:
+            yield batch
+            batch, rows = [], 0
+    if batch:
+        yield batch
+
+
+def ingest_entity(
+    engine: Engine,
+    landing_dir,
+    entity_name: str,
+    up_to: dt.date | None = None,
+    options: IngestOptions | None = None,
+) -> EntityLoad:
+    """Load every pending drop of one entity dated on or before ``up_to``.
+
+    Raises :class:`IngestError` after loading the good drops if any drop was rejected.
+    """
+    options = options or IngestOptions()
+    entity = ENTITIES[entity_name]
+    total = EntityLoad(entity_name)
+    pending = pending_drops(engine, landing_dir, entity_name, up_to)
+    for batch in _read_all(pending, entity, options, total):
+        total.add(_load_batch(engine, entity, batch, options))
+    log.info(
+        "ingest %s: %d file(s), %d rows in, %d loaded, %d quarantined %s",
+        entity_name,
+        total.files,
+        total.rows_in,
+        total.rows_loaded,
+        total.rows_quarantined,
+        dict(sorted(total.rules.items())),
+    )
+    if total.rejected:
+        raise IngestError(entity_name, total.rejected)
+    return total

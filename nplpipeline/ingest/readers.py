@@ -1,0 +1,99 @@
+"""Reading one drop file into an all-text frame, or refusing it with a clear reason.
+
+Everything is read as text first so that a malformed value becomes a row-level finding
+(quarantined with its rule) instead of a crash that loses the whole file; typing happens
+in :mod:`nplpipeline.validate.coerce`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from nplpipeline.contract import Entity
+from nplpipeline.ingest.landing import Drop
+
+
+class DropRejectedError(Exception):
+    """A drop that cannot be loaded at all; nothing of it is written."""
+
+    def __init__(self, source_file: str, problem: str) -> None:
+        super().__init__(f"{source_file}: {problem}")
+        self.source_file = source_file
+        self.problem = problem
+
+
+def _decode(raw: bytes, encoding: str, drop: Drop) -> str:
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise DropRejectedError(
+            drop.source_file,
+            f"not valid {encoding} at byte {exc.start}; set the source encoding "
+            "(e.g. gb18030 for GBK exports) or fix the file",
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def _read_csv(drop: Drop, entity: Entity, encoding: str) -> pa.Table:
+    raw = drop.path.read_bytes()
+    if drop.path.name.endswith(".gz"):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise DropRejectedError(drop.source_file, f"not a readable gzip file ({exc})") from None
+    text = _decode(raw, encoding, drop)
+    if not text.strip():
+        raise DropRejectedError(drop.source_file, "file is empty (no header row)")
+    try:
+        return pacsv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=False),
+            # Text in, always: inference would turn "+8613800138000" into a number and
+            # drop leading zeros of IDs before any rule could see them.
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(entity.columns, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        )
+    except pa.ArrowInvalid as exc:
+        raise DropRejectedError(drop.source_file, f"not a readable CSV ({exc})") from None
+
+
+def _as_text_table(table: pa.Table) -> pa.Table:
+    """Cast every column to text (header names stay); the contract types come later."""
+    return pa.table({name: table[name].cast(pa.string()) for name in table.column_names})
+
+
+def read_drop(drop: Drop, entity: Entity, encoding: str = "utf-8") -> pd.DataFrame:
+    """The drop as text columns plus ``_row_number`` (data line number, header = line 1)."""
+    if drop.path.name.endswith(".parquet"):
+        try:
+            table = pq.read_table(drop.path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DropRejectedError(
+                drop.source_file, f"not a readable Parquet file ({exc})"
+            ) from None
+    else:
+        table = _read_csv(drop, entity, encoding)
+    table = table.rename_columns([c.strip() for c in table.column_names])
+    missing = [c for c in entity.required_columns if c not in table.column_names]
+    if missing:
+        raise DropRejectedError(
+            drop.source_file, f"missing required column(s) {', '.join(missing)}"
+        )
+    keep = [c for c in entity.columns if c in table.column_names]
+    frame = _as_text_table(table.select(keep)).to_pandas()
+    for optional in (c for c in entity.columns if c not in frame.columns):
+        frame[optional] = None
+    frame = frame[entity.columns]
+    offset = 2 if not drop.path.name.endswith(".parquet") else 1
+    frame["_row_number"] = pd.RangeIndex(offset, offset + len(frame))
+    return frame

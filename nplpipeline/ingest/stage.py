@@ -1,0 +1,34 @@
+"""The ingest stage as one call, for the CLI and for Airflow tasks alike."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from nplpipeline.ingest.loader import EntityLoad, IngestOptions, ingest_entity
+from nplpipeline.settings import Settings, get_settings
+from nplpipeline.validate.rules import LOAD_ORDER
+from nplpipeline.warehouse.engine import create_warehouse_engine
+
+
+def run_ingest_entity(
+    entity: str, up_to: dt.date | None, settings: Settings | None = None
+) -> dict[str, object]:
+    """Load one entity's pending drops; returns counts (no row values: safe for XCom)."""
+    settings = settings or get_settings()
+    engine = create_warehouse_engine(settings.warehouse_url)
+    try:
+        options = IngestOptions(
+            encoding=settings.source_encoding, chunk_rows=settings.ingest_chunk_rows
+        )
+        result: EntityLoad = ingest_entity(engine, settings.landing_dir, entity, up_to, options)
+    finally:
+        engine.dispose()
+    return dataclasses.asdict(result)
+
+
+def run_ingest(
+    up_to: dt.date | None, entities: tuple[str, ...] = LOAD_ORDER, settings: Settings | None = None
+) -> list[dict[str, object]]:
+    """Every entity in dependency order (parents first, so orphan checks see them)."""
+    return [run_ingest_entity(entity, up_to, settings) for entity in entities]

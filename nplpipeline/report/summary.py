@@ -1,0 +1,150 @@
+"""The run summary a data engineer reads after ``make demo``: counts only, never PII."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from nplpipeline.settings import Settings, get_settings
+from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.tables import (
+    delinquency_snapshot,
+    ensure_schema,
+    load_audit,
+    quarantine,
+)
+
+
+@dataclass
+class BucketLine:
+    bucket: str
+    accounts: int
+    outstanding: float
+
+
+@dataclass
+class RunSummary:
+    locations: dict[str, str]
+    loads: dict[str, dict[str, int]] = field(default_factory=dict)
+    top_rules: list[tuple[str, str, int]] = field(default_factory=list)
+    as_of: dt.date | None = None
+    buckets: list[BucketLine] = field(default_factory=list)
+    npl_ratio: float | None = None
+    on_book_outstanding: float = 0.0
+
+
+def _loads(conn: Connection) -> dict[str, dict[str, int]]:
+    a = load_audit.c
+    query = (
+        sa.select(
+            a.entity,
+            sa.func.count().label("files"),
+            sa.func.sum(a.rows_in).label("rows_in"),
+            sa.func.sum(a.rows_loaded).label("rows_loaded"),
+            sa.func.sum(a.rows_quarantined).label("rows_quarantined"),
+        )
+        .group_by(a.entity)
+        .order_by(a.entity)
+    )
+    return {
+        row.entity: {k: int(v) for k, v in row._mapping.items() if k != "entity"}
+        for row in conn.execute(query)
+    }
+
+
+def _top_rules(conn: Connection, limit: int = 10) -> list[tuple[str, str, int]]:
+    q = quarantine.c
+    query = (
+        sa.select(q.entity, q.rules, sa.func.count().label("n"))
+        .group_by(q.entity, q.rules)
+        .order_by(sa.desc("n"), q.entity, q.rules)
+        .limit(limit)
+    )
+    return [(r.entity, r.rules, int(r.n)) for r in conn.execute(query)]
+
+
+def _delinquency(conn: Connection, summary: RunSummary, bucket_order: list[str]) -> None:
+    s = delinquency_snapshot.c
+    as_of = conn.execute(sa.select(sa.func.max(s.as_of_date))).scalar()
+    if as_of is None:
+        return
+    summary.as_of = as_of
+    on_book = sa.and_(s.as_of_date == as_of, s.on_book)
+    rows = conn.execute(
+        sa.select(
+            s.bucket,
+            sa.func.count().label("accounts"),
+            sa.func.sum(s.outstanding_principal).label("outstanding"),
+        )
+        .where(on_book)
+        .group_by(s.bucket)
+    ).all()
+    by_bucket = {r.bucket: r for r in rows}
+    summary.buckets = [
+        BucketLine(b, int(by_bucket[b].accounts), float(by_bucket[b].outstanding or 0))
+        for b in bucket_order
+        if b in by_bucket
+    ]
+    total = sum(line.outstanding for line in summary.buckets)
+    npl = conn.execute(
+        sa.select(sa.func.sum(s.outstanding_principal)).where(on_book, s.is_npl)
+    ).scalar()
+    summary.on_book_outstanding = total
+    summary.npl_ratio = float(npl or 0) / total if total else None
+
+
+def collect_summary(settings: Settings | None = None) -> RunSummary:
+    settings = settings or get_settings()
+    summary = RunSummary(locations=settings.describe())
+    engine = create_warehouse_engine(settings.warehouse_url)
+    try:
+        with begin(engine) as conn:
+            ensure_schema(conn)
+            summary.loads = _loads(conn)
+            summary.top_rules = _top_rules(conn)
+            _delinquency(conn, summary, settings.policy.delinquency.bucket_names)
+    finally:
+        engine.dispose()
+    return summary
+
+
+def format_summary(summary: RunSummary) -> str:
+    lines = ["", "nplpipeline run summary", "=" * 23, ""]
+    lines.append("Loaded (rows in = loaded + quarantined):")
+    lines.append(f"  {'entity':<20}{'files':>7}{'rows in':>12}{'loaded':>12}{'quarantined':>13}")
+    for entity, c in summary.loads.items():
+        lines.append(
+            f"  {entity:<20}{c['files']:>7}{c['rows_in']:>12,}{c['rows_loaded']:>12,}"
+            f"{c['rows_quarantined']:>13,}"
+        )
+    if summary.top_rules:
+        lines.append("")
+        lines.append("Most frequent quarantine reasons:")
+        for entity, rules, n in summary.top_rules:
+            lines.append(f"  {n:>7,}  {entity:<20}{rules}")
+    if summary.as_of:
+        lines.append("")
+        lines.append(f"Delinquency on {summary.as_of} (loans on book):")
+        lines.append(f"  {'bucket':<10}{'accounts':>10}{'outstanding':>18}{'share':>8}")
+        total = summary.on_book_outstanding or 1.0
+        for b in summary.buckets:
+            lines.append(
+                f"  {b.bucket:<10}{b.accounts:>10,}{b.outstanding:>18,.2f}"
+                f"{b.outstanding / total:>8.1%}"
+            )
+        if summary.npl_ratio is not None:
+            lines.append(
+                f"  NPL ratio (balance > 90 DPD / on-book balance): {summary.npl_ratio:.2%}"
+            )
+    lines.append("")
+    lines.append("Where things are:")
+    for name, where in summary.locations.items():
+        lines.append(f"  {name:<10}{where}")
+    lines.append("")
+    lines.append("Next: `make airflow` for the Airflow UI (DAGs npl_*), `make mlflow` for MLflow,")
+    lines.append("      or query the warehouse tables raw_*, ops_load_audit, ops_quarantine,")
+    lines.append("      int_delinquency_snapshot directly.")
+    return "\n".join(lines)

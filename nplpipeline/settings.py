@@ -1,0 +1,144 @@
+"""One settings layer for every stage.
+
+Resolution order for each setting, first hit wins:
+1. an ``NPL_*`` environment variable (``NPL_WAREHOUSE_URL``, ``NPL_LANDING_DIR``, ...);
+2. for URLs of external systems, an Airflow connection (``npl_warehouse``,
+   ``npl_source``), looked up only when running inside Airflow, so the package never
+   needs Airflow to work;
+3. the embedded default: everything under ``var/`` in the checkout (git-ignored) and the
+   MLflow store under ``mlflow/``.
+
+Nothing here reads secrets into code: URLs with passwords come from the environment or
+the Airflow secrets backend, never from the repository.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from nplpipeline.config.policy import DEFAULT_POLICY_FILE, Policy, load_policy
+
+ENV_PREFIX = "NPL_"
+WAREHOUSE_CONN_ID = "npl_warehouse"
+SOURCE_CONN_ID = "npl_source"
+CRM_CONN_ID = "npl_crm"
+
+
+def project_root() -> Path:
+    """The checkout the package runs from (or ``NPL_PROJECT_ROOT`` when installed elsewhere)."""
+    explicit = os.environ.get(f"{ENV_PREFIX}PROJECT_ROOT")
+    if explicit:
+        return Path(explicit).resolve()
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").exists() else Path.cwd()
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(ENV_PREFIX + name)
+    return value if value not in (None, "") else None
+
+
+def _airflow_connection_uri(conn_id: str) -> str | None:
+    """An Airflow connection's URI as a SQLAlchemy URL, when Airflow is there to ask."""
+    if not os.environ.get("AIRFLOW_HOME") and f"AIRFLOW_CONN_{conn_id.upper()}" not in os.environ:
+        return None
+    try:
+        from airflow.sdk import Connection
+    except ImportError:  # pragma: no cover - the package works without Airflow
+        return None
+    try:
+        conn = Connection.get(conn_id)
+    except Exception:
+        return None
+    extra = conn.extra_dejson or {}
+    if extra.get("sqlalchemy_url"):
+        return str(extra["sqlalchemy_url"])
+    uri = conn.get_uri()
+    return uri.replace("postgres://", "postgresql+psycopg://", 1)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved locations of every system the pipeline talks to."""
+
+    root: Path = field(default_factory=project_root)
+
+    @cached_property
+    def home(self) -> Path:
+        """Working files (warehouse file, landing zone, outbox, Airflow home) by default."""
+        return Path(_env("HOME") or self.root / "var")
+
+    @cached_property
+    def warehouse_url(self) -> str:
+        return (
+            _env("WAREHOUSE_URL")
+            or _airflow_connection_uri(WAREHOUSE_CONN_ID)
+            or f"duckdb:///{self.home / 'warehouse.duckdb'}"
+        )
+
+    @cached_property
+    def source_url(self) -> str | None:
+        """A source database to pull from instead of the landing zone, when set."""
+        return _env("SOURCE_URL") or _airflow_connection_uri(SOURCE_CONN_ID)
+
+    @cached_property
+    def landing_dir(self) -> Path:
+        return Path(_env("LANDING_DIR") or self.home / "landing")
+
+    @cached_property
+    def ground_truth_dir(self) -> Path:
+        """Where the simulator writes its answers; the pipeline itself never reads it."""
+        return Path(_env("GROUND_TRUTH_DIR") or self.home / "ground_truth")
+
+    @cached_property
+    def outbox_dir(self) -> str:
+        return _env("OUTBOX_DIR") or str(self.home / "outbox")
+
+    @cached_property
+    def mlflow_tracking_uri(self) -> str:
+        return _env("MLFLOW_TRACKING_URI") or f"sqlite:///{self.root / 'mlflow' / 'mlflow.db'}"
+
+    @cached_property
+    def mlflow_artifact_root(self) -> Path:
+        return Path(_env("MLFLOW_ARTIFACT_ROOT") or self.root / "mlflow" / "artifacts")
+
+    @cached_property
+    def policy_file(self) -> Path:
+        return Path(_env("POLICY_FILE") or DEFAULT_POLICY_FILE)
+
+    @cached_property
+    def policy(self) -> Policy:
+        return load_policy(self.policy_file)
+
+    @cached_property
+    def source_encoding(self) -> str:
+        """Text encoding of CSV drops: utf-8 (BOM or not), or gb18030 for GBK exports."""
+        return _env("SOURCE_ENCODING") or "utf-8"
+
+    @cached_property
+    def ingest_chunk_rows(self) -> int:
+        return int(_env("INGEST_CHUNK_ROWS") or 2_000_000)
+
+    def describe(self) -> dict[str, str]:
+        """Where everything points, with any password in a URL masked (safe to log)."""
+        from sqlalchemy.engine import make_url
+
+        return {
+            "warehouse": make_url(self.warehouse_url).render_as_string(hide_password=True),
+            "source": (
+                make_url(self.source_url).render_as_string(hide_password=True)
+                if self.source_url
+                else f"landing zone {self.landing_dir}"
+            ),
+            "mlflow": self.mlflow_tracking_uri,
+            "outbox": self.outbox_dir,
+            "policy": str(self.policy_file),
+        }
+
+
+def get_settings() -> Settings:
+    """Fresh settings each call: tests and tasks may change the environment between calls."""
+    return Settings()

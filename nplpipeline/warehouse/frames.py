@@ -1,0 +1,113 @@
+"""Moving data frames in and out of the warehouse at columnar speed.
+
+Row-by-row ``INSERT`` is what makes warehouse loads slow; each dialect has a bulk path
+that takes a whole column batch: DuckDB scans a registered Arrow table in place,
+PostgreSQL streams CSV through ``COPY``. Everything else about a load (which table,
+which transaction) is shared SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+_ARROW_TYPES: dict[type, pa.DataType] = {
+    sa.String: pa.string(),
+    sa.BigInteger: pa.int64(),
+    sa.Integer: pa.int64(),
+    sa.Boolean: pa.bool_(),
+    sa.Date: pa.date32(),
+    sa.DateTime: pa.timestamp("us"),
+    sa.Numeric: pa.float64(),
+    sa.Float: pa.float64(),
+}
+
+
+def arrow_type(sql_type: sa.types.TypeEngine) -> pa.DataType:
+    for cls, arrow in _ARROW_TYPES.items():
+        if isinstance(sql_type, cls):
+            return arrow
+    raise TypeError(f"no Arrow type for {sql_type!r}")
+
+
+def to_arrow(frame: pd.DataFrame, table: sa.Table) -> pa.Table:
+    """The frame as an Arrow table typed like ``table`` (only the table's columns, in order)."""
+    arrays = []
+    for column in table.columns:
+        values = frame[column.name]
+        target = arrow_type(column.type)
+        if pa.types.is_timestamp(target) or pa.types.is_date32(target):
+            values = pd.to_datetime(values)
+            arr = pa.array(values, from_pandas=True)
+            arr = arr.cast(pa.timestamp("us")) if pa.types.is_timestamp(arr.type) else arr
+            arrays.append(arr.cast(target))
+            continue
+        arrays.append(pa.array(values, type=target, from_pandas=True))
+    return pa.Table.from_arrays(arrays, names=[c.name for c in table.columns])
+
+
+def insert_frame(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> int:
+    """Append ``frame`` to ``table`` inside the caller's transaction; returns rows written."""
+    if frame.empty:
+        return 0
+    data = to_arrow(frame, table)
+    columns = ", ".join(f'"{c.name}"' for c in table.columns)
+    if conn.dialect.name == "duckdb":
+        raw = conn.connection.driver_connection
+        view = f"_npl_frame_{uuid.uuid4().hex}"
+        raw.register(view, data)
+        try:
+            raw.execute(f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM {view}')
+        finally:
+            raw.unregister(view)
+    elif conn.dialect.name == "postgresql":
+        buffer = io.BytesIO()
+        pacsv.write_csv(data, buffer, pacsv.WriteOptions(include_header=False))
+        cursor = conn.connection.driver_connection.cursor()
+        sql = f'COPY "{table.name}" ({columns}) FROM STDIN (FORMAT csv)'
+        with cursor.copy(sql) as copy:
+            copy.write(buffer.getvalue())
+    else:  # any other SQLAlchemy dialect: correct, just not bulk-fast
+        conn.execute(table.insert(), data.to_pylist())
+    return data.num_rows
+
+
+def read_frame(conn: Connection, query: sa.Select) -> pd.DataFrame:
+    """Run a Core ``select`` and return a typed frame (money as float64, dates as datetime64)."""
+    schema = pa.schema([pa.field(col.name, arrow_type(col.type)) for col in query.selected_columns])
+    if conn.dialect.name == "duckdb":
+        sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+        table = conn.connection.driver_connection.sql(sql).to_arrow_table()
+        table = table.cast(schema)
+    elif conn.dialect.name == "postgresql":
+        sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+        cursor = conn.connection.driver_connection.cursor()
+        buffer = io.BytesIO()
+        with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+            for block in copy:
+                buffer.write(block)
+        buffer.seek(0)
+        table = (
+            pacsv.read_csv(
+                buffer,
+                convert_options=pacsv.ConvertOptions(
+                    column_types=schema,
+                    strings_can_be_null=True,
+                    true_values=["t", "true"],
+                    false_values=["f", "false"],
+                ),
+            )
+            if buffer.getbuffer().nbytes
+            else schema.empty_table()
+        )
+        table = table.select(schema.names).cast(schema)
+    else:
+        result = conn.execute(query)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    return table.to_pandas(date_as_object=False)

@@ -1,0 +1,261 @@
+"""Ingest: conservation, quarantine with named rules, rejection of unreadable drops,
+replay-order independence and PII masking, on DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from nplpipeline.ingest.loader import IngestError, IngestOptions, ingest_entity
+from nplpipeline.validate.rules import LOAD_ORDER
+from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.frames import read_frame
+from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema, load_audit, quarantine
+from landing_fixtures import (
+    CUSTOMER,
+    LOAN,
+    REPAYMENT,
+    clean_portfolio,
+    installment,
+    write_drop,
+)
+
+UP_TO = dt.date(2026, 1, 31)
+
+
+@pytest.fixture
+def engine(warehouse_url: str):
+    engine = create_warehouse_engine(warehouse_url)
+    yield engine
+    engine.dispose()
+
+
+def load_all(engine, landing: Path, options: IngestOptions | None = None) -> dict[str, object]:
+    return {e: ingest_entity(engine, landing, e, UP_TO, options) for e in LOAD_ORDER}
+
+
+def table_rows(engine, entity: str) -> pd.DataFrame:
+    table = RAW_TABLES[entity]
+    with begin(engine) as conn:
+        ensure_schema(conn)
+        frame = read_frame(conn, sa.select(table).order_by(*table.primary_key.columns))
+    return frame.reset_index(drop=True)
+
+
+def quarantined(engine) -> pd.DataFrame:
+    with begin(engine) as conn:
+        return read_frame(conn, sa.select(quarantine).order_by(quarantine.c.row_number))
+
+
+def test_clean_drops_load_and_audit_conserves_rows(engine, tmp_path: Path) -> None:
+    clean_portfolio(tmp_path)
+    loads = load_all(engine, tmp_path)
+    assert loads["installments"].rows_loaded == 3
+    assert table_rows(engine, "loans")["loan_id"].tolist() == ["L1"]
+    with begin(engine) as conn:
+        audit = read_frame(conn, sa.select(load_audit))
+    assert len(audit) == 4
+    assert (audit["rows_in"] == audit["rows_loaded"] + audit["rows_quarantined"]).all()
+
+
+@pytest.mark.parametrize(
+    ("entity", "bad_row", "rule"),
+    [
+        ("repayments", {**REPAYMENT, "repayment_id": "R9", "amount": "-5.00"}, "range:amount"),
+        ("repayments", {**REPAYMENT, "repayment_id": "R9", "loan_id": "NOPE"}, "orphan:loan_id"),
+        ("repayments", {**REPAYMENT, "repayment_id": "R9", "paid_at": "2026-03-01T00:00:00"},
+         "not_future:paid_at"),
+        ("repayments", {**REPAYMENT, "repayment_id": "R9", "reversal_of": "R404"}, "reversal_target"),
+        ("repayments", {**REPAYMENT, "repayment_id": "R9", "paid_at": "yesterday"}, "type:paid_at"),
+        ("customers", {**CUSTOMER, "customer_id": "C9", "phone": "+86 138-0013"}, "format:phone"),
+        ("customers", {**CUSTOMER, "customer_id": "C9", "birth_date": "1850-01-01"},
+         "plausible:birth_date"),
+        ("loans", {**LOAN, "loan_id": "L9", "product": "payday"}, "value_set:product"),
+        ("loans", {**LOAN, "loan_id": "L9", "annual_interest_rate": "0.48"},
+         "range:annual_interest_rate"),
+        ("loans", {**LOAN, "loan_id": "L9", "origination_date": "2026-02-01"},
+         "not_future:origination_date"),
+        ("installments", {**installment(9, "2026-09-01"), "principal_due": "-1"},
+         "range:principal_due"),
+    ],
+)  # fmt: skip
+def test_each_rule_quarantines_the_breaking_row(engine, tmp_path: Path, entity, bad_row, rule) -> None:
+    clean_portfolio(tmp_path)
+    # three good rows beside the bad one keep the file under the rejection threshold
+    write_drop(tmp_path, entity, "2026-01-02", [*_distinct_good_rows(entity, 3), bad_row])
+    load_all(engine, tmp_path)
+    q = quarantined(engine)
+    hits = q[q["rules"].str.split(";").apply(lambda rules: rule in rules)]
+    assert len(hits) == 1, q[["entity", "rules"]]
+    assert hits.iloc[0]["entity"] == entity
+    assert hits.iloc[0]["row_number"] == 5  # header is line 1, bad row is the fourth data row
+    assert hits.iloc[0]["source_file"] == f"{entity}/2026-01-02/part-0.csv"
+
+
+def _distinct_good_rows(entity: str, n: int) -> list[dict[str, str]]:
+    if entity == "installments":
+        return [installment(10 + i, "2026-09-01") for i in range(n)]
+    template, key = {
+        "repayments": (REPAYMENT, "repayment_id"),
+        "customers": (CUSTOMER, "customer_id"),
+        "loans": (LOAN, "loan_id"),
+    }[entity]
+    return [{**template, key: f"G{i}"} for i in range(n)]
+
+
+def test_duplicate_keys_conflicting_all_quarantined_exact_repeats_keep_one(engine, tmp_path) -> None:
+    clean_portfolio(tmp_path)
+    rows = [
+        {**REPAYMENT, "repayment_id": "D1"},
+        {**REPAYMENT, "repayment_id": "D1"},  # exact repeat
+        {**REPAYMENT, "repayment_id": "D2", "amount": "10.00"},
+        {**REPAYMENT, "repayment_id": "D2", "amount": "20.00"},  # conflicting
+        *[{**REPAYMENT, "repayment_id": f"G{i}"} for i in range(4)],
+    ]
+    write_drop(tmp_path, "repayments", "2026-01-02", rows)
+    load_all(engine, tmp_path)
+    q = quarantined(engine)
+    assert sorted(q["record_key"] + ":" + q["rules"]) == [
+        "D1:duplicate_row", "D2:unique_key", "D2:unique_key",
+    ]  # fmt: skip
+    assert "D1" in set(table_rows(engine, "repayments")["repayment_id"])
+    assert "D2" not in set(table_rows(engine, "repayments")["repayment_id"])
+
+
+def test_a_row_breaking_several_rules_lists_every_rule(engine, tmp_path: Path) -> None:
+    clean_portfolio(tmp_path)
+    bad = {**REPAYMENT, "repayment_id": "R9", "loan_id": "NOPE", "amount": "-1"}
+    write_drop(tmp_path, "repayments", "2026-01-02", [*_distinct_good_rows("repayments", 3), bad])
+    load_all(engine, tmp_path)
+    rules = quarantined(engine).set_index("record_key").loc["R9", "rules"]
+    assert set(rules.split(";")) == {"orphan:loan_id", "range:amount"}
+
+
+def test_quarantine_masks_pii(engine, tmp_path: Path) -> None:
+    clean_portfolio(tmp_path)
+    bad = {**CUSTOMER, "customer_id": "C9", "phone": "+86 138-0013", "full_name": "李娜"}
+    write_drop(tmp_path, "customers", "2026-01-02", [*_distinct_good_rows("customers", 3), bad])
+    load_all(engine, tmp_path)
+    raw = json.loads(quarantined(engine).iloc[0]["raw_values"])
+    assert raw["phone"] == "+99 999-9999"
+    assert "李娜" not in json.dumps(raw, ensure_ascii=False)
+    assert raw["national_id"] == "99999999999999999x"
+    assert raw["province"] == "广东省"  # not PII: kept for the engineer
+
+
+def _warehouse_state(engine) -> dict[str, list]:
+    return {e: table_rows(engine, e).to_dict("records") for e in ("customers", "loans", "repayments")}
+
+
+@pytest.mark.parametrize(
+    "problem",
+    ["missing_column", "undecodable", "empty", "bad_gzip", "mostly_bad"],
+)
+def test_unreadable_drop_fails_naming_the_file_and_changes_nothing(
+    engine, tmp_path: Path, problem: str
+) -> None:
+    clean_portfolio(tmp_path)
+    load_all(engine, tmp_path)
+    before = _warehouse_state(engine)
+    folder = tmp_path / "repayments" / "2026-01-05"
+    folder.mkdir(parents=True)
+    if problem == "missing_column":
+        write_drop(tmp_path, "repayments", "2026-01-05",
+                   [{**REPAYMENT, "repayment_id": "R5"}], drop_columns=("amount",))  # fmt: skip
+        expected = "missing required column(s) amount"
+    elif problem == "undecodable":
+        write_drop(tmp_path, "repayments", "2026-01-05",
+                   [{**REPAYMENT, "repayment_id": "R5", "channel": "银行"}], encoding="gb18030")  # fmt: skip
+        expected = "not valid utf-8"
+    elif problem == "empty":
+        (folder / "part-0.csv").write_bytes(b"")
+        expected = "file is empty"
+    elif problem == "bad_gzip":
+        (folder / "part-0.csv.gz").write_bytes(b"not gzip at all")
+        expected = "not a readable gzip file"
+    else:
+        write_drop(tmp_path, "repayments", "2026-01-05",
+                   [{**REPAYMENT, "repayment_id": f"R{i}", "amount": "-1"} for i in range(5)])  # fmt: skip
+        expected = "100% of 5 rows break the contract"
+    with pytest.raises(IngestError) as error:
+        ingest_entity(engine, tmp_path, "repayments", UP_TO)
+    assert "repayments/2026-01-05/part-0.csv" in str(error.value)
+    assert expected in str(error.value)
+    assert _warehouse_state(engine) == before
+    assert "R5" not in str(before)
+
+
+def test_gb18030_exports_are_read_when_configured(engine, tmp_path: Path) -> None:
+    clean_portfolio(tmp_path)
+    ingest_entity(engine, tmp_path, "customers", UP_TO)  # the UTF-8 history
+    write_drop(tmp_path, "customers", "2026-01-02",
+               [{**CUSTOMER, "customer_id": "C2", "city": "深圳市"}], encoding="gb18030")  # fmt: skip
+    ingest_entity(engine, tmp_path, "customers", UP_TO, IngestOptions(encoding="gb18030"))
+    cities = table_rows(engine, "customers").set_index("customer_id")["city"]
+    assert cities["C2"] == "深圳市"
+
+
+def test_utf8_bom_and_gzip_and_parquet_drops_load(engine, tmp_path: Path) -> None:
+    clean_portfolio(tmp_path)
+    bom = write_drop(tmp_path, "customers", "2026-01-02", [{**CUSTOMER, "customer_id": "C2"}])
+    bom.write_bytes(b"\xef\xbb\xbf" + bom.read_bytes())
+    gz = write_drop(tmp_path, "customers", "2026-01-03", [{**CUSTOMER, "customer_id": "C3"}])
+    gz.with_name("part-0.csv.gz").write_bytes(gzip.compress(gz.read_bytes()))
+    gz.unlink()
+    parquet = tmp_path / "customers" / "2026-01-04" / "part-0.parquet"
+    parquet.parent.mkdir(parents=True)
+    pd.DataFrame([{**CUSTOMER, "customer_id": "C4"}]).to_parquet(parquet)
+    ingest_entity(engine, tmp_path, "customers", UP_TO)
+    assert table_rows(engine, "customers")["customer_id"].tolist() == ["C1", "C2", "C3", "C4"]
+
+
+def test_rerun_loads_nothing_new_and_replay_order_does_not_matter(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    landing = tmp_path / "landing"
+    clean_portfolio(landing)
+    newer = {**LOAN, "status": "closed", "updated_at": "2026-01-03T00:00:00"}
+    write_drop(landing, "loans", "2026-01-03", [newer])
+    # a late drop carrying an older version of the loan must not win
+    write_drop(landing, "loans", "2026-01-04", [{**LOAN, "updated_at": "2025-12-31T00:00:00"}])
+
+    forward = create_warehouse_engine(warehouse_url)
+    load_all(forward, landing)
+    backward = create_warehouse_engine(f"duckdb:///{tmp_path / 'backward.duckdb'}")
+    ingest_entity(backward, landing, "customers", UP_TO)
+    for day in ("2026-01-04", "2026-01-03", None):  # newest loan drops first, as after an outage
+        _only_dates(landing, "loans", day, lambda: ingest_entity(backward, landing, "loans", UP_TO))
+    load_all(backward, landing)
+
+    for engine in (forward, backward):
+        assert all(r.files == 0 for r in load_all(engine, landing).values())
+    states = [_warehouse_state(forward), _warehouse_state(backward)]
+    for engine in (forward, backward):
+        engine.dispose()
+    assert states[0] == states[1]
+    assert states[0]["loans"][0]["status"] == "closed"
+
+
+def _only_dates(landing: Path, entity: str, day: str | None, load) -> None:  # noqa: ANN001
+    """Hide every other date folder of ``entity`` while ``load`` runs (a replay of one day)."""
+    folder = landing / entity
+    if day is None or not folder.exists():
+        load()
+        return
+    hidden = []
+    for sub in folder.iterdir():
+        if sub.name != day:
+            target = sub.with_name("." + sub.name)
+            sub.rename(target)
+            hidden.append((target, sub))
+    try:
+        load()
+    finally:
+        for target, original in hidden:
+            target.rename(original)
