@@ -181,14 +181,22 @@ def test_unreadable_drop_fails_naming_the_file_and_changes_nothing(
         expected = "not a readable gzip file"
     else:
         write_drop(tmp_path, "repayments", "2026-01-05",
-                   [{**REPAYMENT, "repayment_id": f"R{i}", "amount": "-1"} for i in range(5)])  # fmt: skip
-        expected = "100% of 5 rows break the contract"
+                   [{**REPAYMENT, "repayment_id": f"R{i}", "amount": "-1"} for i in range(25)])  # fmt: skip
+        expected = "100% of 25 rows break the contract"
     with pytest.raises(IngestError) as error:
         ingest_entity(engine, tmp_path, "repayments", UP_TO)
     assert "repayments/2026-01-05/part-0.csv" in str(error.value)
     assert expected in str(error.value)
     assert _warehouse_state(engine) == before
     assert "R5" not in str(before)
+
+
+def test_a_small_all_bad_drop_is_quarantined_row_by_row(engine, tmp_path: Path) -> None:
+    clean_portfolio(tmp_path)
+    write_drop(tmp_path, "repayments", "2026-01-05",
+               [{**REPAYMENT, "repayment_id": f"R{i}", "amount": "-1"} for i in range(3)])  # fmt: skip
+    load = load_all(engine, tmp_path)["repayments"]
+    assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (4, 1, 3)
 
 
 def test_gb18030_exports_are_read_when_configured(engine, tmp_path: Path) -> None:
@@ -259,3 +267,17 @@ def _only_dates(landing: Path, entity: str, day: str | None, load) -> None:  # n
     finally:
         for target, original in hidden:
             target.rename(original)
+
+
+def test_children_of_a_quarantined_parent_say_so_and_do_not_reject_their_file(
+    engine, tmp_path: Path
+) -> None:
+    clean_portfolio(tmp_path)
+    write_drop(tmp_path, "loans", "2026-01-02",
+               [*_distinct_good_rows("loans", 3), {**LOAN, "loan_id": "LBAD", "product": "payday"}])  # fmt: skip
+    children = [{**REPAYMENT, "repayment_id": f"K{i}", "loan_id": "LBAD"} for i in range(30)]
+    write_drop(tmp_path, "repayments", "2026-01-02", [*children, {**REPAYMENT, "repayment_id": "OK"}])
+    loads = load_all(engine, tmp_path)  # 30 of 31 rows held back, yet the file is not rejected
+    assert loads["repayments"].rules == {"parent_quarantined:loan_id": 30}
+    q = quarantined(engine)
+    assert set(q.loc[q["entity"] == "repayments", "rules"]) == {"parent_quarantined:loan_id"}

@@ -85,6 +85,9 @@ class RuleContext:
 
     drop_dates: pd.Series  # per row: the extract date of its drop
     parent_keys: Mapping[str, pd.Index] = field(default_factory=dict)  # entity -> keys known
+    # entity -> keys of its rows held in quarantine: a child of one is not an orphan, it
+    # waits for its parent to be fixed, and the rule says so.
+    quarantined_parent_keys: Mapping[str, pd.Index] = field(default_factory=dict)
     repayment_ids: pd.Index | None = None  # for reversal_of
 
 
@@ -124,7 +127,13 @@ def check_rows(typed: pd.DataFrame, entity: Entity, ctx: RuleContext) -> dict[st
     for col, parent in REFERENCES.get(name, {}).items():
         known = ctx.parent_keys.get(parent)
         if known is not None:
-            add(f"orphan:{col}", typed[col].notna() & ~typed[col].isin(known))
+            missing = typed[col].notna() & ~typed[col].isin(known)
+            held = ctx.quarantined_parent_keys.get(parent)
+            if held is not None and len(held):
+                waiting = missing & typed[col].isin(held)
+                add(f"parent_quarantined:{col}", waiting)
+                missing = missing & ~waiting
+            add(f"orphan:{col}", missing)
     _entity_specific(typed, name, ctx, add)
     add_duplicate_rules(typed, entity, add)
     return masks
@@ -161,6 +170,17 @@ def add_duplicate_rules(typed: pd.DataFrame, entity: Entity, add) -> None:
     key_conflicted = typed.set_index(scope).index.isin(typed[conflict].set_index(scope).index)
     add("duplicate_row", exact_repeat & ~key_conflicted)
     add("unique_key", conflict | (exact_repeat & key_conflicted))
+
+
+# Rules about a row's own values. Only these decide whether a whole file is a broken
+# export; relational findings (orphans, duplicates) say nothing about the file's bytes.
+INTRINSIC_RULE_PREFIXES = (
+    "type:", "not_null:", "range:", "value_set:", "format:", "plausible:", "not_future:",
+)  # fmt: skip
+
+
+def is_intrinsic(rule: str) -> bool:
+    return rule.startswith(INTRINSIC_RULE_PREFIXES)
 
 
 def parents_of(entity_name: str) -> list[str]:
