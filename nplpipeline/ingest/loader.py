@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -173,14 +174,26 @@ def _latest_per_key(good: pd.DataFrame, entity: Entity) -> pd.DataFrame:
     return good.sort_values(order).drop_duplicates(subset=list(entity.key), keep="last")
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """Several drops of one entity read into one Arrow table (typed work is per batch)."""
+
+    files: list[tuple[Drop, str, int]]  # drop, checksum, rows
+    table: pa.Table
+
+
+def _rejection_reason(share: float, rows: int, rules: list[str], limit: float) -> str:
+    return (
+        f"{share:.0%} of {rows} rows break the contract (limit {limit:.0%}); "
+        f"first rules: {', '.join(rules[:5])}"
+    )
+
+
 def _load_batch(
-    engine: Engine,
-    entity: Entity,
-    batch: list[tuple[Drop, str, pd.DataFrame]],
-    options: IngestOptions,
+    engine: Engine, entity: Entity, batch: _Batch, options: IngestOptions
 ) -> EntityLoad:
     result = EntityLoad(entity.name)
-    raw = pd.concat([frame for _, _, frame in batch], ignore_index=True)
+    raw = batch.table.to_pandas(date_as_object=False)
     typed, masks = coerce(raw, entity)
     with begin(engine) as conn:
         ctx = _context(conn, entity, typed)
@@ -193,24 +206,24 @@ def _load_batch(
         if is_intrinsic(rule):
             broken |= mask
 
-    files = raw["_source_file"].to_numpy()
+    # per-file shares in one pass: file codes follow the batch's file order
+    names_in_batch = [d.source_file for d, _, _ in batch.files]
+    codes = pd.Categorical(raw["_source_file"], categories=names_in_batch).codes
+    rows_per_file = np.bincount(codes, minlength=len(names_in_batch))
+    broken_per_file = np.bincount(codes, weights=broken, minlength=len(names_in_batch))
+    keep = np.ones(len(raw), dtype=bool)
     accepted_files = []
-    for drop, checksum, _frame in batch:
-        in_file = files == drop.source_file
-        share = broken[in_file].mean() if in_file.any() else 0.0
-        if share > options.max_bad_share and in_file.sum() >= options.min_rows_for_bad_share:
-            result.rejected[drop.source_file] = (
-                f"{share:.0%} of {int(in_file.sum())} rows break the contract "
-                f"(limit {options.max_bad_share:.0%}); first rules: "
-                + ", ".join(
-                    sorted(r for r, m in masks.items() if is_intrinsic(r) and m[in_file].any())[:5]
-                )
+    for i, (drop, checksum, rows) in enumerate(batch.files):
+        share = broken_per_file[i] / rows if rows else 0.0
+        if share > options.max_bad_share and rows >= options.min_rows_for_bad_share:
+            in_file = codes == i
+            rules = sorted(r for r, m in masks.items() if is_intrinsic(r) and m[in_file].any())
+            result.rejected[drop.source_file] = _rejection_reason(
+                share, rows, rules, options.max_bad_share
             )
-            bad[in_file] = False
-            files = np.where(in_file, None, files)
+            keep &= ~in_file
         else:
-            accepted_files.append((drop, checksum, int(in_file.sum())))
-    keep = files != None  # noqa: E711 - numpy elementwise comparison
+            accepted_files.append((drop, checksum, int(rows_per_file[i])))
     bad &= keep
     good_rows = keep & ~bad
 
@@ -266,25 +279,29 @@ def _load_batch(
 
 def _read_all(
     pending: Iterable[tuple[Drop, str]], entity: Entity, options: IngestOptions, result: EntityLoad
-):
+) -> Iterator[_Batch]:
     """Yield batches of readable drops of about ``chunk_rows`` rows; record unreadable ones."""
-    batch: list[tuple[Drop, str, pd.DataFrame]] = []
+    files: list[tuple[Drop, str, int]] = []
+    tables: list[pa.Table] = []
     rows = 0
     for drop, checksum in pending:
         try:
-            frame = read_drop(drop, entity, options.encoding)
+            table = read_drop(drop, entity, options.encoding)
         except DropRejectedError as exc:
             result.rejected[exc.source_file] = exc.problem
             continue
-        frame["_source_file"] = drop.source_file
-        frame["_drop_date"] = pd.Timestamp(drop.drop_date)
-        batch.append((drop, checksum, frame))
-        rows += len(frame)
+        n = table.num_rows
+        table = table.append_column(
+            "_source_file", pa.array([drop.source_file] * n, pa.string())
+        ).append_column("_drop_date", pa.array([drop.drop_date] * n, pa.date32()))
+        files.append((drop, checksum, n))
+        tables.append(table)
+        rows += n
         if rows >= options.chunk_rows:
-            yield batch
-            batch, rows = [], 0
-    if batch:
-        yield batch
+            yield _Batch(files, pa.concat_tables(tables))
+            files, tables, rows = [], [], 0
+    if files:
+        yield _Batch(files, pa.concat_tables(tables))
 
 
 def ingest_entity(

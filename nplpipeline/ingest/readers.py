@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import io
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -67,13 +66,9 @@ def _read_csv(drop: Drop, entity: Entity, encoding: str) -> pa.Table:
         raise DropRejectedError(drop.source_file, f"not a readable CSV ({exc})") from None
 
 
-def _as_text_table(table: pa.Table) -> pa.Table:
-    """Cast every column to text (header names stay); the contract types come later."""
-    return pa.table({name: table[name].cast(pa.string()) for name in table.column_names})
-
-
-def read_drop(drop: Drop, entity: Entity, encoding: str = "utf-8") -> pd.DataFrame:
-    """The drop as text columns plus ``_row_number`` (data line number, header = line 1)."""
+def read_drop(drop: Drop, entity: Entity, encoding: str = "utf-8") -> pa.Table:
+    """The drop as text columns in contract order plus ``_row_number`` (the data line
+    number in the file: the header is line 1; for Parquet, the row's ordinal from 1)."""
     if drop.path.name.endswith(".parquet"):
         try:
             table = pq.read_table(drop.path)
@@ -89,11 +84,13 @@ def read_drop(drop: Drop, entity: Entity, encoding: str = "utf-8") -> pd.DataFra
         raise DropRejectedError(
             drop.source_file, f"missing required column(s) {', '.join(missing)}"
         )
-    keep = [c for c in entity.columns if c in table.column_names]
-    frame = _as_text_table(table.select(keep)).to_pandas()
-    for optional in (c for c in entity.columns if c not in frame.columns):
-        frame[optional] = None
-    frame = frame[entity.columns]
-    offset = 2 if not drop.path.name.endswith(".parquet") else 1
-    frame["_row_number"] = pd.RangeIndex(offset, offset + len(frame))
-    return frame
+    n = table.num_rows
+    columns = {
+        name: table[name].cast(pa.string())
+        if name in table.column_names
+        else pa.nulls(n, pa.string())
+        for name in entity.columns
+    }
+    offset = 1 if drop.path.name.endswith(".parquet") else 2
+    columns["_row_number"] = pa.array(range(offset, offset + n), pa.int64())
+    return pa.table(columns)
