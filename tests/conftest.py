@@ -87,9 +87,7 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
 
 
 @pytest.fixture
-def npl_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, warehouse_url: str
-) -> dict[str, str]:
+def npl_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, warehouse_url: str) -> dict[str, str]:
     """Point every NPL_* setting at this test's own folders and warehouse."""
     env = {
         "NPL_HOME": str(tmp_path / "var"),

@@ -6,7 +6,6 @@ import ast
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
@@ -78,6 +77,6 @@ def test_dag_files_do_no_top_level_work(path: Path) -> None:
         elif isinstance(node, ast.Expr):
             assert isinstance(node.value, ast.Constant | ast.Call), path.name
         else:
-            assert isinstance(
-                node, ast.FunctionDef | ast.Assign | ast.AnnAssign
-            ), f"{path.name}: unexpected top-level {type(node).__name__}"
+            assert isinstance(node, ast.FunctionDef | ast.Assign | ast.AnnAssign), (
+                f"{path.name}: unexpected top-level {type(node).__name__}"
+            )

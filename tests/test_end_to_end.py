@@ -10,8 +10,8 @@ import hashlib
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-
 from conftest import ROOT
+
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.tables import RAW_TABLES, delinquency_snapshot, load_audit
@@ -76,7 +76,10 @@ def test_chain_runs_in_airflow_and_reruns_idempotently(
     assert _run(dags, "npl_delinquency", {"as_of": AS_OF.isoformat()}) == "success"
     assert _fingerprint(engine) == before
     with begin(engine) as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(load_audit)).scalar() == files_before
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(load_audit)).scalar()
+            == files_before
+        )
     engine.dispose()
 
     # no borrower's personal data in anything the runs printed (task logs) ...

@@ -11,12 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-
-from nplpipeline.ingest.loader import IngestError, IngestOptions, ingest_entity
-from nplpipeline.validate.rules import LOAD_ORDER
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import read_frame
-from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema, load_audit, quarantine
 from landing_fixtures import (
     CUSTOMER,
     LOAN,
@@ -25,6 +19,12 @@ from landing_fixtures import (
     installment,
     write_drop,
 )
+
+from nplpipeline.ingest.loader import IngestError, IngestOptions, ingest_entity
+from nplpipeline.validate.rules import LOAD_ORDER
+from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.frames import read_frame
+from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema, load_audit, quarantine
 
 UP_TO = dt.date(2026, 1, 31)
 
@@ -69,23 +69,40 @@ def test_clean_drops_load_and_audit_conserves_rows(engine, tmp_path: Path) -> No
     [
         ("repayments", {**REPAYMENT, "repayment_id": "R9", "amount": "-5.00"}, "range:amount"),
         ("repayments", {**REPAYMENT, "repayment_id": "R9", "loan_id": "NOPE"}, "orphan:loan_id"),
-        ("repayments", {**REPAYMENT, "repayment_id": "R9", "paid_at": "2026-03-01T00:00:00"},
-         "not_future:paid_at"),
-        ("repayments", {**REPAYMENT, "repayment_id": "R9", "reversal_of": "R404"}, "reversal_target"),
+        (
+            "repayments",
+            {**REPAYMENT, "repayment_id": "R9", "paid_at": "2026-03-01T00:00:00"},
+            "not_future:paid_at",
+        ),
+        ("repayments", {**REPAYMENT, "repayment_id": "R9", "reversal_of": "R4"}, "reversal_target"),
         ("repayments", {**REPAYMENT, "repayment_id": "R9", "paid_at": "yesterday"}, "type:paid_at"),
         ("customers", {**CUSTOMER, "customer_id": "C9", "phone": "+86 138-0013"}, "format:phone"),
-        ("customers", {**CUSTOMER, "customer_id": "C9", "birth_date": "1850-01-01"},
-         "plausible:birth_date"),
+        (
+            "customers",
+            {**CUSTOMER, "customer_id": "C9", "birth_date": "1850-01-01"},
+            "plausible:birth_date",
+        ),
         ("loans", {**LOAN, "loan_id": "L9", "product": "payday"}, "value_set:product"),
-        ("loans", {**LOAN, "loan_id": "L9", "annual_interest_rate": "0.48"},
-         "range:annual_interest_rate"),
-        ("loans", {**LOAN, "loan_id": "L9", "origination_date": "2026-02-01"},
-         "not_future:origination_date"),
-        ("installments", {**installment(9, "2026-09-01"), "principal_due": "-1"},
-         "range:principal_due"),
+        (
+            "loans",
+            {**LOAN, "loan_id": "L9", "annual_interest_rate": "0.48"},
+            "range:annual_interest_rate",
+        ),
+        (
+            "loans",
+            {**LOAN, "loan_id": "L9", "origination_date": "2026-02-01"},
+            "not_future:origination_date",
+        ),
+        (
+            "installments",
+            {**installment(9, "2026-09-01"), "principal_due": "-1"},
+            "range:principal_due",
+        ),
     ],
-)  # fmt: skip
-def test_each_rule_quarantines_the_breaking_row(engine, tmp_path: Path, entity, bad_row, rule) -> None:
+)
+def test_each_rule_quarantines_the_breaking_row(
+    engine, tmp_path: Path, entity, bad_row, rule
+) -> None:
     clean_portfolio(tmp_path)
     # three good rows beside the bad one keep the file under the rejection threshold
     write_drop(tmp_path, entity, "2026-01-02", [*_distinct_good_rows(entity, 3), bad_row])
@@ -109,7 +126,9 @@ def _distinct_good_rows(entity: str, n: int) -> list[dict[str, str]]:
     return [{**template, key: f"G{i}"} for i in range(n)]
 
 
-def test_duplicate_keys_conflicting_all_quarantined_exact_repeats_keep_one(engine, tmp_path) -> None:
+def test_duplicate_keys_conflicting_all_quarantined_exact_repeats_keep_one(
+    engine, tmp_path
+) -> None:
     clean_portfolio(tmp_path)
     rows = [
         {**REPAYMENT, "repayment_id": "D1"},
@@ -150,7 +169,9 @@ def test_quarantine_masks_pii(engine, tmp_path: Path) -> None:
 
 
 def _warehouse_state(engine) -> dict[str, list]:
-    return {e: table_rows(engine, e).to_dict("records") for e in ("customers", "loans", "repayments")}
+    return {
+        e: table_rows(engine, e).to_dict("records") for e in ("customers", "loans", "repayments")
+    }
 
 
 @pytest.mark.parametrize(
@@ -166,12 +187,22 @@ def test_unreadable_drop_fails_naming_the_file_and_changes_nothing(
     folder = tmp_path / "repayments" / "2026-01-05"
     folder.mkdir(parents=True)
     if problem == "missing_column":
-        write_drop(tmp_path, "repayments", "2026-01-05",
-                   [{**REPAYMENT, "repayment_id": "R5"}], drop_columns=("amount",))  # fmt: skip
+        write_drop(
+            tmp_path,
+            "repayments",
+            "2026-01-05",
+            [{**REPAYMENT, "repayment_id": "R5"}],
+            drop_columns=("amount",),
+        )
         expected = "missing required column(s) amount"
     elif problem == "undecodable":
-        write_drop(tmp_path, "repayments", "2026-01-05",
-                   [{**REPAYMENT, "repayment_id": "R5", "channel": "银行"}], encoding="gb18030")  # fmt: skip
+        write_drop(
+            tmp_path,
+            "repayments",
+            "2026-01-05",
+            [{**REPAYMENT, "repayment_id": "R5", "channel": "银行"}],
+            encoding="gb18030",
+        )
         expected = "not valid utf-8"
     elif problem == "empty":
         (folder / "part-0.csv").write_bytes(b"")
@@ -180,8 +211,12 @@ def test_unreadable_drop_fails_naming_the_file_and_changes_nothing(
         (folder / "part-0.csv.gz").write_bytes(b"not gzip at all")
         expected = "not a readable gzip file"
     else:
-        write_drop(tmp_path, "repayments", "2026-01-05",
-                   [{**REPAYMENT, "repayment_id": f"R{i}", "amount": "-1"} for i in range(25)])  # fmt: skip
+        write_drop(
+            tmp_path,
+            "repayments",
+            "2026-01-05",
+            [{**REPAYMENT, "repayment_id": f"R{i}", "amount": "-1"} for i in range(25)],
+        )
         expected = "100% of 25 rows break the contract"
     with pytest.raises(IngestError) as error:
         ingest_entity(engine, tmp_path, "repayments", UP_TO)
@@ -193,8 +228,12 @@ def test_unreadable_drop_fails_naming_the_file_and_changes_nothing(
 
 def test_a_small_all_bad_drop_is_quarantined_row_by_row(engine, tmp_path: Path) -> None:
     clean_portfolio(tmp_path)
-    write_drop(tmp_path, "repayments", "2026-01-05",
-               [{**REPAYMENT, "repayment_id": f"R{i}", "amount": "-1"} for i in range(3)])  # fmt: skip
+    write_drop(
+        tmp_path,
+        "repayments",
+        "2026-01-05",
+        [{**REPAYMENT, "repayment_id": f"R{i}", "amount": "-1"} for i in range(3)],
+    )
     load = load_all(engine, tmp_path)["repayments"]
     assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (4, 1, 3)
 
@@ -202,8 +241,13 @@ def test_a_small_all_bad_drop_is_quarantined_row_by_row(engine, tmp_path: Path) 
 def test_gb18030_exports_are_read_when_configured(engine, tmp_path: Path) -> None:
     clean_portfolio(tmp_path)
     ingest_entity(engine, tmp_path, "customers", UP_TO)  # the UTF-8 history
-    write_drop(tmp_path, "customers", "2026-01-02",
-               [{**CUSTOMER, "customer_id": "C2", "city": "深圳市"}], encoding="gb18030")  # fmt: skip
+    write_drop(
+        tmp_path,
+        "customers",
+        "2026-01-02",
+        [{**CUSTOMER, "customer_id": "C2", "city": "深圳市"}],
+        encoding="gb18030",
+    )
     ingest_entity(engine, tmp_path, "customers", UP_TO, IngestOptions(encoding="gb18030"))
     cities = table_rows(engine, "customers").set_index("customer_id")["city"]
     assert cities["C2"] == "深圳市"
@@ -250,7 +294,7 @@ def test_rerun_loads_nothing_new_and_replay_order_does_not_matter(
     assert states[0]["loans"][0]["status"] == "closed"
 
 
-def _only_dates(landing: Path, entity: str, day: str | None, load) -> None:  # noqa: ANN001
+def _only_dates(landing: Path, entity: str, day: str | None, load) -> None:
     """Hide every other date folder of ``entity`` while ``load`` runs (a replay of one day)."""
     folder = landing / entity
     if day is None or not folder.exists():
@@ -273,10 +317,16 @@ def test_children_of_a_quarantined_parent_say_so_and_do_not_reject_their_file(
     engine, tmp_path: Path
 ) -> None:
     clean_portfolio(tmp_path)
-    write_drop(tmp_path, "loans", "2026-01-02",
-               [*_distinct_good_rows("loans", 3), {**LOAN, "loan_id": "LBAD", "product": "payday"}])  # fmt: skip
+    write_drop(
+        tmp_path,
+        "loans",
+        "2026-01-02",
+        [*_distinct_good_rows("loans", 3), {**LOAN, "loan_id": "LBAD", "product": "payday"}],
+    )
     children = [{**REPAYMENT, "repayment_id": f"K{i}", "loan_id": "LBAD"} for i in range(30)]
-    write_drop(tmp_path, "repayments", "2026-01-02", [*children, {**REPAYMENT, "repayment_id": "OK"}])
+    write_drop(
+        tmp_path, "repayments", "2026-01-02", [*children, {**REPAYMENT, "repayment_id": "OK"}]
+    )
     loads = load_all(engine, tmp_path)  # 30 of 31 rows held back, yet the file is not rejected
     assert loads["repayments"].rules == {"parent_quarantined:loan_id": 30}
     q = quarantined(engine)

@@ -21,9 +21,10 @@ AS_OF = dt.date(2026, 10, 31)
 
 
 def _npl_ratio(frame: pd.DataFrame) -> float:
-    return frame.loc[frame["is_npl"], "outstanding_principal"].sum() / frame[
-        "outstanding_principal"
-    ].sum()
+    return (
+        frame.loc[frame["is_npl"], "outstanding_principal"].sum()
+        / frame["outstanding_principal"].sum()
+    )
 
 
 @pytest.mark.slow

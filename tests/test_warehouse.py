@@ -98,10 +98,14 @@ def _snapshot_rows(as_of: dt.date, loans: list[str], dpd: int) -> pd.DataFrame:
             **{
                 c: [1.0] * n
                 for c in (
-                    "overdue_principal", "overdue_interest", "overdue_fees", "overdue_amount",
-                    "outstanding_principal", "total_paid",
+                    "overdue_principal",
+                    "overdue_interest",
+                    "overdue_fees",
+                    "overdue_amount",
+                    "outstanding_principal",
+                    "total_paid",
                 )
-            },  # fmt: skip
+            },
             "last_payment_date": [pd.NaT] * n,
             "installments_due": [1] * n,
             "installments_overdue": [1] * n,
@@ -114,15 +118,24 @@ def _snapshot_rows(as_of: dt.date, loans: list[str], dpd: int) -> pd.DataFrame:
 def test_replace_partition_is_idempotent_and_leaves_other_dates(engine) -> None:
     day1, day2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
     with begin(engine) as conn:
-        replace_partition(conn, delinquency_snapshot, "as_of_date", day1, _snapshot_rows(day1, ["A", "B"], 5))
-        replace_partition(conn, delinquency_snapshot, "as_of_date", day2, _snapshot_rows(day2, ["A"], 6))
+        replace_partition(
+            conn, delinquency_snapshot, "as_of_date", day1, _snapshot_rows(day1, ["A", "B"], 5)
+        )
+        replace_partition(
+            conn, delinquency_snapshot, "as_of_date", day2, _snapshot_rows(day2, ["A"], 6)
+        )
         # rerun day 1 with changed content: replaced, not appended
-        replace_partition(conn, delinquency_snapshot, "as_of_date", day1, _snapshot_rows(day1, ["A", "B", "C"], 7))
-        replace_partition(conn, delinquency_snapshot, "as_of_date", day1, _snapshot_rows(day1, ["A", "B", "C"], 7))
+        replace_partition(
+            conn, delinquency_snapshot, "as_of_date", day1, _snapshot_rows(day1, ["A", "B", "C"], 7)
+        )
+        replace_partition(
+            conn, delinquency_snapshot, "as_of_date", day1, _snapshot_rows(day1, ["A", "B", "C"], 7)
+        )
         counts = dict(
             conn.execute(
-                sa.select(delinquency_snapshot.c.as_of_date, sa.func.count())
-                .group_by(delinquency_snapshot.c.as_of_date)
+                sa.select(delinquency_snapshot.c.as_of_date, sa.func.count()).group_by(
+                    delinquency_snapshot.c.as_of_date
+                )
             ).all()
         )
         dpd = conn.execute(
