@@ -152,7 +152,8 @@ def demo(loans: int, seed: int, end_date: str) -> None:
     """The whole chain through Airflow on a simulated portfolio, then the summary."""
     from nplpipeline.orchestration.airflow_env import airflow_environment
 
-    env = {**os.environ, **airflow_environment()}
+    # Task logs at WARNING keep the summary readable; set the variable to see them all.
+    env = {"AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING", **os.environ, **airflow_environment()}
     command = [
         sys.executable, "-m", "nplpipeline.orchestration.demo",
         "--loans", str(loans), "--seed", str(seed), "--end-date", end_date,
