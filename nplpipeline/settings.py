@@ -14,6 +14,7 @@ the Airflow secrets backend, never from the repository.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -83,6 +84,16 @@ class Settings:
     def source_url(self) -> str | None:
         """A source database to pull from instead of the landing zone, when set."""
         return _env("SOURCE_URL") or _airflow_connection_uri(SOURCE_CONN_ID)
+
+    @cached_property
+    def source_schema(self) -> str | None:
+        """Schema of the source tables (named like the contract's entities)."""
+        return _env("SOURCE_SCHEMA")
+
+    @cached_property
+    def source_lookback(self) -> dt.timedelta:
+        """How far before the watermark each pull starts (late-committed rows)."""
+        return dt.timedelta(minutes=float(_env("SOURCE_LOOKBACK_MINUTES") or 60))
 
     @cached_property
     def landing_dir(self) -> Path:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+from sqlalchemy.engine import Engine
+
 from nplpipeline.ingest.loader import EntityLoad, IngestOptions, ingest_entity
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.validate.rules import LOAD_ORDER
@@ -18,6 +20,8 @@ def run_ingest_entity(
     settings = settings or get_settings()
     engine = create_warehouse_engine(settings.warehouse_url)
     try:
+        if settings.source_url and up_to is not None:
+            _pull_from_source(settings, engine, entity, up_to)
         options = IngestOptions(
             encoding=settings.source_encoding, chunk_rows=settings.ingest_chunk_rows
         )
@@ -25,6 +29,25 @@ def run_ingest_entity(
     finally:
         engine.dispose()
     return dataclasses.asdict(result)
+
+
+def _pull_from_source(settings: Settings, warehouse: Engine, entity: str, as_of: dt.date) -> None:
+    """Land the source database's changes as a drop, so the file path loads them."""
+    from nplpipeline.ingest.source_db import extract_to_landing
+
+    source = create_warehouse_engine(settings.source_url)
+    try:
+        extract_to_landing(
+            source,
+            warehouse,
+            settings.landing_dir,
+            entity,
+            as_of,
+            schema=settings.source_schema,
+            lookback=settings.source_lookback,
+        )
+    finally:
+        source.dispose()
 
 
 def run_ingest(

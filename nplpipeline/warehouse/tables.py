@@ -21,7 +21,7 @@ _RATE_COLUMNS = {"annual_interest_rate", "commission_rate"}
 LINEAGE_COLUMNS = ("_version", "_drop_date", "_source_file", "_row_number")
 
 
-def _sql_type(field: Field) -> sa.types.TypeEngine:
+def sql_type(field: Field) -> sa.types.TypeEngine:
     if field.type == "decimal":
         return RATE if field.name in _RATE_COLUMNS else MONEY
     return {
@@ -39,7 +39,7 @@ def raw_table_name(entity: str) -> str:
 
 def _raw_table(entity: Entity) -> sa.Table:
     columns = [
-        sa.Column(f.name, _sql_type(f), primary_key=f.name in entity.key) for f in entity.fields
+        sa.Column(f.name, sql_type(f), primary_key=f.name in entity.key) for f in entity.fields
     ]
     columns += [
         sa.Column("_version", sa.DateTime(), nullable=False),
@@ -65,6 +65,14 @@ load_audit = sa.Table(
     sa.Column("rows_superseded", sa.BigInteger(), nullable=False),
     sa.Column("loaded_at", sa.DateTime(), nullable=False),
     sa.CheckConstraint("rows_in = rows_loaded + rows_quarantined", name="ck_rows_conserved"),
+)
+
+watermarks = sa.Table(
+    "ops_source_watermark",
+    metadata,
+    sa.Column("entity", sa.String(), primary_key=True),
+    sa.Column("watermark", sa.DateTime(), nullable=False),  # newest change pulled
+    sa.Column("as_of_date", sa.Date(), nullable=False),  # the run that moved it
 )
 
 quarantine = sa.Table(
