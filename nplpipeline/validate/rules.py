@@ -76,7 +76,9 @@ REFERENCES: dict[str, dict[str, str]] = {
 }
 
 EARLIEST_BIRTH_DATE = pd.Timestamp("1900-01-01")
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# E.164, and for China (+86) the national plan: an 11-digit mobile number 1[3-9]xxxxxxxxx
+# or a landline of area code + subscriber number (9-11 digits, not starting with 1).
+E164 = re.compile(r"^(?:\+86(?:1[3-9]\d{9}|[2-9]\d{8,10})|\+(?!86)[1-9]\d{6,14})$")
 
 
 @dataclass
