@@ -105,6 +105,16 @@ class Settings:
         return Path(_env("GROUND_TRUTH_DIR") or self.home / "ground_truth")
 
     @cached_property
+    def gx_dir(self) -> Path:
+        """Great Expectations project folder; Data Docs are built under it."""
+        return Path(_env("GX_DIR") or self.home / "gx")
+
+    @cached_property
+    def expectations_dir(self) -> Path:
+        """The reviewed suites (one JSON file per entity) the checkpoints run."""
+        return Path(_env("EXPECTATIONS_DIR") or self.root / "expectations")
+
+    @cached_property
     def outbox_dir(self) -> str:
         return _env("OUTBOX_DIR") or str(self.home / "outbox")
 

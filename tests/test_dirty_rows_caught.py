@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.settings import get_settings
 from nplpipeline.simulate.stage import run_simulation
+from nplpipeline.validate.gx_runner import data_docs_index
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame
-from nplpipeline.warehouse.tables import load_audit, quarantine
+from nplpipeline.warehouse.tables import dq_results, load_audit, quarantine
 
 AS_OF = dt.date(2026, 10, 31)
 
@@ -44,6 +45,7 @@ def test_every_injected_dirty_row_is_caught_by_its_rule(npl_env) -> None:
     with begin(engine) as conn:
         held = read_frame(conn, sa.select(quarantine))
         audit = read_frame(conn, sa.select(load_audit))
+        dq = read_frame(conn, sa.select(dq_results))
     engine.dispose()
 
     held["drop_date"] = held["drop_date"].dt.date.astype(str)
@@ -60,6 +62,13 @@ def test_every_injected_dirty_row_is_caught_by_its_rule(npl_env) -> None:
     ]
     per_kind = joined.groupby(["kind", "entity"])["caught"].all()
     assert per_kind.all(), per_kind[~per_kind]
+    # the Great Expectations checkpoint saw the same breaches, rule for rule
+    failed = dq[~dq["success"] & (dq["severity"] == "critical")]
+    quarantined_rules = {r for rules in held["rules"] for r in rules.split(";")}
+    assert quarantined_rules - {"duplicate_row"} <= set(failed["rule"])
+    critical_passed = dq["success"] & (dq["severity"] == "critical")
+    assert (dq.loc[critical_passed, "unexpected_count"] == 0).all()
+    assert data_docs_index(settings.gx_dir) is not None
     # and nothing was lost on the way
     assert (audit["rows_in"] == audit["rows_loaded"] + audit["rows_quarantined"]).all()
     assert audit["rows_in"].sum() == sum(summary["rows_written"].values())

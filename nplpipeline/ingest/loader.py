@@ -9,9 +9,11 @@ naming it; the entity's other good files still load.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,7 +35,13 @@ from nplpipeline.validate.rules import (
 )
 from nplpipeline.warehouse.engine import begin
 from nplpipeline.warehouse.frames import insert_frame, read_frame
-from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema, load_audit, quarantine
+from nplpipeline.warehouse.tables import (
+    RAW_TABLES,
+    dq_results,
+    ensure_schema,
+    load_audit,
+    quarantine,
+)
 from nplpipeline.warehouse.upsert import upsert_latest
 
 log = logging.getLogger(__name__)
@@ -49,6 +57,14 @@ class IngestOptions:
     # duplicate pair is 67% "bad" without saying anything about the export.
     min_rows_for_bad_share: int = 20
     chunk_rows: int = 2_000_000
+    # Great Expectations: the suites (expectations/*.json) run on every batch when a GX
+    # project folder is given; results go to ops_dq_results and Data Docs under it.
+    gx_dir: Path | None = None
+    suites_dir: Path | None = None
+    # Drop-size warning: a single drop outside [low, high] x the trailing average of the
+    # entity's last `trailing_drops` drops is flagged (warning, never a rejection).
+    row_count_band: tuple[float, float] = (0.25, 4.0)
+    trailing_drops: int = 30
 
 
 @dataclass
@@ -63,6 +79,9 @@ class EntityLoad:
     rows_superseded: int = 0
     rules: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)  # source_file -> problem
+    dq_critical_failures: int = 0
+    dq_warnings: list[str] = field(default_factory=list)  # rule names that warned
+    data_docs: str | None = None
 
     def add(self, other: EntityLoad) -> None:
         self.files += other.files
@@ -73,6 +92,9 @@ class EntityLoad:
         for rule, n in other.rules.items():
             self.rules[rule] = self.rules.get(rule, 0) + n
         self.rejected.update(other.rejected)
+        self.dq_critical_failures += other.dq_critical_failures
+        self.dq_warnings = sorted(set(self.dq_warnings) | set(other.dq_warnings))
+        self.data_docs = other.data_docs or self.data_docs
 
 
 class IngestError(Exception):
@@ -204,6 +226,8 @@ def _load_batch(
         if is_intrinsic(rule):
             broken |= mask
 
+    suite_run = _run_expectations(engine, entity, typed, ctx, batch, options)
+
     # per-file shares in one pass: file codes follow the batch's file order
     names_in_batch = [d.source_file for d, _, _ in batch.files]
     codes = pd.Categorical(raw["_source_file"], categories=names_in_batch).codes
@@ -265,6 +289,8 @@ def _load_batch(
             }
         )
         insert_frame(conn, load_audit, audit)
+        if suite_run is not None:
+            _store_dq_results(conn, entity, suite_run, batch, now)
 
     result.files = len(accepted_files)
     result.rows_in = int(audit["rows_in"].sum())
@@ -272,7 +298,104 @@ def _load_batch(
     result.rows_quarantined = int(audit["rows_quarantined"].sum())
     result.rows_superseded = int(audit["rows_superseded"].sum())
     result.rules = {rule: int((m & bad).sum()) for rule, m in masks.items() if (m & bad).any()}
+    if suite_run is not None:
+        result.dq_critical_failures = suite_run.critical_failures
+        result.dq_warnings = sorted(
+            o.rule for o in suite_run.outcomes if not o.success and o.severity == "warning"
+        )
+        result.data_docs = suite_run.data_docs_index
     return result
+
+
+def _batch_run_id(entity: Entity, batch: _Batch) -> str:
+    """Deterministic per set of files: a rerun of the same batch replaces its results."""
+    digest = hashlib.sha256("".join(c for _, c, _ in batch.files).encode()).hexdigest()[:16]
+    first, last = batch.files[0][0].drop_date, batch.files[-1][0].drop_date
+    return f"{entity.name}:{first}..{last}:{digest}"
+
+
+def _expected_rows(
+    engine: Engine, entity: Entity, batch: _Batch, options: IngestOptions
+) -> tuple[int, int] | None:
+    """Row-count band for a single drop from the trailing average of earlier drops."""
+    if len(batch.files) != 1:
+        return None  # a catch-up batch of many drops has no meaningful size
+    a = load_audit.c
+    query = (
+        sa.select(a.rows_in)
+        .where(a.entity == entity.name, a.drop_date < batch.files[0][0].drop_date)
+        .order_by(a.drop_date.desc())
+        .limit(options.trailing_drops)
+    )
+    with begin(engine) as conn:
+        recent = [int(r[0]) for r in conn.execute(query)]
+    if len(recent) < 5:
+        return None  # too little history to call a drop unusual
+    mean = sum(recent) / len(recent)
+    low, high = options.row_count_band
+    return int(mean * low), max(int(mean * high), 1)
+
+
+def _run_expectations(
+    engine: Engine,
+    entity: Entity,
+    typed: pd.DataFrame,
+    ctx: RuleContext,
+    batch: _Batch,
+    options: IngestOptions,
+):  # -> SuiteRun | None; GX is imported only when it runs
+    if options.gx_dir is None or options.suites_dir is None:
+        return None
+    from nplpipeline.validate.gx_runner import known_from_context, run_suite
+
+    return run_suite(
+        entity.name,
+        typed,
+        drop_dates=typed["_drop_date"],
+        known=known_from_context(entity.name, typed, ctx),
+        suites_dir=options.suites_dir,
+        gx_dir=options.gx_dir,
+        run_name=_batch_run_id(entity, batch),
+        expected_rows=_expected_rows(engine, entity, batch, options),
+    )
+
+
+def _store_dq_results(
+    conn: Connection, entity: Entity, suite_run, batch: _Batch, now: dt.datetime
+) -> None:
+    run_id = _batch_run_id(entity, batch)
+    first, last = batch.files[0][0].drop_date, batch.files[-1][0].drop_date
+    rows = pd.DataFrame(
+        [
+            {
+                "run_id": run_id,
+                "entity": entity.name,
+                "rule": o.rule,
+                "suite": suite_run.suite,
+                "expectation": o.expectation,
+                "column_name": o.column,
+                "severity": o.severity,
+                "success": o.success,
+                "element_count": o.element_count,
+                "unexpected_count": o.unexpected_count,
+                "unexpected_percent": o.unexpected_percent,
+                "drop_dates": f"{first}..{last}",
+                "validated_at": now,
+            }
+            for o in suite_run.outcomes
+        ]
+    )
+    # one row per rule: a rule checked by two expectations (ptp_complete) sums them
+    rows = rows.groupby(["run_id", "entity", "rule"], as_index=False).agg(
+        {
+            "suite": "first", "expectation": "first", "column_name": "first",
+            "severity": "first", "success": "all", "element_count": "max",
+            "unexpected_count": "sum", "unexpected_percent": "max", "drop_dates": "first",
+            "validated_at": "first",
+        }
+    )  # fmt: skip
+    conn.execute(dq_results.delete().where(dq_results.c.run_id == run_id))
+    insert_frame(conn, dq_results, rows)
 
 
 def _read_all(
@@ -319,6 +442,15 @@ def ingest_entity(
     pending = pending_drops(engine, landing_dir, entity_name, up_to)
     for batch in _read_all(pending, entity, options, total):
         total.add(_load_batch(engine, entity, batch, options))
+    if total.dq_warnings or total.dq_critical_failures:
+        log.warning(
+            "data quality %s: %d critical expectation(s) failed (rows quarantined), "
+            "warnings: %s; Data Docs: %s",
+            entity_name,
+            total.dq_critical_failures,
+            ", ".join(total.dq_warnings) or "none",
+            total.data_docs,
+        )
     log.info(
         "ingest %s: %d file(s), %d rows in, %d loaded, %d quarantined %s",
         entity_name,

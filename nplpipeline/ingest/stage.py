@@ -23,7 +23,10 @@ def run_ingest_entity(
         if settings.source_url and up_to is not None:
             _pull_from_source(settings, engine, entity, up_to)
         options = IngestOptions(
-            encoding=settings.source_encoding, chunk_rows=settings.ingest_chunk_rows
+            encoding=settings.source_encoding,
+            chunk_rows=settings.ingest_chunk_rows,
+            gx_dir=settings.gx_dir,
+            suites_dir=settings.expectations_dir,
         )
         result: EntityLoad = ingest_entity(engine, settings.landing_dir, entity, up_to, options)
     finally:

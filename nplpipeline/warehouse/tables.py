@@ -67,6 +67,24 @@ load_audit = sa.Table(
     sa.CheckConstraint("rows_in = rows_loaded + rows_quarantined", name="ck_rows_conserved"),
 )
 
+dq_results = sa.Table(
+    "ops_dq_results",
+    metadata,
+    sa.Column("run_id", sa.String(), primary_key=True),  # one GX checkpoint run
+    sa.Column("entity", sa.String(), primary_key=True),
+    sa.Column("rule", sa.String(), primary_key=True),
+    sa.Column("suite", sa.String(), nullable=False),
+    sa.Column("expectation", sa.String(), nullable=False),
+    sa.Column("column_name", sa.String()),
+    sa.Column("severity", sa.String(), nullable=False),  # critical | warning
+    sa.Column("success", sa.Boolean(), nullable=False),
+    sa.Column("element_count", sa.BigInteger(), nullable=False),
+    sa.Column("unexpected_count", sa.BigInteger(), nullable=False),
+    sa.Column("unexpected_percent", sa.Float(), nullable=False),
+    sa.Column("drop_dates", sa.String(), nullable=False),  # first..last drop in the batch
+    sa.Column("validated_at", sa.DateTime(), nullable=False),
+)
+
 watermarks = sa.Table(
     "ops_source_watermark",
     metadata,
