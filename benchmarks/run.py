@@ -33,6 +33,7 @@ def _stage(name: str, loans: int, workdir: Path) -> dict[str, object]:
     os.environ["NPL_LANDING_DIR"] = str(workdir / "landing")
     os.environ["NPL_GROUND_TRUTH_DIR"] = str(workdir / "ground_truth")
     start = time.perf_counter()
+    phases = None
     if name == "simulate":
         from nplpipeline.simulate.stage import run_simulation
 
@@ -48,6 +49,7 @@ def _stage(name: str, loans: int, workdir: Path) -> dict[str, object]:
 
         out = run_delinquency_snapshot(dt.date.fromisoformat(END_DATE))
         rows = int(out["loans"])
+        phases = out["seconds"]
     else:
         raise SystemExit(f"unknown stage {name}")
     seconds = time.perf_counter() - start
@@ -58,6 +60,7 @@ def _stage(name: str, loans: int, workdir: Path) -> dict[str, object]:
         "rows": rows,
         "rows_per_s": round(rows / seconds) if seconds else None,
         "peak_rss_mb": round(peak_mb),
+        **({"phases_s": phases} if phases else {}),
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 import sqlalchemy as sa
 
@@ -36,6 +37,7 @@ def run_delinquency_snapshot(as_of: dt.date, settings: Settings | None = None) -
     settings = settings or get_settings()
     policy = settings.policy.delinquency
     engine = create_warehouse_engine(settings.warehouse_url)
+    clock = time.perf_counter()
     try:
         with begin(engine) as conn:
             ensure_schema(conn)
@@ -43,14 +45,30 @@ def run_delinquency_snapshot(as_of: dt.date, settings: Settings | None = None) -
                 name: read_frame(conn, sa.select(*(RAW_TABLES[name].c[c] for c in columns)))
                 for name, columns in _INPUTS.items()
             }
+        read_s, clock = time.perf_counter() - clock, time.perf_counter()
         snapshot = compute_snapshot(
             frames["loans"], frames["installments"], frames["repayments"], as_of, policy
         )
+        compute_s, clock = time.perf_counter() - clock, time.perf_counter()
         with begin(engine) as conn:
             rows = replace_partition(conn, delinquency_snapshot, "as_of_date", as_of, snapshot)
+        write_s = time.perf_counter() - clock
     finally:
         engine.dispose()
     delinquent = int((snapshot["dpd"] > 0).sum())
     npl = int(snapshot["is_npl"].sum())
-    log.info("delinquency %s: %d loans, %d delinquent, %d NPL", as_of, rows, delinquent, npl)
-    return {"as_of": as_of.isoformat(), "loans": rows, "delinquent": delinquent, "npl": npl}
+    log.info(
+        "delinquency %s: %d loans, %d delinquent, %d NPL (read %.1fs, compute %.1fs, write %.1fs)",
+        as_of, rows, delinquent, npl, read_s, compute_s, write_s,
+    )  # fmt: skip
+    return {
+        "as_of": as_of.isoformat(),
+        "loans": rows,
+        "delinquent": delinquent,
+        "npl": npl,
+        "seconds": {
+            "read": round(read_s, 2),
+            "compute": round(compute_s, 2),
+            "write": round(write_s, 2),
+        },
+    }

@@ -12,6 +12,7 @@ from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.tables import (
     delinquency_snapshot,
+    dq_results,
     ensure_schema,
     load_audit,
     quarantine,
@@ -34,6 +35,9 @@ class RunSummary:
     buckets: list[BucketLine] = field(default_factory=list)
     npl_ratio: float | None = None
     on_book_outstanding: float = 0.0
+    # entity -> rules whose expectation failed in its latest checkpoint run, by severity
+    dq_failed: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    data_docs: str | None = None
 
 
 def _loads(conn: Connection) -> dict[str, dict[str, int]]:
@@ -64,6 +68,23 @@ def _top_rules(conn: Connection, limit: int = 10) -> list[tuple[str, str, int]]:
         .limit(limit)
     )
     return [(r.entity, r.rules, int(r.n)) for r in conn.execute(query)]
+
+
+def _data_quality(conn: Connection) -> dict[str, dict[str, list[str]]]:
+    d = dq_results.c
+    latest = (
+        sa.select(d.entity, sa.func.max(d.validated_at).label("at")).group_by(d.entity).subquery()
+    )
+    query = (
+        sa.select(d.entity, d.severity, d.rule)
+        .join(latest, sa.and_(latest.c.entity == d.entity, latest.c.at == d.validated_at))
+        .where(~d.success)
+        .order_by(d.entity, d.severity, d.rule)
+    )
+    out: dict[str, dict[str, list[str]]] = {}
+    for row in conn.execute(query):
+        out.setdefault(row.entity, {}).setdefault(row.severity, []).append(row.rule)
+    return out
 
 
 def _delinquency(conn: Connection, summary: RunSummary, bucket_order: list[str]) -> None:
@@ -105,9 +126,14 @@ def collect_summary(settings: Settings | None = None) -> RunSummary:
             ensure_schema(conn)
             summary.loads = _loads(conn)
             summary.top_rules = _top_rules(conn)
+            summary.dq_failed = _data_quality(conn)
             _delinquency(conn, summary, settings.policy.delinquency.bucket_names)
     finally:
         engine.dispose()
+    from nplpipeline.validate.gx_runner import data_docs_index
+
+    index = data_docs_index(settings.gx_dir)
+    summary.data_docs = str(index) if index else None
     return summary
 
 
@@ -125,6 +151,14 @@ def format_summary(summary: RunSummary) -> str:
         lines.append("Most frequent quarantine reasons:")
         for entity, rules, n in summary.top_rules:
             lines.append(f"  {n:>7,}  {entity:<20}{rules}")
+    if summary.dq_failed or summary.data_docs:
+        lines.append("")
+        lines.append("Great Expectations (latest checkpoint per entity; failed expectations):")
+        for entity, by_severity in summary.dq_failed.items():
+            for severity, rules in sorted(by_severity.items()):
+                lines.append(f"  {entity:<20}{severity:<10}{', '.join(rules)}")
+        if summary.data_docs:
+            lines.append(f"  Data Docs: {summary.data_docs}")
     if summary.as_of:
         lines.append("")
         lines.append(f"Delinquency on {summary.as_of} (loans on book):")
