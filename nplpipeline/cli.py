@@ -139,9 +139,14 @@ def airflow(args: tuple[str, ...]) -> None:
     """Run the `airflow` CLI against the project-local Airflow (e.g. `airflow standalone`)."""
     from nplpipeline.orchestration.airflow_env import airflow_environment
 
-    env = {**os.environ, **airflow_environment()}
-    executable = Path(sys.executable).with_name("airflow")
-    sys.exit(subprocess.call([str(executable), *args], env=env))
+    bin_dir = Path(sys.executable).parent
+    # `airflow standalone` starts its components as `airflow ...` from PATH.
+    env = {
+        **os.environ,
+        **airflow_environment(),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    sys.exit(subprocess.call([str(bin_dir / "airflow"), *args], env=env))
 
 
 @main.command()

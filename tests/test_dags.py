@@ -80,3 +80,13 @@ def test_dag_files_do_no_top_level_work(path: Path) -> None:
             assert isinstance(node, ast.FunctionDef | ast.Assign | ast.AnnAssign), (
                 f"{path.name}: unexpected top-level {type(node).__name__}"
             )
+
+
+def test_dags_serialize_for_the_dag_processor(dagbag) -> None:
+    """The DAG processor ships parsed DAGs over msgpack; an exotic type (e.g. a str
+    subclass) passes DagBag in-process but breaks parsing in a real deployment."""
+    import msgspec
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    for dag in dagbag.dags.values():
+        msgspec.msgpack.encode(DagSerialization.to_dict(dag))

@@ -7,11 +7,14 @@ from airflow.sdk import Asset
 from nplpipeline.contract import ENTITIES
 from nplpipeline.warehouse.tables import delinquency_snapshot, raw_table_name
 
-RAW_ASSETS: dict[str, Asset] = {
-    entity: Asset(name=raw_table_name(entity), uri=f"npl://warehouse/{raw_table_name(entity)}")
-    for entity in ENTITIES
-}
 
-DELINQUENCY_SNAPSHOT = Asset(
-    name=delinquency_snapshot.name, uri=f"npl://warehouse/{delinquency_snapshot.name}"
-)
+def _table_asset(table_name: str) -> Asset:
+    # plain str: SQLAlchemy's quoted_name (a str subclass) cannot cross Airflow's msgpack
+    # channel between the DAG processor and its parser
+    name = str.__str__(table_name)
+    return Asset(name=name, uri=f"npl://warehouse/{name}")
+
+
+RAW_ASSETS: dict[str, Asset] = {entity: _table_asset(raw_table_name(entity)) for entity in ENTITIES}
+
+DELINQUENCY_SNAPSHOT = _table_asset(delinquency_snapshot.name)
