@@ -29,6 +29,18 @@ REPAYMENT = {
 }  # fmt: skip
 
 
+ACTION = {
+    "action_id": "A1", "loan_id": "L1", "customer_id": "C1",
+    "action_at": "2025-12-05T10:00:00", "channel": "call", "performed_by": "K01",
+    "outcome": "promise_to_pay", "ptp_amount": "418.00", "ptp_date": "2025-12-10",
+    "recorded": "true", "offer": "",
+}  # fmt: skip
+SURVEY = {
+    "survey_id": "S1", "customer_id": "C1", "surveyed_at": "2025-12-20T12:00:00",
+    "score": "4", "complaint": "false",
+}  # fmt: skip
+
+
 def installment(no: int, due: str) -> dict[str, str]:
     return {
         "loan_id": "L1", "installment_no": str(no), "due_date": due,

@@ -12,9 +12,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from landing_fixtures import (
+    ACTION,
     CUSTOMER,
     LOAN,
     REPAYMENT,
+    SURVEY,
     clean_portfolio,
     installment,
     write_drop,
@@ -98,6 +100,28 @@ def test_clean_drops_load_and_audit_conserves_rows(engine, tmp_path: Path) -> No
             {**installment(9, "2026-09-01"), "principal_due": "-1"},
             "range:principal_due",
         ),
+        ("repayments", {**REPAYMENT, "repayment_id": "R9", "loan_id": ""}, "not_null:loan_id"),
+        ("repayments", {**REPAYMENT, "repayment_id": "R9", "amount": "12,5"}, "type:amount"),
+        (
+            "repayments",
+            {**REPAYMENT, "repayment_id": "R9", "channel": "wechat"},
+            "value_set:channel",
+        ),
+        (
+            "customers",
+            {**CUSTOMER, "customer_id": "C9", "do_not_contact": "maybe"},
+            "type:do_not_contact",
+        ),
+        ("loans", {**LOAN, "loan_id": "L9", "term_months": "12.5"}, "type:term_months"),
+        ("loans", {**LOAN, "loan_id": "L9", "customer_id": "C404"}, "orphan:customer_id"),
+        ("collection_actions", {**ACTION, "action_id": "A9", "ptp_date": ""}, "ptp_complete"),
+        (
+            "collection_actions",
+            {**ACTION, "action_id": "A9", "outcome": "shouted"},
+            "value_set:outcome",
+        ),
+        ("satisfaction", {**SURVEY, "survey_id": "S9", "score": ""}, "score_or_complaint"),
+        ("satisfaction", {**SURVEY, "survey_id": "S9", "score": "7"}, "range:score"),
     ],
 )
 def test_each_rule_quarantines_the_breaking_row(
@@ -119,6 +143,8 @@ def _distinct_good_rows(entity: str, n: int) -> list[dict[str, str]]:
     if entity == "installments":
         return [installment(10 + i, "2026-09-01") for i in range(n)]
     template, key = {
+        "collection_actions": (ACTION, "action_id"),
+        "satisfaction": (SURVEY, "survey_id"),
         "repayments": (REPAYMENT, "repayment_id"),
         "customers": (CUSTOMER, "customer_id"),
         "loans": (LOAN, "loan_id"),
