@@ -10,26 +10,19 @@ and repayments; the as-of date comes from those asset events (or the `as_of` par
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from airflow.sdk import Param, dag, get_current_context, task
 
 from nplpipeline.orchestration.assets import DELINQUENCY_SNAPSHOT, RAW_ASSETS
-
-DEFAULT_ARGS = {
-    "owner": "collections-data",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=5),
-}
+from nplpipeline.orchestration.defaults import START_DATE, default_args
 
 
 @dag(
     dag_id="npl_delinquency",
     schedule=RAW_ASSETS["loans"] & RAW_ASSETS["installments"] & RAW_ASSETS["repayments"],
-    start_date=datetime(2024, 1, 1),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=default_args(),
     tags=["npl", "delinquency"],
     doc_md=__doc__,
     params={"as_of": Param(None, type=["null", "string"], format="date")},

@@ -14,17 +14,10 @@ repayments are fresh.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from airflow.sdk import Param, cross_downstream, dag, get_current_context, task
 
 from nplpipeline.orchestration.assets import RAW_ASSETS
-
-DEFAULT_ARGS = {
-    "owner": "collections-data",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=5),
-}
+from nplpipeline.orchestration.defaults import START_DATE, default_args
 
 # Parents first: each level's entities only reference entities of earlier levels.
 LOAD_LEVELS: tuple[tuple[str, ...], ...] = (
@@ -37,10 +30,10 @@ LOAD_LEVELS: tuple[tuple[str, ...], ...] = (
 @dag(
     dag_id="npl_ingest",
     schedule="@daily",
-    start_date=datetime(2024, 1, 1),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=default_args(),
     tags=["npl", "ingest"],
     doc_md=__doc__,
     params={"as_of": Param(None, type=["null", "string"], format="date")},

@@ -9,23 +9,17 @@ Trigger it by hand with the number of loans and a seed; same seed, same bytes.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from airflow.sdk import Param, dag, get_current_context, task
 
-DEFAULT_ARGS = {
-    "owner": "collections-data",
-    "retries": 0,
-    "retry_delay": timedelta(minutes=1),
-}
+from nplpipeline.orchestration.defaults import START_DATE, default_args
 
 
 @dag(
     dag_id="npl_simulate_portfolio",
     schedule=None,
-    start_date=datetime(2024, 1, 1),
+    start_date=START_DATE,
     catchup=False,
-    default_args=DEFAULT_ARGS,
+    default_args=default_args(retries=0),
     tags=["npl", "simulation"],
     doc_md=__doc__,
     params={
