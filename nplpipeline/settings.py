@@ -140,6 +140,11 @@ class Settings:
         return _env("SOURCE_ENCODING") or "utf-8"
 
     @cached_property
+    def ingest_max_bad_share(self) -> float:
+        """A drop with a larger share of rows breaking value rules is rejected whole."""
+        return float(_env("INGEST_MAX_BAD_SHARE") or 0.5)
+
+    @cached_property
     def ingest_chunk_rows(self) -> int:
         return int(_env("INGEST_CHUNK_ROWS") or 2_000_000)
 

@@ -25,6 +25,7 @@ def run_ingest_entity(
         options = IngestOptions(
             encoding=settings.source_encoding,
             chunk_rows=settings.ingest_chunk_rows,
+            max_bad_share=settings.ingest_max_bad_share,
             gx_dir=settings.gx_dir,
             suites_dir=settings.expectations_dir,
         )
