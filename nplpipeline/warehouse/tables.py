@@ -80,7 +80,7 @@ dq_results = sa.Table(
     sa.Column("success", sa.Boolean(), nullable=False),
     sa.Column("element_count", sa.BigInteger(), nullable=False),
     sa.Column("unexpected_count", sa.BigInteger(), nullable=False),
-    sa.Column("unexpected_percent", sa.Float(), nullable=False),
+    sa.Column("unexpected_percent", sa.Double(), nullable=False),
     sa.Column("drop_dates", sa.String(), nullable=False),  # first..last drop in the batch
     sa.Column("validated_at", sa.DateTime(), nullable=False),
 )
@@ -138,4 +138,6 @@ sa.Index("ix_quarantine_drop", quarantine.c.entity, quarantine.c.drop_date)
 
 def ensure_schema(bind: sa.Engine | sa.Connection) -> None:
     """Create what is missing; never drops or alters (migrations are explicit)."""
+    import nplpipeline.features.tables  # noqa: F401 - registers int_features on metadata
+
     metadata.create_all(bind, checkfirst=True)

@@ -1,0 +1,156 @@
+"""The features stage: raw warehouse tables in, ``int_features`` partitions out.
+
+Each as-of date's rows replace that date's partition, so reruns and backfills are
+idempotent. Labels are written beside the features and are NULL until the horizon
+has passed in the data; rerunning an old date later fills them in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from nplpipeline.config.policy import DelinquencyPolicy
+from nplpipeline.features.build import FeatureBuilder
+from nplpipeline.features.calendar import as_date, month_ends
+from nplpipeline.features.config import FeatureConfig, load_feature_config
+from nplpipeline.features.inputs import INPUT_COLUMNS
+from nplpipeline.features.labels import label_accounts
+from nplpipeline.features.schema import (
+    LABEL_COLUMN,
+    LABEL_DATA_DATE_COLUMN,
+    apply_dtypes,
+    output_columns,
+)
+from nplpipeline.features.tables import features_table
+from nplpipeline.settings import Settings, get_settings
+from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.frames import read_frame
+from nplpipeline.warehouse.partitions import replace_partition
+from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema
+
+log = logging.getLogger(__name__)
+
+__all__ = ["load_training_frame", "month_ends", "read_inputs", "run_build_features"]
+
+
+def read_inputs(conn: Connection) -> tuple[dict[str, pd.DataFrame], dt.date | None]:
+    """The raw columns the features need, and the data date (latest drop loaded).
+
+    The data date bounds what the labels may look at: a horizon ending after it is
+    not over yet in the data, so its label is unknown.
+    """
+    frames = {
+        name: read_frame(conn, sa.select(*(RAW_TABLES[name].c[c] for c in columns)))
+        for name, columns in INPUT_COLUMNS.items()
+    }
+    drops = sa.union_all(
+        *(sa.select(sa.func.max(RAW_TABLES[name].c._drop_date).label("d")) for name in frames)
+    ).subquery()
+    latest = conn.execute(sa.select(sa.func.max(drops.c.d))).scalar()
+    return frames, (as_date(latest) if latest is not None else None)
+
+
+def run_build_features(
+    as_of_dates: list[dt.date],
+    settings: Settings | None = None,
+    config: FeatureConfig | None = None,
+) -> dict[str, object]:
+    """Build and store features and labels for ``as_of_dates``; returns counts (no PII)."""
+    settings = settings or get_settings()
+    config = config or load_feature_config()
+    policy = settings.policy.delinquency
+    table = features_table(config)
+    dates = sorted({as_date(d) for d in as_of_dates})
+    engine = create_warehouse_engine(settings.warehouse_url)
+    clock = time.perf_counter()
+    try:
+        with begin(engine) as conn:
+            ensure_schema(conn)
+            frames, data_date = read_inputs(conn)
+        read_s, clock = time.perf_counter() - clock, time.perf_counter()
+        builder = FeatureBuilder(frames, policy, config)
+        features = builder.build_many(dates)
+        build_s, clock = time.perf_counter() - clock, time.perf_counter()
+        features[LABEL_COLUMN] = label_accounts(
+            features, frames, config, policy=policy, data_date=data_date, builder=builder
+        )
+        features[LABEL_DATA_DATE_COLUMN] = pd.Timestamp(data_date) if data_date else pd.NaT
+        label_s, clock = time.perf_counter() - clock, time.perf_counter()
+        per_date: dict[str, dict[str, int]] = {}
+        with begin(engine) as conn:
+            for d in dates:
+                part = features[features["as_of_date"] == pd.Timestamp(d)]
+                replace_partition(conn, table, "as_of_date", d, _for_table(part))
+                labels = part[LABEL_COLUMN]
+                per_date[d.isoformat()] = {
+                    "rows": len(part),
+                    "labelled": int(labels.notna().sum()),
+                    "recovered": int(labels.fillna(False).astype(bool).sum()),
+                }
+        write_s = time.perf_counter() - clock
+    finally:
+        engine.dispose()
+    log.info(
+        "features %s..%s: %d rows (read %.1fs, build %.1fs, label %.1fs, write %.1fs)",
+        dates[0] if dates else None, dates[-1] if dates else None, len(features),
+        read_s, build_s, label_s, write_s,
+    )  # fmt: skip
+    return {
+        "as_of_dates": [d.isoformat() for d in dates],
+        "data_date": data_date.isoformat() if data_date else None,
+        "rows": len(features),
+        "labelled": int(features[LABEL_COLUMN].notna().sum()),
+        "per_date": per_date,
+        "seconds": {
+            "read": round(read_s, 2),
+            "build": round(build_s, 2),
+            "label": round(label_s, 2),
+            "write": round(write_s, 2),
+        },
+    }
+
+
+def _for_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categoricals as plain strings and the nullable label as object for Arrow."""
+    out = frame.copy()
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.CategoricalDtype):
+            out[column] = out[column].astype("object").where(out[column].notna(), None)
+    out[LABEL_COLUMN] = out[LABEL_COLUMN].astype("object").where(out[LABEL_COLUMN].notna(), None)
+    return out
+
+
+def load_training_frame(
+    engine: Engine,
+    start: dt.date,
+    end: dt.date,
+    config: FeatureConfig | None = None,
+    policy: DelinquencyPolicy | None = None,
+) -> pd.DataFrame:
+    """Labelled rows with as-of dates in [start, end], typed like ``build_features`` output
+    plus the boolean label (the frame model training and out-of-time validation read)."""
+    config = config or load_feature_config()
+    policy = policy or get_settings().policy.delinquency
+    table = features_table(config)
+    query = (
+        sa.select(*table.c)
+        .where(table.c.as_of_date >= as_date(start))
+        .where(table.c.as_of_date <= as_date(end))
+        .where(table.c[LABEL_COLUMN].is_not(None))
+    )
+    with begin(engine) as conn:
+        ensure_schema(conn)
+        frame = read_frame(conn, query)
+    typed = apply_dtypes(frame, config, policy)
+    typed[LABEL_COLUMN] = typed[LABEL_COLUMN].astype(bool)
+    typed[LABEL_DATA_DATE_COLUMN] = pd.to_datetime(typed[LABEL_DATA_DATE_COLUMN])
+    columns = [*output_columns(config), LABEL_COLUMN, LABEL_DATA_DATE_COLUMN]
+    return (
+        typed[columns].sort_values(["as_of_date", "loan_id"], kind="stable").reset_index(drop=True)
+    )
