@@ -18,3 +18,8 @@ def _table_asset(table_name: str) -> Asset:
 RAW_ASSETS: dict[str, Asset] = {entity: _table_asset(raw_table_name(entity)) for entity in ENTITIES}
 
 DELINQUENCY_SNAPSHOT = _table_asset(delinquency_snapshot.name)
+
+FEATURES = _table_asset("int_features")
+
+# The registered model: its `champion` alias is what scoring loads.
+RECOVERY_MODEL = Asset(name="npl_recovery_model", uri="npl://mlflow/npl_recovery_model")

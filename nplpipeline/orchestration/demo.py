@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from nplpipeline.settings import Settings, get_settings
 
-CHAIN = ("npl_simulate_portfolio", "npl_ingest", "npl_delinquency")
+CHAIN = ("npl_simulate_portfolio", "npl_ingest", "npl_delinquency", "npl_train_model")
 
 
 def migrate_metadata_db() -> None:
@@ -64,6 +64,7 @@ def run_chain(loans: int, seed: int, end_date: dt.date) -> None:
             "end_date": end_date.isoformat(),
         },
         "npl_delinquency": {"as_of": end_date.isoformat()},
+        "npl_train_model": {"as_of": end_date.isoformat(), "months": 18},
     }
     for dag_id in CHAIN:
         print(f"--- running {dag_id} in Airflow (dag.test) ---", flush=True)

@@ -38,6 +38,8 @@ class RunSummary:
     # entity -> rules whose expectation failed in its latest checkpoint run, by severity
     dq_failed: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     data_docs: str | None = None
+    # the registered recovery model: alias -> (version, model type, OOT metrics)
+    models: dict[str, tuple[str, str, dict[str, float]]] = field(default_factory=dict)
 
 
 def _loads(conn: Connection) -> dict[str, dict[str, int]]:
@@ -134,7 +136,33 @@ def collect_summary(settings: Settings | None = None) -> RunSummary:
 
     index = data_docs_index(settings.gx_dir)
     summary.data_docs = str(index) if index else None
+    summary.models = _registered_models(settings.mlflow_tracking_uri)
     return summary
+
+
+def _registered_models(tracking_uri: str) -> dict[str, tuple[str, str, dict[str, float]]]:
+    """Champion and challenger with their out-of-time metrics, if a model was trained."""
+    from mlflow.exceptions import MlflowException
+
+    from nplpipeline.model.registry import CHALLENGER, CHAMPION, alias_version, client
+
+    c = client(tracking_uri)
+    out: dict[str, tuple[str, str, dict[str, float]]] = {}
+    for alias in (CHAMPION, CHALLENGER):
+        try:
+            version = alias_version(c, "npl_recovery_model", alias)
+        except MlflowException:
+            return out
+        if version is None:
+            continue
+        run = c.get_run(version.run_id)
+        kind = version.tags.get("model_type", "?")
+        prefix = f"{kind}.oot."
+        metrics = {
+            k.removeprefix(prefix): v for k, v in run.data.metrics.items() if k.startswith(prefix)
+        }
+        out[alias] = (str(version.version), kind, metrics)
+    return out
 
 
 def format_summary(summary: RunSummary) -> str:
@@ -159,6 +187,14 @@ def format_summary(summary: RunSummary) -> str:
                 lines.append(f"  {entity:<20}{severity:<10}{', '.join(rules)}")
         if summary.data_docs:
             lines.append(f"  Data Docs: {summary.data_docs}")
+    if summary.models:
+        lines.append("")
+        lines.append("Recovery model (MLflow registry, out-of-time test set):")
+        for alias, (version, kind, m) in summary.models.items():
+            figures = ", ".join(
+                f"{k.upper()} {m[k]:.3f}" for k in ("auc", "gini", "ks", "brier", "ece") if k in m
+            )
+            lines.append(f"  {alias:<11}v{version} {kind:<10}{figures}")
     if summary.as_of:
         lines.append("")
         lines.append(f"Delinquency on {summary.as_of} (loans on book):")

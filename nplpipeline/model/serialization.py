@@ -1,0 +1,37 @@
+"""The one list of types a stored model may contain.
+
+Models are saved with skops and loaded only with this list, fixed in our code -- never the
+list a model artifact carries about itself (a crafted artifact could whitelist anything),
+and never pickle. A new estimator class that needs more types fails at log time
+(`mlflow.sklearn` re-loads with this list) and must be added here in review.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TRUSTED_TYPES: list[str] = [
+    "nplpipeline.model.scorecard.WoEScorecard",
+    "nplpipeline.model.boosting.BoostedRecoveryModel",
+    "nplpipeline.model.encoding.FrameEncoder",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    # HistGradientBoosting keeps `functools.partial(check_array, ...)`; skops checks the
+    # wrapped function separately, so trusting `partial` does not trust arbitrary callables.
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
+]
+
+
+def dump(model: Any, path: str | Path) -> None:
+    import skops.io
+
+    skops.io.dump(model, path)
+
+
+def load(path: str | Path) -> Any:
+    """Load a skops file with our trusted list; raises on any other type."""
+    import skops.io
+
+    return skops.io.load(path, trusted=TRUSTED_TYPES)

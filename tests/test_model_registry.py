@@ -1,0 +1,159 @@
+"""Training, MLflow registration and the promotion gate, on a throwaway sqlite store.
+
+One registry is built up across the module, in order: first model -> champion; a
+better challenger -> promoted; a deliberately worse one (trained on shuffled labels) ->
+refused with the champion alias unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from nplpipeline.model import registry
+from nplpipeline.model.config import ColumnsConfig, GateConfig, ModelConfig
+from nplpipeline.model.gate import decide
+from nplpipeline.model.monitoring import load_reference
+from nplpipeline.model.registry import NoChampionError, load_champion
+from nplpipeline.model.synthetic import make_recovery_frame
+from nplpipeline.model.train import train_and_register
+
+NAME = "npl_recovery_model"
+CFG = ModelConfig(evaluation_sample_rows=3000)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("mlflow")
+    return {
+        "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+        "artifact_location": (root / "artifacts").as_uri(),
+    }
+
+
+@pytest.fixture(scope="module")
+def base() -> pd.DataFrame:
+    return make_recovery_frame(12_000, n_dates=10, seed=5)
+
+
+def _train(store, frame, config=CFG, dq="dq-1"):
+    return train_and_register(frame, config, data_identity={"dq_run_id": dq}, **store)
+
+
+def _aliases(store) -> dict[str, str]:
+    aliases = registry.client(store["tracking_uri"]).get_registered_model(NAME).aliases
+    return {k: str(v) for k, v in aliases.items()}
+
+
+def test_load_champion_refuses_when_none(tmp_path: Path) -> None:
+    with pytest.raises(NoChampionError):
+        load_champion(f"sqlite:///{tmp_path / 'empty.db'}")
+
+
+@pytest.fixture(scope="module")
+def first(store, base):
+    # a weak first model: it may not see the contact and interaction features
+    weak = ModelConfig(
+        evaluation_sample_rows=3000,
+        columns=ColumnsConfig(feature_columns=("dpd", "paid_90d", "balance", "product", "bucket")),
+    )
+    return _train(store, base, weak)
+
+
+def test_first_model_becomes_champion(store, base, first) -> None:
+    assert first.promoted and first.gate.reason.startswith("no champion")
+    assert _aliases(store) == {"champion": first.version}
+    run = registry.client(store["tracking_uri"]).get_run(first.run_id)
+    assert run.data.tags["gate.decision"] == "promoted"
+    assert run.data.tags["data.identity.dq_run_id"] == "dq-1"
+    assert run.data.tags["data.test_to"] == str(base.as_of_date.max().date())
+    assert run.data.metrics["boosted.oot.auc"] > 0.6
+    assert "scorecard.oot.auc.product.cash_loan" in run.data.metrics
+    names = {
+        a.path for a in registry.client(store["tracking_uri"]).list_artifacts(first.run_id, "plots")
+    }
+    assert names == {f"plots/{p}.png" for p in ("roc", "calibration", "ks", "importance")}
+    ref = load_reference(store["tracking_uri"], first.run_id)
+    assert len(ref["score"]["shares"]) == len(ref["score"]["edges"]) + 2
+    assert ref["features"] and set(ref["features"]) <= {
+        "dpd",
+        "paid_90d",
+        "balance",
+        "product",
+        "bucket",
+    }
+
+
+def test_load_champion_round_trips_through_skops(store, base, first) -> None:
+    champ = load_champion(store["tracking_uri"])
+    assert champ.version == first.version and champ.run_id == first.run_id
+    rows = base.tail(500)
+    assert np.allclose(champ.score(rows), first.model.predict_proba(rows)[:, 1])
+
+
+@pytest.fixture(scope="module")
+def better(store, base, first):
+    return _train(store, base, dq="dq-2")
+
+
+def test_better_challenger_is_promoted(store, first, better) -> None:
+    assert better.promoted, better.gate
+    checks = {c.name: c for c in better.gate.checks}
+    assert checks["auc"].value > checks["auc"].limit  # beat the champion on the same OOT rows
+    assert checks["score_psi_train_to_test"].value < 0.25
+    assert better.gate.champion_version == first.version
+    assert _aliases(store) == {"champion": better.version}  # challenger alias cleared
+
+
+@pytest.fixture(scope="module")
+def worse(store, base, better):
+    # shuffle labels in the training period only: the OOT labels stay real
+    frame = base.copy()
+    train = frame.as_of_date < sorted(frame.as_of_date.unique())[-CFG.split.test_dates]
+    rng = np.random.default_rng(0)
+    frame.loc[train, "label"] = rng.permutation(frame.loc[train, "label"].to_numpy())
+    return _train(store, frame, dq="dq-3")
+
+
+def test_worse_challenger_is_refused(store, better, worse) -> None:
+    assert not worse.promoted
+    assert "auc" in worse.gate.reason
+    assert _aliases(store) == {"champion": better.version, "challenger": worse.version}
+    assert load_champion(store["tracking_uri"]).version == better.version
+    c = registry.client(store["tracking_uri"])
+    assert c.get_model_version(NAME, worse.version).tags["gate_decision"] == "refused"
+    run = c.get_run(worse.run_id)
+    assert run.data.tags["gate.decision"] == "refused"
+    assert run.data.metrics["gate.auc"] < run.data.metrics["gate.auc.limit"]
+    local = mlflow.artifacts.download_artifacts(
+        run_id=worse.run_id, artifact_path="gate/decision.json", tracking_uri=store["tracking_uri"]
+    )
+    decision = json.loads(Path(local).read_text())
+    assert decision["promote"] is False and decision["champion_version"] == better.version
+
+
+# -- the gate rule on its own ---------------------------------------------------------------
+def _segs(aucs: dict[str, float], n: int = 1000) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"segment": "bucket", "value": k, "n": n, "auc": v} for k, v in aucs.items()]
+    )
+
+
+def test_gate_refuses_segment_collapse_and_drift() -> None:
+    g = GateConfig(auc_margin=0.005)
+    champ = _segs({"M1": 0.80, "M3": 0.75})
+    ok = decide(g, 0.86, 0.05, 0.85, _segs({"M1": 0.82, "M3": 0.72}), champ)
+    assert ok.promote
+    collapse = decide(g, 0.86, 0.05, 0.85, _segs({"M1": 0.85, "M3": 0.69}), champ)
+    assert not collapse.promote and "worst_segment_auc_drop" in collapse.reason
+    tiny = decide(g, 0.86, 0.05, 0.85, _segs({"M1": 0.85, "M3": 0.50}, n=50), champ)
+    assert tiny.promote  # segments below min_segment_rows are too noisy to gate on
+    assert not decide(g, 0.86, 0.30, 0.85, None, None).promote  # score PSI over the limit
+    assert not decide(g, 0.853, 0.05, 0.85, None, None).promote  # inside the margin
+    unscorable = decide(g, 0.9, 0.01, None, champion_error="KeyError: x")
+    assert not unscorable.promote and "manual review" in unscorable.reason
