@@ -55,3 +55,24 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
     decision_tags = {k: v for k, v in v2.tags.items() if k.startswith("gate")}
     assert decision_tags, v2.tags
     assert alias_version(c, "npl_recovery_model", CHAMPION) is not None
+
+    # monitoring: figures stored for the day; the drift gate fails exactly when one alerts
+    import sqlalchemy as sa
+
+    from nplpipeline.model.monitoring_stage import model_monitoring
+    from nplpipeline.warehouse.engine import begin
+    from nplpipeline.warehouse.frames import read_frame
+
+    monitoring_run = dags["npl_model_monitoring"].test(
+        logical_date=LOGICAL, run_conf={"as_of": AS_OF.isoformat()}
+    )
+    states = {ti.task_id: ti.state for ti in monitoring_run.get_task_instances()}
+    assert states["monitor"] == "success"
+    engine = create_warehouse_engine(settings.warehouse_url)
+    with begin(engine) as conn:
+        rows = read_frame(conn, sa.select(model_monitoring))
+    engine.dispose()
+    assert {"score"} <= set(rows["subject"]) and "realised_auc" in set(rows["metric"])
+    assert set(rows["as_of_date"].dt.date) == {AS_OF}
+    alerting = (rows["status"] == "alert").any()
+    assert (states["drift_gate"] == "failed") == alerting, (states, rows)

@@ -20,7 +20,15 @@ from sqlalchemy.engine import make_url
 
 from nplpipeline.settings import Settings, get_settings
 
-CHAIN = ("npl_simulate_portfolio", "npl_ingest", "npl_delinquency", "npl_train_model")
+CHAIN = (
+    "npl_simulate_portfolio",
+    "npl_ingest",
+    "npl_delinquency",
+    "npl_train_model",
+    "npl_model_monitoring",
+)
+# A failed drift gate is the monitoring DAG doing its job: report it, don't stop.
+WARN_ONLY_TASKS = {"npl_model_monitoring": {"drift_gate"}}
 
 
 def migrate_metadata_db() -> None:
@@ -65,13 +73,19 @@ def run_chain(loans: int, seed: int, end_date: dt.date) -> None:
         },
         "npl_delinquency": {"as_of": end_date.isoformat()},
         "npl_train_model": {"as_of": end_date.isoformat(), "months": 18},
+        "npl_model_monitoring": {"as_of": end_date.isoformat()},
     }
     for dag_id in CHAIN:
         print(f"--- running {dag_id} in Airflow (dag.test) ---", flush=True)
         run = dags[dag_id].test(logical_date=logical, run_conf=confs.get(dag_id))
         state = str(getattr(run, "state", "unknown"))
-        if state != "success":
-            raise SystemExit(f"{dag_id} finished in state {state}: see the task logs above")
+        if state == "success":
+            continue
+        failed = {ti.task_id for ti in run.get_task_instances() if ti.state == "failed"}
+        if failed and failed <= WARN_ONLY_TASKS.get(dag_id, set()):
+            print(f"!!! {dag_id}: {', '.join(sorted(failed))} raised an alert (see summary)")
+            continue
+        raise SystemExit(f"{dag_id} finished in state {state}: see the task logs above")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -40,6 +40,9 @@ class RunSummary:
     data_docs: str | None = None
     # the registered recovery model: alias -> (version, model type, OOT metrics)
     models: dict[str, tuple[str, str, dict[str, float]]] = field(default_factory=dict)
+    # latest model monitoring: status -> subjects
+    monitoring: dict[str, list[str]] = field(default_factory=dict)
+    monitoring_date: dt.date | None = None
 
 
 def _loads(conn: Connection) -> dict[str, dict[str, int]]:
@@ -89,6 +92,23 @@ def _data_quality(conn: Connection) -> dict[str, dict[str, list[str]]]:
     return out
 
 
+def _monitoring(conn: Connection, summary: RunSummary) -> None:
+    from nplpipeline.model.monitoring_stage import model_monitoring as m
+
+    latest = conn.execute(sa.select(sa.func.max(m.c.as_of_date))).scalar()
+    if latest is None:
+        return
+    summary.monitoring_date = latest
+    rows = conn.execute(
+        sa.select(m.c.status, m.c.subject, m.c.metric, m.c.value)
+        .where(m.c.as_of_date == latest)
+        .order_by(m.c.status, m.c.subject)
+    )
+    for r in rows:
+        label = f"{r.subject} {r.metric} {r.value:.3f}" if r.value is not None else r.subject
+        summary.monitoring.setdefault(r.status, []).append(label)
+
+
 def _delinquency(conn: Connection, summary: RunSummary, bucket_order: list[str]) -> None:
     s = delinquency_snapshot.c
     as_of = conn.execute(sa.select(sa.func.max(s.as_of_date))).scalar()
@@ -129,6 +149,7 @@ def collect_summary(settings: Settings | None = None) -> RunSummary:
             summary.loads = _loads(conn)
             summary.top_rules = _top_rules(conn)
             summary.dq_failed = _data_quality(conn)
+            _monitoring(conn, summary)
             _delinquency(conn, summary, settings.policy.delinquency.bucket_names)
     finally:
         engine.dispose()
@@ -195,6 +216,14 @@ def format_summary(summary: RunSummary) -> str:
                 f"{k.upper()} {m[k]:.3f}" for k in ("auc", "gini", "ks", "brier", "ece") if k in m
             )
             lines.append(f"  {alias:<11}v{version} {kind:<10}{figures}")
+    if summary.monitoring:
+        lines.append("")
+        lines.append(f"Model monitoring on {summary.monitoring_date} (ops_model_monitoring):")
+        for status in ("alert", "watch"):
+            if summary.monitoring.get(status):
+                lines.append(f"  {status:<7}{'; '.join(summary.monitoring[status])}")
+        ok = summary.monitoring.get("ok", [])
+        lines.append(f"  ok     {len(ok)} subject(s)")
     if summary.as_of:
         lines.append("")
         lines.append(f"Delinquency on {summary.as_of} (loans on book):")

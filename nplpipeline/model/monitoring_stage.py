@@ -1,0 +1,99 @@
+"""Daily model monitoring: is today's population still the one the champion learned on?
+
+PSI of the score and of the champion's key features between its training sample (the
+reference logged with its run) and today's delinquent accounts, plus realised AUC on
+the latest month-end whose labels have matured. Rows go to ``ops_model_monitoring``
+(replaced per as-of date); the DAG turns an ``alert`` into a failed, visible task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from nplpipeline.settings import Settings, get_settings
+from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.partitions import replace_partition
+from nplpipeline.warehouse.tables import metadata
+
+log = logging.getLogger(__name__)
+
+model_monitoring = sa.Table(
+    "ops_model_monitoring",
+    metadata,
+    sa.Column("as_of_date", sa.Date(), primary_key=True),
+    sa.Column("subject", sa.String(), primary_key=True),  # score, a feature, or auc
+    sa.Column("metric", sa.String(), primary_key=True),  # psi | realised_auc
+    sa.Column("model_version", sa.String(), nullable=False),
+    sa.Column("value", sa.Double()),
+    sa.Column("reference", sa.Double()),
+    sa.Column("band", sa.String()),
+    sa.Column("status", sa.String(), nullable=False),  # ok | watch | alert | n/a
+    sa.Column("n", sa.BigInteger(), nullable=False),
+)
+
+
+def run_monitoring(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]:
+    """Compute and store today's monitoring rows; returns the worst status and subjects."""
+    from nplpipeline.features.stage import load_training_frame, run_build_features
+    from nplpipeline.features.window import training_month_ends
+    from nplpipeline.model.config import load_model_config
+    from nplpipeline.model.monitoring import load_reference, monitor
+    from nplpipeline.model.registry import load_champion
+
+    settings = settings or get_settings()
+    champion = load_champion(settings.mlflow_tracking_uri)  # no champion: fail loudly
+    reference = load_reference(settings.mlflow_tracking_uri, champion.run_id)
+    (matured,) = training_month_ends(as_of, 1)
+    run_build_features(sorted({as_of, matured}))
+    engine = create_warehouse_engine(settings.warehouse_url)
+    try:
+        current = _features_on(engine, as_of)
+        labelled = load_training_frame(engine, matured, matured)
+    finally:
+        engine.dispose()
+    rows = monitor(reference, current, champion.score(current), load_model_config().monitoring)
+    if len(labelled):
+        realised = monitor(
+            reference, labelled, champion.score(labelled), load_model_config().monitoring,
+            labels=labelled["recovered"].astype(float),
+        )  # fmt: skip
+        rows = pd.concat([rows, realised[realised["metric"] != "psi"]], ignore_index=True)
+    rows = rows.assign(as_of_date=pd.Timestamp(as_of), model_version=str(champion.version))
+    engine = create_warehouse_engine(settings.warehouse_url)
+    try:
+        with begin(engine) as conn:
+            metadata.create_all(conn, tables=[model_monitoring])
+            replace_partition(conn, model_monitoring, "as_of_date", as_of, rows)
+    finally:
+        engine.dispose()
+    order = {"alert": 3, "watch": 2, "ok": 1}
+    worst = max(rows["status"], key=lambda s: order.get(s, 0))
+    summary = {
+        "as_of": as_of.isoformat(),
+        "model_version": str(champion.version),
+        "status": worst,
+        "alert": sorted(rows.loc[rows["status"] == "alert", "subject"]),
+        "watch": sorted(rows.loc[rows["status"] == "watch", "subject"]),
+    }
+    level = logging.WARNING if worst in ("alert", "watch") else logging.INFO
+    log.log(level, "model monitoring %s: %s", as_of, summary)
+    return summary
+
+
+def _features_on(engine: sa.Engine, as_of: dt.date) -> pd.DataFrame:
+    """Every delinquent account on ``as_of`` (labelled or not), typed like training."""
+    from nplpipeline.features.config import load_feature_config
+    from nplpipeline.features.schema import apply_dtypes
+    from nplpipeline.features.tables import features_table
+    from nplpipeline.warehouse.frames import read_frame
+
+    config = load_feature_config()
+    table = features_table(config)
+    with begin(engine) as conn:
+        frame = read_frame(conn, sa.select(table).where(table.c.as_of_date == as_of))
+    return apply_dtypes(frame, config, get_settings().policy.delinquency)
