@@ -9,13 +9,12 @@ A lender may point ``NPL_FEATURE_CONFIG`` at a YAML file with any subset of the 
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from nplpipeline.config.loading import load_yaml_model
 from nplpipeline.contract import ACTION_CHANNELS, ACTION_OUTCOMES
 
 ENV_VAR = "NPL_FEATURE_CONFIG"
@@ -100,9 +99,4 @@ def band_labels(edges: tuple[float, ...], below: str | None) -> list[str]:
 
 def load_feature_config(path: str | Path | None = None) -> FeatureConfig:
     """Defaults, overridden by the YAML at ``path`` or ``$NPL_FEATURE_CONFIG`` when set."""
-    path = path or os.environ.get(ENV_VAR) or None
-    if not path:
-        return FeatureConfig()
-    with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh) or {}
-    return FeatureConfig.model_validate(raw)
+    return load_yaml_model(FeatureConfig, path, ENV_VAR)

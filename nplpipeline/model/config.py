@@ -8,12 +8,12 @@ promotion gate and of monitoring is here, not in the code that applies it.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from nplpipeline.config.loading import load_yaml_model
 
 ENV_VAR = "NPL_MODEL_CONFIG"
 
@@ -126,9 +126,4 @@ class ModelConfig(_Strict):
 
 def load_model_config(path: str | Path | None = None) -> ModelConfig:
     """Defaults, overridden by the YAML at `path` or `$NPL_MODEL_CONFIG` (unknown keys fail)."""
-    path = path or os.environ.get(ENV_VAR) or None
-    if not path:
-        return ModelConfig()
-    with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh) or {}
-    return ModelConfig.model_validate(raw)
+    return load_yaml_model(ModelConfig, path, ENV_VAR)
