@@ -293,3 +293,19 @@ def test_features_stage_schema_frame() -> None:
     assert metrics.auc(y, models["boosted"].predict_proba(split.test)[:, 1]) > 0.6
     generic = [c for c in dtypes if phrase_for(c).endswith("is unfavourable")]
     assert generic == []
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
+def test_every_calibration_method_survives_the_trusted_skops_round_trip(tmp_path, method) -> None:
+    """A config choice must never produce a model the registry cannot store or load."""
+    from nplpipeline.model.boosting import BoostedRecoveryModel
+
+    frame = make_recovery_frame(4_000, n_dates=6, seed=1)
+    features = frame.drop(columns=["loan_id", "customer_id", "as_of_date", "label"])
+    model = BoostedRecoveryModel(calibration=method, max_iter=30).fit(
+        features, frame["label"].astype(int).to_numpy(), as_of=frame["as_of_date"]
+    )
+    path = tmp_path / "model.skops"
+    serialization.dump(model, path)
+    loaded = serialization.load(path)
+    assert np.allclose(loaded.predict_proba(features), model.predict_proba(features))

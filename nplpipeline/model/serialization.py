@@ -16,6 +16,7 @@ TRUSTED_TYPES: list[str] = [
     "nplpipeline.model.boosting.BoostedRecoveryModel",
     "nplpipeline.model.encoding.FrameEncoder",
     "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",  # calibration: sigmoid
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     # HistGradientBoosting keeps `functools.partial(check_array, ...)`; skops checks the
     # wrapped function separately, so trusting `partial` does not trust arbitrary callables.
