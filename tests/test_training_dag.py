@@ -31,6 +31,10 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
     assert simulated.state == "success"
     assert dags["npl_ingest"].test(logical_date=LOGICAL).state == "success"
 
+    # scoring before any model exists fails loudly instead of writing an empty scoring
+    day = {"as_of": AS_OF.isoformat()}
+    assert dags["npl_score_accounts"].test(logical_date=LOGICAL, run_conf=day).state == "failed"
+
     conf = {"as_of": AS_OF.isoformat(), "months": 12}
     run = dags["npl_train_model"].test(logical_date=LOGICAL, run_conf=conf)
     assert run.state == "success"
@@ -76,3 +80,25 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
     assert set(rows["as_of_date"].dt.date) == {AS_OF}
     alerting = (rows["status"] == "alert").any()
     assert (states["drift_gate"] == "failed") == alerting, (states, rows)
+
+    # scoring with the champion: every delinquent account, tiered by policy, with reasons
+    from nplpipeline.features.stage import load_features_on
+    from nplpipeline.score.tables import account_scores
+    from nplpipeline.score.tiers import assign_tiers
+
+    assert dags["npl_score_accounts"].test(logical_date=LOGICAL, run_conf=day).state == "success"
+    engine = create_warehouse_engine(settings.warehouse_url)
+    with begin(engine) as conn:
+        scored = read_frame(conn, sa.select(account_scores))
+    population = load_features_on(engine, AS_OF)
+    engine.dispose()
+    assert set(scored["loan_id"]) == set(population["loan_id"]) and len(scored) > 100
+    champion_now = load_champion(settings.mlflow_tracking_uri)
+    assert set(scored["model_version"]) == {champion_now.version}
+    expected = assign_tiers(
+        scored["dpd"].to_numpy(), scored["recovery_probability"].to_numpy(),
+        settings.policy.tiering,
+    )  # fmt: skip
+    assert (scored["tier"].to_numpy() == expected).all()
+    assert set(scored["tier"]) == {"mild", "severe", "extremely_severe"}
+    assert scored["reason_1"].notna().mean() > 0.9

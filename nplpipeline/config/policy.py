@@ -73,8 +73,43 @@ class DelinquencyPolicy(_Strict):
         return [b.min_dpd for b in self.buckets]
 
 
+class TierClause(_Strict):
+    """All set conditions must hold (AND); unset ones are ignored."""
+
+    dpd_above: int | None = Field(default=None, ge=0, description="DPD > value")
+    dpd_at_most: int | None = Field(default=None, ge=0, description="DPD <= value")
+    probability_below: float | None = Field(default=None, ge=0, le=1, description="p < value")
+    probability_at_least: float | None = Field(default=None, ge=0, le=1, description="p >= value")
+
+
+class Tier(_Strict):
+    name: str
+    label_zh: str
+    strategy: str
+    # The tier applies when any clause holds (OR). An empty list marks the fallback tier.
+    any_of: tuple[TierClause, ...] = ()
+
+
+class TierPolicy(_Strict):
+    # Evaluated in order, first match wins; exactly one tier, the last, is the fallback.
+    tiers: tuple[Tier, ...]
+
+    @model_validator(mode="after")
+    def _one_fallback_last(self) -> TierPolicy:
+        if not self.tiers:
+            raise ValueError("at least one tier is required")
+        fallbacks = [t.name for t in self.tiers if not t.any_of]
+        if fallbacks != [self.tiers[-1].name]:
+            raise ValueError("exactly one tier, the last, must have no clauses (the fallback)")
+        names = [t.name for t in self.tiers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tier names must be unique: {names}")
+        return self
+
+
 class Policy(_Strict):
     delinquency: DelinquencyPolicy
+    tiering: TierPolicy
 
 
 def load_policy(path: str | Path | None = None) -> Policy:

@@ -154,3 +154,14 @@ def load_training_frame(
     return (
         typed[columns].sort_values(["as_of_date", "loan_id"], kind="stable").reset_index(drop=True)
     )
+
+
+def load_features_on(engine: Engine, as_of: dt.date) -> pd.DataFrame:
+    """Every delinquent account on ``as_of``, labelled or not, typed like training rows
+    (what scoring and monitoring read)."""
+    config = load_feature_config()
+    table = features_table(config)
+    with begin(engine) as conn:
+        ensure_schema(conn)
+        frame = read_frame(conn, sa.select(table).where(table.c.as_of_date == as_date(as_of)))
+    return apply_dtypes(frame, config, get_settings().policy.delinquency)

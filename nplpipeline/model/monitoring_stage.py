@@ -39,7 +39,11 @@ model_monitoring = sa.Table(
 
 def run_monitoring(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]:
     """Compute and store today's monitoring rows; returns the worst status and subjects."""
-    from nplpipeline.features.stage import load_training_frame, run_build_features
+    from nplpipeline.features.stage import (
+        load_features_on,
+        load_training_frame,
+        run_build_features,
+    )
     from nplpipeline.features.window import training_month_ends
     from nplpipeline.model.config import load_model_config
     from nplpipeline.model.monitoring import load_reference, monitor
@@ -52,7 +56,7 @@ def run_monitoring(as_of: dt.date, settings: Settings | None = None) -> dict[str
     run_build_features(sorted({as_of, matured}))
     engine = create_warehouse_engine(settings.warehouse_url)
     try:
-        current = _features_on(engine, as_of)
+        current = load_features_on(engine, as_of)
         labelled = load_training_frame(engine, matured, matured)
     finally:
         engine.dispose()
@@ -83,17 +87,3 @@ def run_monitoring(as_of: dt.date, settings: Settings | None = None) -> dict[str
     level = logging.WARNING if worst in ("alert", "watch") else logging.INFO
     log.log(level, "model monitoring %s: %s", as_of, summary)
     return summary
-
-
-def _features_on(engine: sa.Engine, as_of: dt.date) -> pd.DataFrame:
-    """Every delinquent account on ``as_of`` (labelled or not), typed like training."""
-    from nplpipeline.features.config import load_feature_config
-    from nplpipeline.features.schema import apply_dtypes
-    from nplpipeline.features.tables import features_table
-    from nplpipeline.warehouse.frames import read_frame
-
-    config = load_feature_config()
-    table = features_table(config)
-    with begin(engine) as conn:
-        frame = read_frame(conn, sa.select(table).where(table.c.as_of_date == as_of))
-    return apply_dtypes(frame, config, get_settings().policy.delinquency)

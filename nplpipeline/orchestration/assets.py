@@ -23,3 +23,5 @@ FEATURES = _table_asset("int_features")
 
 # The registered model: its `champion` alias is what scoring loads.
 RECOVERY_MODEL = Asset(name="npl_recovery_model", uri="npl://mlflow/npl_recovery_model")
+
+ACCOUNT_SCORES = _table_asset("int_account_scores")

@@ -25,6 +25,7 @@ CHAIN = (
     "npl_ingest",
     "npl_delinquency",
     "npl_train_model",
+    "npl_score_accounts",
     "npl_model_monitoring",
 )
 # A failed drift gate is the monitoring DAG doing its job: report it, don't stop.
@@ -74,6 +75,7 @@ def run_chain(loans: int, seed: int, end_date: dt.date) -> None:
         "npl_delinquency": {"as_of": end_date.isoformat()},
         "npl_train_model": {"as_of": end_date.isoformat(), "months": 18},
         "npl_model_monitoring": {"as_of": end_date.isoformat()},
+        "npl_score_accounts": {"as_of": end_date.isoformat()},
     }
     for dag_id in CHAIN:
         print(f"--- running {dag_id} in Airflow (dag.test) ---", flush=True)

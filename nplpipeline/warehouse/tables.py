@@ -138,6 +138,9 @@ sa.Index("ix_quarantine_drop", quarantine.c.entity, quarantine.c.drop_date)
 
 def ensure_schema(bind: sa.Engine | sa.Connection) -> None:
     """Create what is missing; never drops or alters (migrations are explicit)."""
-    import nplpipeline.features.tables  # noqa: F401 - registers int_features on metadata
+    # tables declared beside their stage register themselves on the shared metadata
+    import nplpipeline.features.tables
+    import nplpipeline.model.monitoring_stage
+    import nplpipeline.score.tables  # noqa: F401
 
     metadata.create_all(bind, checkfirst=True)

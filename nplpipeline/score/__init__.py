@@ -1,0 +1,1 @@
+"""Scoring and tiering: the champion's recovery probability, its reasons, and the plan's tier."""
