@@ -43,6 +43,8 @@ class RunSummary:
     # latest model monitoring: status -> subjects
     monitoring: dict[str, list[str]] = field(default_factory=dict)
     monitoring_date: dt.date | None = None
+    # tier -> (accounts, overdue amount, mean recovery probability) on the latest scoring
+    tiers: dict[str, tuple[int, float, float]] = field(default_factory=dict)
 
 
 def _loads(conn: Connection) -> dict[str, dict[str, int]]:
@@ -90,6 +92,26 @@ def _data_quality(conn: Connection) -> dict[str, dict[str, list[str]]]:
     for row in conn.execute(query):
         out.setdefault(row.entity, {}).setdefault(row.severity, []).append(row.rule)
     return out
+
+
+def _tiers(conn: Connection, summary: RunSummary) -> None:
+    from nplpipeline.score.tables import account_scores as a
+
+    latest = conn.execute(sa.select(sa.func.max(a.c.as_of_date))).scalar()
+    if latest is None:
+        return
+    rows = conn.execute(
+        sa.select(
+            a.c.tier,
+            sa.func.count(),
+            sa.func.sum(a.c.overdue_amount),
+            sa.func.avg(a.c.recovery_probability),
+        )
+        .where(a.c.as_of_date == latest)
+        .group_by(a.c.tier)
+        .order_by(a.c.tier)
+    )
+    summary.tiers = {r[0]: (int(r[1]), float(r[2] or 0), float(r[3] or 0)) for r in rows}
 
 
 def _monitoring(conn: Connection, summary: RunSummary) -> None:
@@ -150,6 +172,7 @@ def collect_summary(settings: Settings | None = None) -> RunSummary:
             summary.top_rules = _top_rules(conn)
             summary.dq_failed = _data_quality(conn)
             _monitoring(conn, summary)
+            _tiers(conn, summary)
             _delinquency(conn, summary, settings.policy.delinquency.bucket_names)
     finally:
         engine.dispose()
@@ -216,6 +239,12 @@ def format_summary(summary: RunSummary) -> str:
                 f"{k.upper()} {m[k]:.3f}" for k in ("auc", "gini", "ks", "brier", "ece") if k in m
             )
             lines.append(f"  {alias:<11}v{version} {kind:<10}{figures}")
+    if summary.tiers:
+        lines.append("")
+        lines.append("Tiers (int_account_scores, latest scoring):")
+        lines.append(f"  {'tier':<18}{'accounts':>10}{'overdue':>18}{'mean P(recovery)':>18}")
+        for tier, (n, overdue, p) in summary.tiers.items():
+            lines.append(f"  {tier:<18}{n:>10,}{overdue:>18,.2f}{p:>18.2f}")
     if summary.monitoring:
         lines.append("")
         lines.append(f"Model monitoring on {summary.monitoring_date} (ops_model_monitoring):")
@@ -244,6 +273,6 @@ def format_summary(summary: RunSummary) -> str:
         lines.append(f"  {name:<10}{where}")
     lines.append("")
     lines.append("Next: `make airflow` for the Airflow UI (DAGs npl_*), `make mlflow` for MLflow,")
-    lines.append("      or query the warehouse tables raw_*, ops_load_audit, ops_quarantine,")
-    lines.append("      int_delinquency_snapshot directly.")
+    lines.append("      or query the warehouse: raw_*, ops_* (audit, quarantine, dq results,")
+    lines.append("      monitoring) and int_* (delinquency snapshot, features, account scores).")
     return "\n".join(lines)
