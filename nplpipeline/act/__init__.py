@@ -1,0 +1,1 @@
+"""Acting on scores: building worklists that respect fair-collection rules."""
