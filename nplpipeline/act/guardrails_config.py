@@ -13,18 +13,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Channel = Literal["sms", "call", "ivr", "app_push", "email", "letter", "visit", "legal", "agency"]
-Outcome = Literal[
-    "delivered",
-    "no_answer",
-    "right_party_contact",
-    "wrong_party",
-    "promise_to_pay",
-    "refused",
-    "dispute",
-    "complaint",
-    "paid",
-]
+from nplpipeline.contract import ACTION_CHANNELS, ACTION_OUTCOMES
+
+# Value sets come from the data contract, stated once there.
+Channel = Literal[*ACTION_CHANNELS]  # type: ignore[valid-type]
+Outcome = Literal[*ACTION_OUTCOMES]  # type: ignore[valid-type]
 Flag = Literal["do_not_contact", "deceased", "bankruptcy", "dispute_open", "vulnerable"]
 Route = Literal["special_handling", "legal_review", "hardship_team", "dispute_team"]
 
