@@ -10,14 +10,12 @@ import datetime as dt
 import logging
 import time
 
-import sqlalchemy as sa
-
 from nplpipeline.delinquency.engine import compute_snapshot
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import read_frame
+from nplpipeline.warehouse.frames import read_raw
 from nplpipeline.warehouse.partitions import replace_partition
-from nplpipeline.warehouse.tables import RAW_TABLES, delinquency_snapshot, ensure_schema
+from nplpipeline.warehouse.tables import delinquency_snapshot, ensure_schema
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +39,7 @@ def run_delinquency_snapshot(as_of: dt.date, settings: Settings | None = None) -
     try:
         with begin(engine) as conn:
             ensure_schema(conn)
-            frames = {
-                name: read_frame(conn, sa.select(*(RAW_TABLES[name].c[c] for c in columns)))
-                for name, columns in _INPUTS.items()
-            }
+            frames = read_raw(conn, _INPUTS)
         read_s, clock = time.perf_counter() - clock, time.perf_counter()
         snapshot = compute_snapshot(
             frames["loans"], frames["installments"], frames["repayments"], as_of, policy

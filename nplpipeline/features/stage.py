@@ -30,7 +30,7 @@ from nplpipeline.features.schema import (
 from nplpipeline.features.tables import features_table
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import read_frame
+from nplpipeline.warehouse.frames import read_frame, read_raw
 from nplpipeline.warehouse.partitions import replace_partition
 from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema
 
@@ -45,10 +45,7 @@ def read_inputs(conn: Connection) -> tuple[dict[str, pd.DataFrame], dt.date | No
     The data date bounds what the labels may look at: a horizon ending after it is
     not over yet in the data, so its label is unknown.
     """
-    frames = {
-        name: read_frame(conn, sa.select(*(RAW_TABLES[name].c[c] for c in columns)))
-        for name, columns in INPUT_COLUMNS.items()
-    }
+    frames = read_raw(conn, INPUT_COLUMNS)
     drops = sa.union_all(
         *(sa.select(sa.func.max(RAW_TABLES[name].c._drop_date).label("d")) for name in frames)
     ).subquery()

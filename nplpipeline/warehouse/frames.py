@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -111,3 +112,13 @@ def read_frame(conn: Connection, query: sa.Select) -> pd.DataFrame:
         result = conn.execute(query)
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     return table.to_pandas(date_as_object=False)
+
+
+def read_raw(conn: Connection, columns: Mapping[str, Sequence[str]]) -> dict[str, pd.DataFrame]:
+    """Chosen columns of ``raw_<entity>`` tables, one typed frame per entity."""
+    from nplpipeline.warehouse.tables import RAW_TABLES
+
+    return {
+        entity: read_frame(conn, sa.select(*(RAW_TABLES[entity].c[c] for c in names)))
+        for entity, names in columns.items()
+    }
