@@ -41,11 +41,12 @@ def latest_dq_runs(engine: Any) -> str:
     """The latest Great Expectations run per entity: which validated data fed the model."""
     import sqlalchemy as sa
 
+    from nplpipeline.validate.results import latest_runs
     from nplpipeline.warehouse.engine import begin
-    from nplpipeline.warehouse.tables import dq_results, ensure_schema
+    from nplpipeline.warehouse.tables import ensure_schema
 
-    d = dq_results.c
-    query = sa.select(d.entity, sa.func.max(d.run_id)).group_by(d.entity).order_by(d.entity)
+    latest = latest_runs()
+    query = sa.select(latest.c.entity, latest.c.run_id).order_by(latest.c.entity)
     with begin(engine) as conn:
         ensure_schema(conn)
         return ";".join(f"{entity}={run}" for entity, run in conn.execute(query))

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nplpipeline.settings import Settings, get_settings
+from nplpipeline.validate.results import latest_runs
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.tables import (
     delinquency_snapshot,
@@ -79,12 +80,10 @@ def _top_rules(conn: Connection, limit: int = 10) -> list[tuple[str, str, int]]:
 
 def _data_quality(conn: Connection) -> dict[str, dict[str, list[str]]]:
     d = dq_results.c
-    latest = (
-        sa.select(d.entity, sa.func.max(d.validated_at).label("at")).group_by(d.entity).subquery()
-    )
+    latest = latest_runs()
     query = (
         sa.select(d.entity, d.severity, d.rule)
-        .join(latest, sa.and_(latest.c.entity == d.entity, latest.c.at == d.validated_at))
+        .join(latest, sa.and_(latest.c.entity == d.entity, latest.c.run_id == d.run_id))
         .where(~d.success)
         .order_by(d.entity, d.severity, d.rule)
     )
