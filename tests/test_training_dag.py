@@ -63,7 +63,7 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
     # monitoring: figures stored for the day; the drift gate fails exactly when one alerts
     import sqlalchemy as sa
 
-    from nplpipeline.model.monitoring_stage import model_monitoring
+    from nplpipeline.model.tables import model_monitoring
     from nplpipeline.warehouse.engine import begin
     from nplpipeline.warehouse.frames import read_frame
 

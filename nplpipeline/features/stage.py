@@ -153,12 +153,18 @@ def load_training_frame(
     )
 
 
-def load_features_on(engine: Engine, as_of: dt.date) -> pd.DataFrame:
+def load_features_on(
+    engine: Engine,
+    as_of: dt.date,
+    config: FeatureConfig | None = None,
+    policy: DelinquencyPolicy | None = None,
+) -> pd.DataFrame:
     """Every delinquent account on ``as_of``, labelled or not, typed like training rows
     (what scoring and monitoring read)."""
-    config = load_feature_config()
+    config = config or load_feature_config()
+    policy = policy or get_settings().policy.delinquency
     table = features_table(config)
     with begin(engine) as conn:
         ensure_schema(conn)
         frame = read_frame(conn, sa.select(table).where(table.c.as_of_date == as_date(as_of)))
-    return apply_dtypes(frame, config, get_settings().policy.delinquency)
+    return apply_dtypes(frame, config, policy)

@@ -13,28 +13,14 @@ import logging
 from typing import Any
 
 import pandas as pd
-import sqlalchemy as sa
 
+from nplpipeline.model.tables import model_monitoring
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.partitions import replace_partition
-from nplpipeline.warehouse.tables import metadata
+from nplpipeline.warehouse.tables import ensure_schema
 
 log = logging.getLogger(__name__)
-
-model_monitoring = sa.Table(
-    "ops_model_monitoring",
-    metadata,
-    sa.Column("as_of_date", sa.Date(), primary_key=True),
-    sa.Column("subject", sa.String(), primary_key=True),  # score, a feature, or auc
-    sa.Column("metric", sa.String(), primary_key=True),  # psi | realised_auc
-    sa.Column("model_version", sa.String(), nullable=False),
-    sa.Column("value", sa.Double()),
-    sa.Column("reference", sa.Double()),
-    sa.Column("band", sa.String()),
-    sa.Column("status", sa.String(), nullable=False),  # ok | watch | alert | n/a
-    sa.Column("n", sa.BigInteger(), nullable=False),
-)
 
 
 def run_monitoring(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]:
@@ -56,7 +42,7 @@ def run_monitoring(as_of: dt.date, settings: Settings | None = None) -> dict[str
     run_build_features(sorted({as_of, matured}))
     engine = create_warehouse_engine(settings.warehouse_url)
     try:
-        current = load_features_on(engine, as_of)
+        current = load_features_on(engine, as_of, policy=settings.policy.delinquency)
         labelled = load_training_frame(engine, matured, matured)
     finally:
         engine.dispose()
@@ -71,7 +57,7 @@ def run_monitoring(as_of: dt.date, settings: Settings | None = None) -> dict[str
     engine = create_warehouse_engine(settings.warehouse_url)
     try:
         with begin(engine) as conn:
-            metadata.create_all(conn, tables=[model_monitoring])
+            ensure_schema(conn)
             replace_partition(conn, model_monitoring, "as_of_date", as_of, rows)
     finally:
         engine.dispose()

@@ -114,7 +114,7 @@ def _tiers(conn: Connection, summary: RunSummary) -> None:
 
 
 def _monitoring(conn: Connection, summary: RunSummary) -> None:
-    from nplpipeline.model.monitoring_stage import model_monitoring as m
+    from nplpipeline.model.tables import model_monitoring as m
 
     latest = conn.execute(sa.select(sa.func.max(m.c.as_of_date))).scalar()
     if latest is None:
@@ -187,13 +187,15 @@ def _registered_models(tracking_uri: str) -> dict[str, tuple[str, str, dict[str,
     """Champion and challenger with their out-of-time metrics, if a model was trained."""
     from mlflow.exceptions import MlflowException
 
+    from nplpipeline.model.config import load_model_config
     from nplpipeline.model.registry import CHALLENGER, CHAMPION, alias_version, client
 
     c = client(tracking_uri)
+    name = load_model_config().registered_model_name
     out: dict[str, tuple[str, str, dict[str, float]]] = {}
     for alias in (CHAMPION, CHALLENGER):
         try:
-            version = alias_version(c, "npl_recovery_model", alias)
+            version = alias_version(c, name, alias)
         except MlflowException:
             return out
         if version is None:

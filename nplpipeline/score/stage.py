@@ -61,7 +61,7 @@ def run_scoring(as_of: dt.date, settings: Settings | None = None) -> dict[str, A
     run_build_features([as_of])
     engine = create_warehouse_engine(settings.warehouse_url)
     try:
-        features = load_features_on(engine, as_of)
+        features = load_features_on(engine, as_of, policy=settings.policy.delinquency)
         scored = score_frame(features, champion, settings.policy)
         with begin(engine) as conn:
             rows = replace_partition(conn, account_scores, "as_of_date", as_of, scored)

@@ -140,7 +140,7 @@ def ensure_schema(bind: sa.Engine | sa.Connection) -> None:
     """Create what is missing; never drops or alters (migrations are explicit)."""
     # tables declared beside their stage register themselves on the shared metadata
     import nplpipeline.features.tables
-    import nplpipeline.model.monitoring_stage
+    import nplpipeline.model.tables
     import nplpipeline.score.tables  # noqa: F401
 
     metadata.create_all(bind, checkfirst=True)
