@@ -7,6 +7,7 @@ in :mod:`nplpipeline.validate.coerce`.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 
@@ -27,7 +28,15 @@ class DropRejectedError(Exception):
         self.problem = problem
 
 
-def _decode(raw: bytes, encoding: str, drop: Drop) -> str:
+_BOM = b"\xef\xbb\xbf"
+
+
+def _as_utf8(raw: bytes, encoding: str, drop: Drop) -> bytes:
+    """The file's bytes as UTF-8 without BOM, or a rejection naming the bad byte.
+
+    UTF-8 sources are only validated, not transcoded: decoding and re-encoding every
+    file would double the read cost of the most common case.
+    """
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -36,7 +45,12 @@ def _decode(raw: bytes, encoding: str, drop: Drop) -> str:
             f"not valid {encoding} at byte {exc.start}; set the source encoding "
             "(e.g. gb18030 for GBK exports) or fix the file",
         ) from None
-    return text.removeprefix("\ufeff")
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise DropRejectedError(drop.source_file, "file is empty (no header row)")
+    if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
+        return raw.removeprefix(_BOM)
+    return text.encode("utf-8")
 
 
 def _read_csv(drop: Drop, entity: Entity, encoding: str) -> pa.Table:
@@ -46,12 +60,10 @@ def _read_csv(drop: Drop, entity: Entity, encoding: str) -> pa.Table:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
             raise DropRejectedError(drop.source_file, f"not a readable gzip file ({exc})") from None
-    text = _decode(raw, encoding, drop)
-    if not text.strip():
-        raise DropRejectedError(drop.source_file, "file is empty (no header row)")
+    data = _as_utf8(raw, encoding, drop)
     try:
         return pacsv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
+            io.BytesIO(data),
             read_options=pacsv.ReadOptions(autogenerate_column_names=False),
             # Text in, always: inference would turn "+8613800138000" into a number and
             # drop leading zeros of IDs before any rule could see them.
