@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from nplpipeline.delinquency.schema import MONEY_COLUMNS
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.partitions import partition_values, replace_partition
@@ -95,17 +96,7 @@ def _snapshot_rows(as_of: dt.date, loans: list[str], dpd: int) -> pd.DataFrame:
             "regulatory_grade": ["special_mention"] * n,
             "is_npl": [False] * n,
             "oldest_unpaid_due_date": [pd.NaT] * n,
-            **{
-                c: [1.0] * n
-                for c in (
-                    "overdue_principal",
-                    "overdue_interest",
-                    "overdue_fees",
-                    "overdue_amount",
-                    "outstanding_principal",
-                    "total_paid",
-                )
-            },
+            **{c: [1.0] * n for c in MONEY_COLUMNS},
             "last_payment_date": [pd.NaT] * n,
             "installments_due": [1] * n,
             "installments_overdue": [1] * n,
