@@ -14,6 +14,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from nplpipeline.config.strategy import StrategyPolicy
+
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policies") / "default.yaml"
 
 Component = Literal["fee", "interest", "principal"]
@@ -110,6 +112,21 @@ class TierPolicy(_Strict):
 class Policy(_Strict):
     delinquency: DelinquencyPolicy
     tiering: TierPolicy
+    strategies: StrategyPolicy
+
+    @model_validator(mode="after")
+    def _every_tier_has_strategies(self) -> Policy:
+        tiers = {t.name for t in self.tiering.tiers}
+        configured = set(self.strategies.tiers)
+        if tiers != configured:
+            raise ValueError(
+                f"strategies.tiers must name exactly the tiers {sorted(tiers)}, "
+                f"got {sorted(configured)}"
+            )
+        unknown = set(self.strategies.legal.tiers) - tiers
+        if unknown:
+            raise ValueError(f"strategies.legal.tiers names unknown tiers {sorted(unknown)}")
+        return self
 
 
 def load_policy(path: str | Path | None = None) -> Policy:

@@ -1,0 +1,273 @@
+"""The act stage's two warehouse steps, each idempotent for its as-of date.
+
+1. ``run_treatment_plan``: scored accounts -> arm, strategy step, offer, legal route
+   (``act_treatment_plan``). Agency placement reads the plan to know who is routed.
+2. ``run_worklists``: the plan against the contact history -> guardrails, cadence and
+   collector capacity -> ``act_worklist`` and ``act_suppression_log``; the plan's
+   disposition column is then rewritten with what became of each account.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from nplpipeline.act.guardrails import apply_guardrails
+from nplpipeline.act.guardrails_config import GuardrailPolicy, load_guardrail_policy
+from nplpipeline.act.strategies import due_today, plan_treatments, planned_contacts
+from nplpipeline.act.tables import suppression_log, treatment_plan, worklist
+from nplpipeline.act.worklists import assign_queues
+from nplpipeline.config.policy import Policy
+from nplpipeline.score.tables import TOP_REASONS, account_scores
+from nplpipeline.settings import Settings, get_settings
+from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.frames import read_frame, read_raw
+from nplpipeline.warehouse.partitions import replace_partition
+from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema
+
+log = logging.getLogger(__name__)
+
+# Long enough for every rule that looks back: 7-day caps and cooling-off, cadences of up
+# to a month, and promises made weeks ago that fall due today or later.
+HISTORY_DAYS = 120
+ACCOUNT_LEVEL_REASONS = ("missing:customer", "flag:", "invalid:timezone")
+_TIER_LABELS_COLUMN = "tier_label_zh"
+
+
+def _columns(table: sa.Table) -> list[str]:
+    return [c.name for c in table.columns]
+
+
+def run_treatment_plan(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]:
+    """Plan every account scored on ``as_of``; replaces that date's plan."""
+    settings = settings or get_settings()
+    policy = settings.policy
+    engine = create_warehouse_engine(settings.warehouse_url)
+    try:
+        with begin(engine) as conn:
+            ensure_schema(conn)
+            scores = read_frame(
+                conn, sa.select(account_scores).where(account_scores.c.as_of_date == as_of)
+            )
+            if scores.empty:
+                raise RuntimeError(
+                    f"no scored accounts on {as_of}: run npl_score_accounts for that date first"
+                )
+            customers = read_raw(conn, {"customers": ["customer_id", "monthly_income"]})
+            plan = plan_treatments(scores, customers["customers"], as_of, policy.strategies)
+            rows = replace_partition(
+                conn, treatment_plan, "as_of_date", as_of, plan[_columns(treatment_plan)]
+            )
+    finally:
+        engine.dispose()
+    counts = plan.groupby(["tier", "strategy_arm"]).size()
+    summary = {
+        "as_of": as_of.isoformat(),
+        "accounts": rows,
+        "by_tier_arm": {f"{t}/{a}": int(n) for (t, a), n in counts.items()},
+        "offers": {str(k): int(v) for k, v in plan["offer_type"].value_counts().items()},
+        "legal_ready": int(plan["legal_ready"].sum()),
+    }
+    log.info("treatment plan %s: %s", as_of, summary)
+    return summary
+
+
+def _history(conn: sa.Connection, as_of: dt.date) -> pd.DataFrame:
+    actions = RAW_TABLES["collection_actions"]
+    since = dt.datetime.combine(as_of - dt.timedelta(days=HISTORY_DAYS), dt.time())
+    until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    query = sa.select(
+        *(
+            actions.c[c]
+            for c in ("loan_id", "customer_id", "action_at", "channel", "outcome", "ptp_date")
+        )
+    ).where(actions.c.action_at >= since, actions.c.action_at < until)
+    return read_frame(conn, query)
+
+
+def _loans_with_agency(conn: sa.Connection, as_of: dt.date) -> set[str]:
+    """Loans an agency works on ``as_of``: no in-house contact on top of the agency's."""
+    from nplpipeline.act.placement.tables import agency_placements as p
+
+    query = sa.select(p.c.loan_id).where(
+        p.c.start_date <= as_of,
+        sa.or_(p.c.recalled_on.is_(None), p.c.recalled_on > as_of),
+    )
+    return {row[0] for row in conn.execute(query)}
+
+
+def _suppression_rows(suppressed: pd.DataFrame, due: pd.Series) -> pd.DataFrame:
+    """Held-back contacts that were due today, plus account-level holds on any channel."""
+    account_level = suppressed["reason"].str.startswith(ACCOUNT_LEVEL_REASONS)
+    return suppressed[due.reindex(suppressed.index).to_numpy() | account_level.to_numpy()]
+
+
+def _worklist_rows(assigned: pd.DataFrame, as_of: dt.date, labels: dict[str, str]) -> pd.DataFrame:
+    w = assigned.copy()
+    w["as_of_date"] = as_of
+    w["item_id"] = f"{as_of:%Y%m%d}-" + w["loan_id"].astype(str) + "-" + w["channel"]
+    w[_TIER_LABELS_COLUMN] = w["tier"].map(labels)
+    for col in ("earliest_local_time", "latest_local_time"):
+        w[col] = w[col].astype(str)  # datetime.time -> HH:MM:SS
+    for col in ("window_start_utc", "window_end_utc"):
+        w[col] = pd.to_datetime(w[col], utc=True).dt.tz_localize(None)
+    remaining = [
+        "remaining_call_attempts_number_today",
+        "remaining_connected_calls_debtor_today",
+        "remaining_call_attempts_debt_7d",
+    ]
+    least = w[remaining].astype("Float64").min(axis=1, skipna=True)
+    is_call = w["remaining_call_attempts_debt_7d"].notna() | w[remaining[0]].notna()
+    w["remaining_call_attempts"] = least.where(is_call).astype("Int64")
+    w["remaining_call_attempts"] = w["remaining_call_attempts"].where(
+        w["channel"].isin(("call", "ivr"))
+    )
+    keep = _columns(worklist)
+    missing = [c for c in keep if c not in w.columns]
+    if missing:
+        raise KeyError(f"worklist rows lack {missing}")
+    return w[keep]
+
+
+def _dispositions(
+    plan: pd.DataFrame,
+    with_agency: set[str],
+    assigned: pd.DataFrame,
+    over: pd.DataFrame,
+    logged: pd.DataFrame,
+    waiting: pd.DataFrame,
+) -> pd.Series:
+    """What became of each planned account, most decisive outcome first."""
+    disposition = plan["disposition"].copy()
+    planned = disposition == "planned"
+    for loans, label in (
+        (waiting["loan_id"], "cadence_wait"),
+        (logged["loan_id"], "suppressed"),
+        (over["loan_id"], "over_capacity"),
+        (assigned["loan_id"], "scheduled"),
+    ):
+        disposition[planned & plan["loan_id"].isin(loans)] = label
+    disposition[plan["loan_id"].isin(with_agency)] = "with_agency"
+    return disposition
+
+
+def build_worklists(
+    plan: pd.DataFrame,
+    customers: pd.DataFrame,
+    collectors: pd.DataFrame,
+    history: pd.DataFrame,
+    with_agency: set[str],
+    as_of: dt.date,
+    policy: Policy,
+    guardrails: GuardrailPolicy,
+) -> dict[str, pd.DataFrame]:
+    """Pure core of ``run_worklists``: plan + history -> worklist, suppressions, plan."""
+    live = plan[(plan["disposition"] == "planned") & ~plan["loan_id"].isin(with_agency)]
+    contacts = planned_contacts(live, policy.strategies)
+    due = due_today(contacts, history, as_of)
+    # Due contacts first, so cap slots are spent on what happens today.
+    contacts = contacts.assign(_due=due).sort_values("_due", ascending=False, kind="stable")
+    contacts = contacts.reset_index(drop=True)
+    due = contacts.pop("_due")
+    screened = apply_guardrails(contacts, customers, history, as_of, guardrails)
+    allowed, suppressed = screened.allowed, screened.suppressed
+    logged = _suppression_rows(suppressed, due)
+    todays = allowed[due.reindex(allowed.index).to_numpy()]
+    waiting = contacts[~due.to_numpy()]
+    queues = assign_queues(todays, collectors, policy.strategies.channels)
+    labels = {t.name: t.label_zh for t in policy.tiering.tiers}
+    plan = plan.copy()
+    plan["disposition"] = _dispositions(
+        plan, with_agency, queues.assigned, queues.over_capacity, logged, waiting
+    )
+    log_rows = logged.assign(as_of_date=as_of)[_columns(suppression_log)]
+    return {
+        "worklist": _worklist_rows(queues.assigned, as_of, labels),
+        "suppressions": log_rows,
+        "over_capacity": queues.over_capacity,
+        "plan": plan,
+    }
+
+
+def run_worklists(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]:
+    """Worklists and the suppression log for ``as_of``; replaces that date's rows."""
+    settings = settings or get_settings()
+    policy = settings.policy
+    guardrails = load_guardrail_policy()
+    engine = create_warehouse_engine(settings.warehouse_url)
+    try:
+        with begin(engine) as conn:
+            ensure_schema(conn)
+            plan = read_frame(
+                conn, sa.select(treatment_plan).where(treatment_plan.c.as_of_date == as_of)
+            )
+            if plan.empty:
+                raise RuntimeError(f"no treatment plan on {as_of}: run the plan step first")
+            scores = read_frame(
+                conn,
+                sa.select(
+                    account_scores.c.loan_id,
+                    account_scores.c.dpd,
+                    *(account_scores.c[f"reason_{i}"] for i in range(1, TOP_REASONS + 1)),
+                ).where(account_scores.c.as_of_date == as_of),
+            )
+            raw = read_raw(
+                conn,
+                {
+                    "customers": [
+                        "customer_id",
+                        "timezone",
+                        "do_not_contact",
+                        "deceased",
+                        "bankruptcy",
+                        "dispute_open",
+                        "vulnerable",
+                    ],
+                    "collectors": ["collector_id", "team", "role", "daily_capacity", "active"],
+                },
+            )
+            history = _history(conn, as_of)
+            with_agency = _loans_with_agency(conn, as_of)
+            out = build_worklists(
+                plan.merge(scores, on="loan_id", how="left"),
+                raw["customers"],
+                raw["collectors"],
+                history,
+                with_agency,
+                as_of,
+                policy,
+                guardrails,
+            )
+            items = replace_partition(conn, worklist, "as_of_date", as_of, out["worklist"])
+            held = replace_partition(
+                conn, suppression_log, "as_of_date", as_of, out["suppressions"]
+            )
+            replace_partition(
+                conn, treatment_plan, "as_of_date", as_of, out["plan"][_columns(treatment_plan)]
+            )
+    finally:
+        engine.dispose()
+    w, s = out["worklist"], out["suppressions"]
+    summary = {
+        "as_of": as_of.isoformat(),
+        "worklist_items": items,
+        "by_channel": {str(k): int(v) for k, v in w["channel"].value_counts().items()},
+        "queues": int(w["queue"].nunique()),
+        "suppressed": held,
+        "suppressed_by_reason": {str(k): int(v) for k, v in s["reason"].value_counts().items()},
+        "over_capacity": len(out["over_capacity"]),
+        "dispositions": {
+            str(k): int(v) for k, v in out["plan"]["disposition"].value_counts().items()
+        },
+        "collectors_used": int(w["assignee_id"].nunique()),
+        "mean_value_per_effort": float(np.round(w["value_per_effort"].mean(), 2))
+        if len(w)
+        else None,
+    }
+    log.info("worklists %s: %s", as_of, summary)
+    return summary
