@@ -3,8 +3,9 @@
 Each bundle is a folder of tables, each written twice -- CSV in UTF-8 *with* a BOM (so
 Excel opens Chinese text correctly) and Parquet (typed, for systems) -- plus a
 ``manifest.json`` with each file's row count, byte size and SHA-256. The manifest is
-written last, so a reader that sees it sees complete files. Writing the same frames
-again produces the same bytes: reruns overwrite, never append.
+written last (and a previous one removed first), so a reader that sees it sees complete
+files. Writing the same frames again produces the same bytes: reruns overwrite, never
+append, and files of the previous manifest that the new bundle lacks are removed.
 """
 
 from __future__ import annotations
@@ -48,6 +49,20 @@ def join_url(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
+def _previous_files(fs: fsspec.AbstractFileSystem, root: str) -> set[str]:
+    """Names listed by an existing manifest (plain names only: never outside the folder)."""
+    path = join_url(root, MANIFEST)
+    if not fs.exists(path):
+        return set()
+    try:
+        with fs.open(path, "r", encoding="utf-8") as handle:
+            entries = json.load(handle).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    names = {e.get("name") for e in entries if isinstance(e, dict)}
+    return {n for n in names if isinstance(n, str) and n and "/" not in n and n != MANIFEST}
+
+
 def write_bundle(
     outbox: str,
     folder: str,
@@ -57,6 +72,9 @@ def write_bundle(
     """Write ``tables`` (name -> frame) under ``<outbox>/<folder>/`` and return the manifest."""
     fs, root = fsspec.core.url_to_fs(join_url(outbox, folder))
     fs.makedirs(root, exist_ok=True)
+    previous = _previous_files(fs, root)
+    if fs.exists(join_url(root, MANIFEST)):  # no reader may pair it with half-new files
+        fs.rm(join_url(root, MANIFEST))
     files: list[ExportedFile] = []
     for name, frame in tables.items():
         for suffix, payload in ((".csv", _csv_bytes(frame)), (".parquet", _parquet_bytes(frame))):
@@ -71,6 +89,9 @@ def write_bundle(
                     sha256=hashlib.sha256(payload).hexdigest(),
                 )
             )
+    for stale in sorted(previous - {f.name for f in files}):
+        if fs.exists(join_url(root, stale)):
+            fs.rm(join_url(root, stale))
     manifest = {
         **dict(meta or {}),
         "files": [f.__dict__ for f in files],

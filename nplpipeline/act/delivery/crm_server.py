@@ -1,0 +1,497 @@
+"""A real local HTTP server playing the CRM, for tests and ``make demo``.
+
+It implements the contract in ``docs/crm-payload.md`` -- bearer token, payload shape and
+allow-list checks, deduplication by ``Idempotency-Key`` with the original receipt on
+replay -- and misbehaves on purpose, deterministically for a given seed and request
+order: a share of requests gets HTTP 500/503, another share has its connection closed
+(FIN) or reset (RST) without any response, another is answered only after a delay (so
+the client times out). Part of every fault happens *after* the batch was applied, so
+the client sees a failure although the CRM holds the batch -- the case that makes
+idempotency necessary.
+
+It records every applied item per (as_of_date, item_id) and counts each application of
+an item it already held for that date as a duplicate, so a test can prove exactly-once
+delivery. ``GET /stats`` and ``GET /items?as_of_date=YYYY-MM-DD`` expose what it saw.
+
+    python -m nplpipeline.act.delivery.crm_server --port 8765 --fail-rate 0.3 \\
+        --drop-rate 0.1 --seed 7 --state var/crm-standin.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import os
+import random
+import re
+import signal
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from nplpipeline.act.delivery.crm_config import DEFAULT_ENDPOINT
+from nplpipeline.act.delivery.payload import FIELDS, FIELDS_BY_NAME
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+_KEY = re.compile(r"^[0-9a-f]{64}$")
+_KIND_PATTERNS = {
+    "money": re.compile(r"^-?\d{1,16}\.\d{2}$"),
+    "date": re.compile(r"^\d{4}-\d{2}-\d{2}$"),
+    "time": re.compile(r"^\d{2}:\d{2}:\d{2}$"),
+    "timestamp": re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"),
+}
+_TOP_LEVEL = {"as_of_date", "batch_key", "items"}
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Shares of requests that misbehave (they add up to at most 1)."""
+
+    fail_rate: float = 0.0  # HTTP 500 or 503
+    drop_rate: float = 0.0  # connection closed or reset without a response
+    slow_rate: float = 0.0  # answered after ``slow_seconds``
+    slow_seconds: float = 1.0
+    after_apply_share: float = 0.5  # of the faults above, share injected after applying
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        rates = (self.fail_rate, self.drop_rate, self.slow_rate, self.after_apply_share)
+        if any(not 0 <= r <= 1 for r in rates) or sum(rates[:3]) > 1:
+            raise ValueError("fault rates must be within 0..1 and add up to at most 1")
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # http_500 | http_503 | drop | reset | slow
+    after_apply: bool
+
+
+class RejectedError(Exception):
+    """A 4xx answer: an error code and, at most, a field name (never a value)."""
+
+    def __init__(self, status: int, code: str, field: str | None = None) -> None:
+        super().__init__(code)
+        self.status, self.code, self.field = status, code, field
+
+
+class CrmState:
+    """Everything the stand-in CRM holds; thread-safe, optionally persisted to a JSON file."""
+
+    def __init__(self, state_file: Path | None = None) -> None:
+        self.lock = threading.RLock()
+        self.state_file = state_file
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.applied: dict[str, dict[str, dict[str, Any]]] = {}
+        self.counters: Counter[str] = Counter()
+        if state_file and state_file.exists():
+            saved = json.loads(state_file.read_text(encoding="utf-8"))
+            self.batches, self.applied = saved["batches"], saved["applied"]
+            self.counters.update(saved["counters"])
+
+    def count(self, name: str) -> None:
+        with self.lock:
+            self.counters[name] += 1
+
+    def submit(
+        self, as_of: str, key: str, body_sha: str, items: list[dict[str, Any]]
+    ) -> tuple[int, dict[str, Any]]:
+        """Apply a batch once per key; a replayed key returns the original receipt."""
+        with self.lock:
+            known = self.batches.get(key)
+            if known is not None:
+                if known["body_sha256"] == body_sha:
+                    self.counters["replayed_batches"] += 1
+                    return 200, {"status": "replayed", **self._receipt(key)}
+                self.counters["duplicate_key_conflicts"] += 1
+                return 409, {
+                    "status": "duplicate",
+                    "error": "idempotency_key_reused",
+                    **self._receipt(key),
+                }
+            receipt = f"crm-{len(self.batches) + 1:06d}-{key[:12]}"
+            on_date = self.applied.setdefault(as_of, {})
+            for item in items:
+                slot = on_date.get(item["item_id"])
+                if slot is None:
+                    on_date[item["item_id"]] = {"count": 1, "receipt": receipt, "item": item}
+                else:
+                    slot["count"] += 1
+                    self.counters["duplicate_items"] += 1
+            self.counters["items_applied"] += len(items)
+            self.counters["applied_batches"] += 1
+            self.batches[key] = {
+                "receipt": receipt,
+                "as_of_date": as_of,
+                "items": len(items),
+                "body_sha256": body_sha,
+                "applied_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+            self._save()
+            return 201, {"status": "applied", **self._receipt(key)}
+
+    def _receipt(self, key: str) -> dict[str, Any]:
+        batch = self.batches[key]
+        return {"receipt": batch["receipt"], "batch_key": key, "items": batch["items"]}
+
+    def _save(self) -> None:
+        if not self.state_file:
+            return
+        data = {"batches": self.batches, "applied": self.applied, "counters": self.counters}
+        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(self.state_file)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts only (no item values): safe to print."""
+        with self.lock:
+            c = self.counters
+            prefixed: dict[str, dict[str, int]] = {"rejected": {}, "fault": {}}
+            for name, value in sorted(c.items()):
+                prefix, _, rest = name.partition("_")
+                if prefix in prefixed:
+                    prefixed[prefix][rest] = value
+            return {
+                "requests": c["requests"],
+                "applied_batches": c["applied_batches"],
+                "replayed_batches": c["replayed_batches"],
+                "duplicate_key_conflicts": c["duplicate_key_conflicts"],
+                "items_applied": c["items_applied"],
+                "unique_items": sum(len(v) for v in self.applied.values()),
+                "duplicate_items": c["duplicate_items"],
+                "rejected": prefixed["rejected"],
+                "faults": prefixed["fault"],
+                "by_date": {d: len(v) for d, v in sorted(self.applied.items())},
+            }
+
+    def applied_items(self, as_of: str) -> dict[str, dict[str, Any]]:
+        """item_id -> {"count", "receipt", "item"} for one date (a deep copy)."""
+        with self.lock:
+            return json.loads(json.dumps(self.applied.get(as_of, {})))
+
+
+def _safe_name(name: Any) -> str | None:
+    return name if isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name) else None
+
+
+def _check_item(item: Any, seen: set[str]) -> None:
+    if not isinstance(item, dict):
+        raise RejectedError(400, "invalid_item")
+    for name in item:
+        if name not in FIELDS_BY_NAME:
+            raise RejectedError(400, "unknown_field", _safe_name(name))
+    for f in FIELDS:
+        value = item.get(f.name)
+        if value is None:
+            if f.required:
+                raise RejectedError(400, "missing_field", f.name)
+            continue
+        ok = {
+            "string": isinstance(value, str) and (value != "" or not f.required),
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "bool": isinstance(value, bool),
+        }.get(f.kind)
+        if ok is None:
+            ok = isinstance(value, str) and bool(_KIND_PATTERNS[f.kind].match(value))
+        if not ok:
+            raise RejectedError(400, "invalid_value", f.name)
+    if item["item_id"] in seen:
+        raise RejectedError(400, "duplicate_item", "item_id")
+    seen.add(item["item_id"])
+
+
+def validate_batch(body: Any, idempotency_key: str | None, max_items: int) -> None:
+    """Raise ``RejectedError`` unless ``body`` is a well-formed batch under the allow-list."""
+    if not isinstance(body, dict):
+        raise RejectedError(400, "invalid_json")
+    for name in body:
+        if name not in _TOP_LEVEL:
+            raise RejectedError(400, "unknown_field", _safe_name(name))
+    for name in sorted(_TOP_LEVEL):
+        if name not in body:
+            raise RejectedError(400, "missing_field", name)
+    try:
+        dt.date.fromisoformat(str(body["as_of_date"]))
+    except ValueError:
+        raise RejectedError(400, "invalid_value", "as_of_date") from None
+    key = body["batch_key"]
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise RejectedError(400, "invalid_value", "batch_key")
+    if not idempotency_key:
+        raise RejectedError(400, "missing_idempotency_key")
+    if idempotency_key != key:
+        raise RejectedError(400, "idempotency_key_mismatch")
+    items = body["items"]
+    if not isinstance(items, list) or not items:
+        raise RejectedError(400, "empty_batch", "items")
+    if len(items) > max_items:
+        raise RejectedError(400, "too_many_items", "items")
+    seen: set[str] = set()
+    for item in items:
+        _check_item(item, seen)
+
+
+class CrmHttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        *,
+        state: CrmState,
+        faults: Faults,
+        token: str | None,
+        endpoint: str,
+        max_batch_items: int,
+    ) -> None:
+        super().__init__(address, _Handler)
+        self.state = state
+        self.faults = faults
+        self.token = token
+        self.endpoint = "/" + endpoint.strip("/")
+        self.max_batch_items = max_batch_items
+        self._rng = random.Random(faults.seed)
+        self._rng_lock = threading.Lock()
+
+    def draw_fault(self) -> Fault | None:
+        """Four draws per request whatever happens, so a seed fixes the whole sequence."""
+        with self._rng_lock:
+            r, after, variant, _spare = (self._rng.random() for _ in range(4))
+        f = self.faults
+        after_apply = after < f.after_apply_share
+        if r < f.fail_rate:
+            return Fault("http_503" if variant < 0.5 else "http_500", after_apply)
+        if r < f.fail_rate + f.drop_rate:
+            return Fault("reset" if variant < 0.5 else "drop", after_apply)
+        if r < f.fail_rate + f.drop_rate + f.slow_rate:
+            return Fault("slow", after_apply)
+        return None
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("CRM stand-in: connection from %s ended abruptly", client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like a real API behind a load balancer
+    server_version = "npl-crm-standin/1"
+    server: CrmHttpServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("CRM stand-in: " + format, *args)
+
+    def _send(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:  # the client gave up (timed out) before the answer
+            self.close_connection = True
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        if parts.path == "/stats":
+            self._send(200, self.server.state.stats())
+        elif parts.path == "/items":
+            as_of = (parse_qs(parts.query).get("as_of_date") or [""])[0]
+            self._send(200, {"as_of_date": as_of, "items": self.server.state.applied_items(as_of)})
+        elif parts.path == "/health":
+            self._send(200, {"status": "ok"})
+        else:
+            self._send(404, {"error": "not_found"})
+
+    def do_POST(self) -> None:
+        srv = self.server
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._send(413, {"error": "payload_too_large"})
+            return
+        raw = self.rfile.read(length)
+        if urlsplit(self.path).path != srv.endpoint:
+            self._send(404, {"error": "not_found"})
+            return
+        srv.state.count("requests")
+        fault = srv.draw_fault()
+        if fault is None:
+            self._send(*self._process(raw))
+            return
+        srv.state.count(f"fault_{fault.kind}")
+        if fault.after_apply:
+            srv.state.count("fault_after_apply")
+        if fault.kind == "slow":  # stuck before or after applying; answered too late either way
+            if not fault.after_apply:
+                time.sleep(srv.faults.slow_seconds)
+            answer = self._process(raw)
+            if fault.after_apply:
+                time.sleep(srv.faults.slow_seconds)
+            self._send(*answer)
+            return
+        if fault.after_apply:
+            self._process(raw)  # applied, but the client never hears about it
+        self._misbehave(fault)
+
+    def _process(self, raw: bytes) -> tuple[int, dict[str, Any]]:
+        srv = self.server
+        try:
+            if srv.token:
+                given = self.headers.get("Authorization", "")
+                if not hmac.compare_digest(given.encode(), f"Bearer {srv.token}".encode()):
+                    raise RejectedError(401, "unauthorized")
+            content_type = self.headers.get("Content-Type", "")
+            if not content_type.startswith("application/json"):
+                raise RejectedError(415, "unsupported_media_type")
+            try:
+                body = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise RejectedError(400, "invalid_json") from None
+            validate_batch(body, self.headers.get("Idempotency-Key"), srv.max_batch_items)
+        except RejectedError as exc:
+            srv.state.count(f"rejected_{exc.status}")
+            answer = {"error": exc.code, **({"field": exc.field} if exc.field else {})}
+            return exc.status, answer
+        canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        body_sha = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return srv.state.submit(body["as_of_date"], body["batch_key"], body_sha, body["items"])
+
+    def _misbehave(self, fault: Fault) -> None:
+        """Answer 500/503, or close (FIN) / reset (RST) the connection without a response."""
+        if fault.kind in ("http_500", "http_503"):
+            status = int(fault.kind[-3:])
+            headers = {"Retry-After": "1"} if status == 503 else None
+            self._send(status, {"error": "unavailable" if status == 503 else "internal"}, headers)
+            return
+        self.close_connection = True
+        try:
+            if fault.kind == "reset":
+                linger = struct.pack("ii", 1, 0)  # close with RST: "connection reset by peer"
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                self.connection.close()
+            else:
+                self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+@dataclass
+class RunningCrm:
+    """A stand-in CRM serving in a background thread; ``stop()`` (or ``with``) ends it."""
+
+    url: str  # the batch endpoint, e.g. http://127.0.0.1:PORT/api/v1/worklist-batches
+    base_url: str
+    server: CrmHttpServer
+    thread: threading.Thread
+
+    @property
+    def state(self) -> CrmState:
+        return self.server.state
+
+    def stats(self) -> dict[str, Any]:
+        return self.server.state.stats()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    def __enter__(self) -> RunningCrm:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def start_crm_server(
+    port: int = 0,
+    host: str = "127.0.0.1",
+    *,
+    fail_rate: float = 0.0,
+    drop_rate: float = 0.0,
+    slow_rate: float = 0.0,
+    slow_seconds: float = 1.0,
+    after_apply_share: float = 0.5,
+    seed: int = 0,
+    token: str | None = None,
+    state_file: Path | str | None = None,
+    max_batch_items: int = 1000,
+    endpoint: str = DEFAULT_ENDPOINT,
+) -> RunningCrm:
+    """Start the stand-in CRM in a daemon thread (``port=0``: any free port)."""
+    faults = Faults(fail_rate, drop_rate, slow_rate, slow_seconds, after_apply_share, seed)
+    server = CrmHttpServer(
+        (host, port),
+        state=CrmState(Path(state_file) if state_file else None),
+        faults=faults,
+        token=token,
+        endpoint=endpoint,
+        max_batch_items=max_batch_items,
+    )
+    bound_host, bound_port = server.server_address[:2]
+    base = f"http://{bound_host}:{bound_port}"
+    thread = threading.Thread(target=server.serve_forever, name="crm-standin", daemon=True)
+    thread.start()
+    return RunningCrm(url=base + server.endpoint, base_url=base, server=server, thread=thread)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--fail-rate", type=float, default=0.0)
+    parser.add_argument("--drop-rate", type=float, default=0.0)
+    parser.add_argument("--slow-rate", type=float, default=0.0)
+    parser.add_argument("--slow-seconds", type=float, default=1.0)
+    parser.add_argument("--after-apply-share", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--state", type=Path, default=None, help="JSON file that keeps state")
+    parser.add_argument("--max-batch-items", type=int, default=1000)
+    parser.add_argument("--endpoint", default=DEFAULT_ENDPOINT)
+    args = parser.parse_args(argv)
+    token = os.environ.get("NPL_CRM_STANDIN_TOKEN") or None  # env, not argv: ps shows argv
+    running = start_crm_server(
+        args.port,
+        args.host,
+        fail_rate=args.fail_rate,
+        drop_rate=args.drop_rate,
+        slow_rate=args.slow_rate,
+        slow_seconds=args.slow_seconds,
+        after_apply_share=args.after_apply_share,
+        seed=args.seed,
+        token=token,
+        state_file=args.state,
+        max_batch_items=args.max_batch_items,
+        endpoint=args.endpoint,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"CRM stand-in listening on {running.url} (stats: {running.base_url}/stats)", flush=True)
+    try:
+        stop.wait()
+    finally:
+        running.stop()
+        print(json.dumps(running.stats(), indent=2), flush=True)
+
+
+if __name__ == "__main__":
+    main()
