@@ -61,6 +61,22 @@ def test_delinquency_runs_on_fresh_ingest_assets(dagbag) -> None:
     assert consumed == {RAW_ASSETS[e].uri for e in ("loans", "installments", "repayments")}
 
 
+def test_collections_and_kpis_follow_scoring(dagbag) -> None:
+    from nplpipeline.orchestration.assets import ACCOUNT_SCORES, WORKLISTS
+
+    collections = dagbag.dags["npl_collections"]
+    assert collections.timetable.asset_condition.uri == ACCOUNT_SCORES.uri
+    upstream = {t.task_id: t.get_flat_relative_ids(upstream=True) for t in collections.tasks}
+    # placements come before worklists: an account an agency works gets no in-house call
+    assert "place_with_agencies" in upstream["build_worklists"]
+    assert {"plan_treatments", "place_with_agencies", "build_worklists"} <= upstream[
+        "deliver_to_crm"
+    ]
+    crm = collections.get_task("deliver_to_crm")
+    assert crm.retries >= 3 and crm.retry_exponential_backoff
+    assert dagbag.dags["npl_kpis"].timetable.asset_condition.uri == WORKLISTS.uri
+
+
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_dag_files_do_no_top_level_work(path: Path) -> None:
     """Only imports, constants, functions and the DAG call at module level: the scheduler

@@ -25,3 +25,12 @@ FEATURES = _table_asset("int_features")
 RECOVERY_MODEL = Asset(name="npl_recovery_model", uri="npl://mlflow/npl_recovery_model")
 
 ACCOUNT_SCORES = _table_asset("int_account_scores")
+
+# What the act stage decides each day: plans, agency placements, worklists, CRM delivery.
+TREATMENT_PLAN = _table_asset("act_treatment_plan")
+AGENCY_PLACEMENTS = _table_asset("act_agency_placements")
+WORKLISTS = _table_asset("act_worklist")
+CRM_DELIVERY = Asset(name="npl_crm_delivery", uri="npl://crm/worklist-batches")
+
+# The KPI star schema and marts BI tools and the dashboard read.
+KPI_MARTS = _table_asset("mart_kpi")
