@@ -26,7 +26,7 @@ from nplpipeline.config.policy import Policy
 from nplpipeline.score.tables import TOP_REASONS, account_scores
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import read_frame, read_raw
+from nplpipeline.warehouse.frames import insert_frame, read_frame, read_raw
 from nplpipeline.warehouse.partitions import replace_partition
 from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema
 
@@ -84,21 +84,38 @@ def _history(conn: sa.Connection, as_of: dt.date) -> pd.DataFrame:
     query = sa.select(
         *(
             actions.c[c]
-            for c in ("loan_id", "customer_id", "action_at", "channel", "outcome", "ptp_date")
+            for c in (
+                "loan_id",
+                "customer_id",
+                "action_at",
+                "channel",
+                "performed_by",
+                "outcome",
+                "ptp_date",
+            )
         )
     ).where(actions.c.action_at >= since, actions.c.action_at < until)
     return read_frame(conn, query)
 
 
-def _loans_with_agency(conn: sa.Connection, as_of: dt.date) -> set[str]:
-    """Loans an agency works on ``as_of``: no in-house contact on top of the agency's."""
+def _loans_with_agency(conn: sa.Connection, as_of: dt.date, history: pd.DataFrame) -> set[str]:
+    """Loans an agency works on ``as_of`` -- our placements and the lender's own (traced
+    from agency actions) -- which get no in-house contact on top of the agency's."""
+    from nplpipeline.act.placement.config import load_placement_policy
+    from nplpipeline.act.placement.history import lender_placements
     from nplpipeline.act.placement.tables import agency_placements as p
 
-    query = sa.select(p.c.loan_id).where(
-        p.c.start_date <= as_of,
-        sa.or_(p.c.recalled_on.is_(None), p.c.recalled_on > as_of),
+    own = read_frame(
+        conn,
+        sa.select(p.c.loan_id, p.c.agency_id, p.c.start_date, p.c.recalled_on).where(
+            p.c.start_date <= as_of
+        ),
     )
-    return {row[0] for row in conn.execute(query)}
+    active_own = own[own["recalled_on"].isna() | (own["recalled_on"] > pd.Timestamp(as_of))]
+    period = load_placement_policy().placement_period_days
+    traced = lender_placements(history, own, as_of, period)
+    active_traced = traced[traced["end_date"] >= pd.Timestamp(as_of)]
+    return set(active_own["loan_id"].astype(str)) | set(active_traced["loan_id"].astype(str))
 
 
 def _suppression_rows(suppressed: pd.DataFrame, due: pd.Series) -> pd.DataFrame:
@@ -232,7 +249,7 @@ def run_worklists(as_of: dt.date, settings: Settings | None = None) -> dict[str,
                 },
             )
             history = _history(conn, as_of)
-            with_agency = _loans_with_agency(conn, as_of)
+            with_agency = _loans_with_agency(conn, as_of, history)
             out = build_worklists(
                 plan.merge(scores, on="loan_id", how="left"),
                 raw["customers"],
@@ -244,9 +261,13 @@ def run_worklists(as_of: dt.date, settings: Settings | None = None) -> dict[str,
                 guardrails,
             )
             items = replace_partition(conn, worklist, "as_of_date", as_of, out["worklist"])
-            held = replace_partition(
-                conn, suppression_log, "as_of_date", as_of, out["suppressions"]
+            # placement logs its own (channel 'agency') rows for the date: keep them
+            conn.execute(
+                suppression_log.delete().where(
+                    suppression_log.c.as_of_date == as_of, suppression_log.c.channel != "agency"
+                )
             )
+            held = insert_frame(conn, suppression_log, out["suppressions"])
             replace_partition(
                 conn, treatment_plan, "as_of_date", as_of, out["plan"][_columns(treatment_plan)]
             )

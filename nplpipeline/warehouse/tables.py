@@ -139,8 +139,12 @@ sa.Index("ix_quarantine_drop", quarantine.c.entity, quarantine.c.drop_date)
 def ensure_schema(bind: sa.Engine | sa.Connection) -> None:
     """Create what is missing; never drops or alters (migrations are explicit)."""
     # tables declared beside their stage register themselves on the shared metadata
+    import nplpipeline.act.delivery.tables
+    import nplpipeline.act.placement.tables
+    import nplpipeline.act.tables
     import nplpipeline.features.tables
     import nplpipeline.model.tables
+    import nplpipeline.report.marts.tables
     import nplpipeline.score.tables  # noqa: F401
 
     metadata.create_all(bind, checkfirst=True)
