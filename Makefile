@@ -8,7 +8,7 @@ LOANS ?= 20000
 SEED ?= 42
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint airflow mlflow bench clean
+.PHONY: install demo test lint airflow mlflow bench clean chromium
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,15 @@ install: $(STAMP)
 demo: install
 	$(BIN)/nplpipeline demo --loans $(LOANS) --seed $(SEED)
 
+## Headless Chromium (Debian's package) for the dashboard test; installed only when missing.
+chromium:
+	@test -x /usr/bin/chromium || command -v chromium >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 ## Lint (ruff, incl. Airflow AIR rules) and the full test suite (DuckDB and PostgreSQL).
-test: install
+test: install chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
