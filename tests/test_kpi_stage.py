@@ -8,6 +8,7 @@ whole day must leave every table as it was.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -92,7 +93,6 @@ def _fake_scores(as_of: dt.date) -> None:
 
 def _run_day() -> dict:
     from nplpipeline.act.placement.stage import run_placements
-
     from nplpipeline.act.stage import run_treatment_plan, run_worklists
     from nplpipeline.report.marts.stage import run_kpis
 
@@ -136,6 +136,7 @@ def test_kpi_marts_match_independent_figures_and_rerun_identically(
         run_delinquency_snapshot(day)
         _fake_scores(day)
     summary = _run_day()
+    json.dumps(summary, allow_nan=False)  # it goes to XCom: strict JSON, no NaN
     assert summary["cohort"] == COHORT.isoformat() and summary["cohort_window_complete"]
 
     # NPL ratio on the as-of date: the stored snapshot, summed by hand

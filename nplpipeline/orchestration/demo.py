@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy.engine import make_url
 
 from nplpipeline.settings import Settings, get_settings
@@ -26,8 +30,13 @@ CHAIN = (
     "npl_delinquency",
     "npl_train_model",
     "npl_score_accounts",
+    "npl_collections",
+    "npl_kpis",
     "npl_model_monitoring",
 )
+# Month ends scored before the demo's date, so the KPI layer has cohorts whose 90-day
+# recovery window has closed to compare with the plan's targets (a backfill, in effect).
+BACKFILL_SCORING_MONTHS = (3, 4)
 # A failed drift gate is the monitoring DAG doing its job: report it, don't stop.
 WARN_ONLY_TASKS = {"npl_model_monitoring": {"drift_gate"}}
 
@@ -61,6 +70,32 @@ def reset_embedded_state(settings: Settings) -> None:
                 path.unlink(missing_ok=True)
 
 
+@contextmanager
+def local_crm(settings: Settings, seed: int) -> Iterator[None]:
+    """A stand-in CRM for the demo, unless the user pointed NPL_CRM_URL at a real one.
+
+    It fails 30% of requests and drops 10% of connections on purpose, so every demo
+    exercises the retries and the delivery ledger.
+    """
+    if os.environ.get("NPL_CRM_URL"):
+        yield
+        return
+    from nplpipeline.act.delivery.crm_server import start_crm_server
+
+    state = settings.home / "crm-standin.json"
+    state.unlink(missing_ok=True)
+    with start_crm_server(fail_rate=0.3, drop_rate=0.1, seed=seed, state_file=state) as crm:
+        os.environ["NPL_CRM_URL"] = crm.url
+        os.environ.setdefault("NPL_CRM_MAX_ATTEMPTS", "10")
+        os.environ.setdefault("NPL_CRM_BACKOFF_BASE", "0.05")
+        print(f"--- stand-in CRM at {crm.base_url} (fails 30% of requests) ---", flush=True)
+        try:
+            yield
+        finally:
+            print(f"--- stand-in CRM received: {crm.stats()} ---", flush=True)
+            del os.environ["NPL_CRM_URL"]
+
+
 def run_chain(loans: int, seed: int, end_date: dt.date) -> None:
     from airflow.configuration import conf
 
@@ -76,10 +111,20 @@ def run_chain(loans: int, seed: int, end_date: dt.date) -> None:
         "npl_train_model": {"as_of": end_date.isoformat(), "months": 18},
         "npl_model_monitoring": {"as_of": end_date.isoformat()},
         "npl_score_accounts": {"as_of": end_date.isoformat()},
+        "npl_collections": {"as_of": end_date.isoformat()},
+        "npl_kpis": {"as_of": end_date.isoformat(), "report": True},
     }
+    runs: list[tuple[str, dt.datetime, dict[str, Any] | None]] = []
     for dag_id in CHAIN:
-        print(f"--- running {dag_id} in Airflow (dag.test) ---", flush=True)
-        run = dags[dag_id].test(logical_date=logical, run_conf=confs.get(dag_id))
+        if dag_id == "npl_score_accounts":
+            for back in BACKFILL_SCORING_MONTHS:
+                month_end = (pd.Timestamp(end_date) - pd.offsets.MonthEnd(back)).date()
+                when = dt.datetime.combine(month_end, dt.time(), tzinfo=dt.UTC)
+                runs.append((dag_id, when, {"as_of": month_end.isoformat()}))
+        runs.append((dag_id, logical, confs.get(dag_id)))
+    for dag_id, when, run_conf in runs:
+        print(f"--- running {dag_id} for {when:%Y-%m-%d} in Airflow (dag.test) ---", flush=True)
+        run = dags[dag_id].test(logical_date=when, run_conf=run_conf)
         state = str(getattr(run, "state", "unknown"))
         if state == "success":
             continue
@@ -100,7 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     reset_embedded_state(settings)
     migrate_metadata_db()
-    run_chain(args.loans, args.seed, args.end_date)
+    with local_crm(settings, args.seed):
+        run_chain(args.loans, args.seed, args.end_date)
 
     from nplpipeline.report.summary import collect_summary, format_summary
 

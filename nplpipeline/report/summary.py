@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from nplpipeline.report.act_summary import ActSummary, collect_act, format_act
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.validate.results import latest_runs
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
@@ -46,6 +47,10 @@ class RunSummary:
     monitoring_date: dt.date | None = None
     # tier -> (accounts, overdue amount, mean recovery probability) on the latest scoring
     tiers: dict[str, tuple[int, float, float]] = field(default_factory=dict)
+    act: ActSummary = field(default_factory=ActSummary)
+    # tier -> (actual recovery rate, target, accounts) of the latest finished cohort
+    plan: dict[str, tuple[float | None, float | None, int]] = field(default_factory=dict)
+    plan_date: dt.date | None = None
 
 
 def _loads(conn: Connection) -> dict[str, dict[str, int]]:
@@ -113,6 +118,21 @@ def _tiers(conn: Connection, summary: RunSummary) -> None:
     summary.tiers = {r[0]: (int(r[1]), float(r[2] or 0), float(r[3] or 0)) for r in rows}
 
 
+def _plan(conn: Connection, summary: RunSummary) -> None:
+    from nplpipeline.report.marts.tables import plan_tracking as p
+
+    latest = conn.execute(sa.select(sa.func.max(p.c.as_of_date))).scalar()
+    if latest is None:
+        return
+    summary.plan_date = latest
+    rows = conn.execute(
+        sa.select(p.c.tier, p.c.actual_recovery_rate, p.c.target_recovery_rate, p.c.accounts)
+        .where(p.c.as_of_date == latest)
+        .order_by(p.c.tier)
+    )
+    summary.plan = {r[0]: (r[1], r[2], int(r[3] or 0)) for r in rows}
+
+
 def _monitoring(conn: Connection, summary: RunSummary) -> None:
     from nplpipeline.model.tables import model_monitoring as m
 
@@ -172,6 +192,8 @@ def collect_summary(settings: Settings | None = None) -> RunSummary:
             summary.dq_failed = _data_quality(conn)
             _monitoring(conn, summary)
             _tiers(conn, summary)
+            summary.act = collect_act(conn)
+            _plan(conn, summary)
             _delinquency(conn, summary, settings.policy.delinquency.bucket_names)
     finally:
         engine.dispose()
@@ -246,6 +268,16 @@ def format_summary(summary: RunSummary) -> str:
         lines.append(f"  {'tier':<18}{'accounts':>10}{'overdue':>18}{'mean P(recovery)':>18}")
         for tier, (n, overdue, p) in summary.tiers.items():
             lines.append(f"  {tier:<18}{n:>10,}{overdue:>18,.2f}{p:>18.2f}")
+    lines.extend(format_act(summary.act))
+    if summary.plan:
+        lines.append("")
+        lines.append(f"Recovery against the plan on {summary.plan_date} (mart_plan_tracking;")
+        lines.append("  the latest scored cohort whose 90-day window has closed):")
+        lines.append(f"  {'tier':<18}{'accounts':>10}{'recovery':>10}{'target':>9}")
+        for tier, (actual, target, n) in summary.plan.items():
+            a = "-" if actual is None or actual != actual else f"{actual:.1%}"
+            t = "-" if target is None or target != target else f"{target:.0%}"
+            lines.append(f"  {tier:<18}{n:>10,}{a:>10}{t:>9}")
     if summary.monitoring:
         lines.append("")
         lines.append(f"Model monitoring on {summary.monitoring_date} (ops_model_monitoring):")
@@ -275,5 +307,7 @@ def format_summary(summary: RunSummary) -> str:
     lines.append("")
     lines.append("Next: `make airflow` for the Airflow UI (DAGs npl_*), `make mlflow` for MLflow,")
     lines.append("      or query the warehouse: raw_*, ops_* (audit, quarantine, dq results,")
-    lines.append("      monitoring) and int_* (delinquency snapshot, features, account scores).")
+    lines.append("      monitoring), int_* (delinquency snapshot, features, account scores) and")
+    lines.append("      act_* (plans, worklists, suppressions, placements, CRM ledger); files for")
+    lines.append("      the CRM and each agency are in the outbox.")
     return "\n".join(lines)

@@ -124,6 +124,10 @@ def _kpi_rows(
     )
 
 
+def _json_number(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else round(float(value), 4)
+
+
 def _due_in(actions: pd.DataFrame, start: pd.Timestamp, as_of: dt.date) -> pd.DataFrame:
     """Promises falling due in [start, as_of]: the month's kept rate judges these."""
     due = pd.to_datetime(actions["ptp_date"])
@@ -211,11 +215,8 @@ def run_kpis(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]
         "as_of": as_of.isoformat(),
         "cohort": cohort_date.isoformat() if cohort_date else None,
         "cohort_window_complete": matured,
-        "recovery_vs_target": {
-            r.tier: [
-                None if pd.isna(r.actual_recovery_rate) else round(r.actual_recovery_rate, 4),
-                r.target_recovery_rate,
-            ]
+        "recovery_vs_target": {  # plain floats or None: this goes to XCom as JSON
+            r.tier: [_json_number(r.actual_recovery_rate), _json_number(r.target_recovery_rate)]
             for r in tracking.itertuples()
         },
         "rows": counts,
