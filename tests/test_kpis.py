@@ -183,6 +183,20 @@ def test_reversal_inside_the_window_of_a_payment_before_it_counts_negative() -> 
     assert out["repaid"].tolist() == [300.0]
 
 
+def test_recovery_capped_at_the_overdue_balance_when_asked() -> None:
+    cohort = COHORT.iloc[:1]  # A, 1,000 overdue from Jan 1
+    rows = repayments(
+        ("p1", "A", "2026-01-03", 700),  # arrears
+        ("p2", "A", "2026-01-20", 600),  # the arrears' rest, then the next instalment
+    )
+    # uncapped: 1,300 of 1,000 -> 1.3 (servicing counted as recovery)
+    assert account_recoveries(cohort, rows, window_days=30)["repaid"].tolist() == [1300.0]
+    # capped: at most the 1,000 owed at entry -> 1.0
+    capped = account_recoveries(cohort, rows, window_days=30, cap_at_overdue=True)
+    assert capped["repaid"].tolist() == [1000.0]
+    assert capped["net_repaid"].tolist() == [1000.0]
+
+
 def test_recovery_of_an_empty_cohort_is_nan_not_an_error() -> None:
     empty = COHORT.iloc[:0]
     overall = recovery_rates(empty, RECOVERY_REPAYMENTS, window_days=30)

@@ -87,6 +87,7 @@ def local_crm(settings: Settings, seed: int) -> Iterator[None]:
     with start_crm_server(fail_rate=0.3, drop_rate=0.1, seed=seed, state_file=state) as crm:
         os.environ["NPL_CRM_URL"] = crm.url
         os.environ.setdefault("NPL_CRM_MAX_ATTEMPTS", "10")
+        os.environ.setdefault("NPL_CRM_BATCH_SIZE", "50")  # many batches: faults show
         os.environ.setdefault("NPL_CRM_BACKOFF_BASE", "0.05")
         print(f"--- stand-in CRM at {crm.base_url} (fails 30% of requests) ---", flush=True)
         try:

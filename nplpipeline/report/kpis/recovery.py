@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from nplpipeline.report.kpis._frames import (
@@ -88,8 +89,15 @@ def account_recoveries(
     commissions: pd.DataFrame | None = None,
     collection_costs: pd.DataFrame | None = None,
     recovered_share: float = 1.0,
+    cap_at_overdue: bool = False,
 ) -> pd.DataFrame:
     """Per cohort row: what its loan repaid, and cost, in ``[entry, entry + window_days)``.
+
+    ``cap_at_overdue`` counts at most the overdue balance at entry per account: a mild
+    account that clears its arrears and keeps paying the instalments that fall due next
+    repays more than it owed at entry, and without the cap that ordinary servicing would
+    be booked as "recovery" (rates above 100%). The plan's targets are about recovering
+    the arrears, so the KPI stage caps; the uncapped figure stays available.
 
     Inputs: ``cohort`` with ``loan_id, entry_date, overdue_amount`` (+ any columns, kept);
     ``repayments`` as raw_repayments (``repayment_id, loan_id, paid_at, amount,
@@ -112,6 +120,8 @@ def account_recoveries(
 
     flows = repayment_flows(repayments)
     out["repaid"] = sum_per_row(out, flows, start="_start", end="_end")
+    if cap_at_overdue:
+        out["repaid"] = np.minimum(out["repaid"], out["overdue_at_entry"])
     out["commissions"] = _costs_in_window(out, commissions, "commissions")
     out["collection_cost"] = _costs_in_window(out, collection_costs, "collection_costs")
     out["net_repaid"] = out["repaid"] - out["commissions"] - out["collection_cost"]

@@ -157,7 +157,9 @@ def _recovery(
 ) -> pd.DataFrame:
     """Per-account recovery of the cohort, with its (stable) experiment arm."""
     entering = k.snapshot_cohort(cohort)
-    accounts = k.account_recoveries(entering, raw["repayments"], window_days=RECOVERY_WINDOW_DAYS)
+    accounts = k.account_recoveries(
+        entering, raw["repayments"], window_days=RECOVERY_WINDOW_DAYS, cap_at_overdue=True
+    )
     arms = assign_arms(accounts["loan_id"], accounts["tier"], policy.strategies)
     return pd.concat([accounts.reset_index(drop=True), arms.reset_index(drop=True)], axis=1)
 
