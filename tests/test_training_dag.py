@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 from conftest import ROOT
 
@@ -102,3 +103,58 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
     assert (scored["tier"].to_numpy() == expected).all()
     assert set(scored["tier"]) == {"mild", "severe", "extremely_severe"}
     assert scored["reason_1"].notna().mean() > 0.9
+
+    # collections in Airflow: plans, placements, worklists, and the CRM push against a
+    # stand-in CRM that fails 30% of requests and drops 10% of connections
+    from nplpipeline.act.delivery.crm_server import start_crm_server
+    from nplpipeline.act.tables import suppression_log, worklist
+
+    with start_crm_server(fail_rate=0.3, drop_rate=0.1, seed=5) as crm:
+        monkeypatch.setenv("NPL_CRM_URL", crm.url)
+        monkeypatch.setenv("NPL_CRM_BATCH_SIZE", "25")
+        monkeypatch.setenv("NPL_CRM_MAX_ATTEMPTS", "12")
+        monkeypatch.setenv("NPL_CRM_BACKOFF_BASE", "0.01")
+        collections = dags["npl_collections"].test(logical_date=LOGICAL, run_conf=day)
+        assert collections.state == "success", [
+            (ti.task_id, ti.state) for ti in collections.get_task_instances()
+        ]
+        engine = create_warehouse_engine(settings.warehouse_url)
+        with begin(engine) as conn:
+            items = read_frame(conn, sa.select(worklist))
+            held = read_frame(conn, sa.select(suppression_log))
+        engine.dispose()
+        assert len(items) > 50 and len(held) > 0
+        applied = crm.state.applied_items(AS_OF.isoformat())
+        assert sorted(applied) == sorted(items["item_id"])  # every row ...
+        assert {entry["count"] for entry in applied.values()} == {1}  # ... exactly once
+        assert crm.stats()["duplicate_items"] == 0
+        stats = crm.stats()
+
+        # a rerun of the day changes no table and sends the CRM nothing new
+        again = dags["npl_collections"].test(logical_date=LOGICAL, run_conf=day)
+        assert again.state == "success"
+        engine = create_warehouse_engine(settings.warehouse_url)
+        with begin(engine) as conn:
+            items_again = read_frame(conn, sa.select(worklist))
+        engine.dispose()
+        key = ["item_id"]
+        pd.testing.assert_frame_equal(
+            items.sort_values(key).reset_index(drop=True),
+            items_again.sort_values(key).reset_index(drop=True),
+        )
+        assert crm.stats()["items_applied"] == stats["items_applied"]
+        assert crm.stats()["applied_batches"] == stats["applied_batches"]
+
+    # the KPI DAG fills the marts and writes the management report
+    from nplpipeline.report.marts.tables import kpi, plan_tracking
+
+    kpis = dags["npl_kpis"].test(logical_date=LOGICAL, run_conf={**day, "report": True})
+    assert kpis.state == "success", [(ti.task_id, ti.state) for ti in kpis.get_task_instances()]
+    engine = create_warehouse_engine(settings.warehouse_url)
+    with begin(engine) as conn:
+        figures = read_frame(conn, sa.select(kpi))
+        tracking = read_frame(conn, sa.select(plan_tracking))
+    engine.dispose()
+    assert {"recovery_rate", "npl_ratio", "right_party_contact_rate"} <= set(figures["kpi"])
+    assert {"overall", "mild", "severe", "extremely_severe"} == set(tracking["tier"])
+    assert list((settings.home / "reports").glob("npl-management-2026-10.html"))
