@@ -59,6 +59,9 @@ class EconomicsTargets(_Strict):
     investment: float = Field(default=1_000_000, ge=0)
     extra_recovery: float = Field(default=5_000_000, ge=0)
     payback_months: float = Field(default=6, gt=0)
+    # An input, not a target: what running the programme costs a month (staff, agency
+    # fees outside commissions, systems), netted off the extra recovery for payback.
+    monthly_running_cost: float = Field(default=0, ge=0)
 
 
 class PlanTargets(_Strict):

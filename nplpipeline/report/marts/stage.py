@@ -443,14 +443,14 @@ def _compute(
         extra = float(np.nansum(champ["incremental_amount"]))
     monthly = extra / (RECOVERY_WINDOW_DAYS / 30.0)
     econ = plan.economics
-    roi = k.roi_payback(econ.investment, monthly)
+    roi = k.roi_payback(econ.investment, monthly, econ.monthly_running_cost)
     out["roi"] = pd.DataFrame(
         {
             "as_of_date": [as_of],
             "investment": [econ.investment],
             "extra_recovery_to_date": [extra],
             "monthly_extra_recovery": [monthly],
-            "monthly_cost": [0.0],
+            "monthly_cost": [econ.monthly_running_cost],
             "payback_months": roi["payback_months"].to_numpy()[:1],
             "target_payback_months": [econ.payback_months],
             "target_extra_recovery": [econ.extra_recovery],
