@@ -8,6 +8,9 @@ and never pickle. A new estimator class that needs more types fails at log time
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +28,27 @@ TRUSTED_TYPES: list[str] = [
 ]
 
 
+@contextmanager
+def quiet_module_scan() -> Iterator[None]:
+    """skops finds a function's module by probing every imported module for its name;
+    inside Airflow that touches each deprecated lazy alias, and each one warns (over a
+    thousand log lines per save). The probe is harmless: silence exactly those."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"The `airflow\.", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=r"The `airflow\.", category=DeprecationWarning)
+        yield
+
+
 def dump(model: Any, path: str | Path) -> None:
     import skops.io
 
-    skops.io.dump(model, path)
+    with quiet_module_scan():
+        skops.io.dump(model, path)
 
 
 def load(path: str | Path) -> Any:
     """Load a skops file with our trusted list; raises on any other type."""
     import skops.io
 
-    return skops.io.load(path, trusted=TRUSTED_TYPES)
+    with quiet_module_scan():
+        return skops.io.load(path, trusted=TRUSTED_TYPES)
