@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from nplpipeline.act.guardrails_config import STRICTEST, GuardrailPolicy
+from nplpipeline.keys import isin
 
 REASON_ORDER: tuple[str, ...] = (
     "missing:customer",
@@ -171,16 +172,25 @@ def apply_guardrails(
     r = _Reasons(cand.index)
 
     cust = customers.drop_duplicates("customer_id", keep="last").set_index("customer_id")
-    r.mark(~cand["customer_id"].isin(cust.index), "missing:customer", "special_handling")
+    # Hash the candidates' customer ids once; every customer column is then a take.
+    row = cust.index.get_indexer(cand["customer_id"].to_numpy(dtype=object))
+    known = pd.Series(row >= 0, index=cand.index)
+
+    def customer_column(name: str) -> pd.Series:
+        values = cust[name].to_numpy(dtype=object)[np.where(row >= 0, row, 0)]
+        return pd.Series(np.where(row >= 0, values, None), index=cand.index)
+
+    r.mark(~known, "missing:customer", "special_handling")
     for flag, route in p.suppress_flags.items():  # loop over the 5 flags, not accounts
         if flag not in cust.columns:
             raise ValueError(f"customers lacks flag column {flag!r}: cannot prove it is unset")
-        r.mark(_lookup(cand["customer_id"], cust[flag]), f"flag:{flag}", route)
+        r.mark(customer_column(flag).astype("boolean"), f"flag:{flag}", route)
 
-    tz_src = cust["timezone"] if "timezone" in cust.columns else pd.Series(dtype="string")
     cand["timezone"] = (
-        _lookup(cand["customer_id"], tz_src).astype("string").fillna(p.default_timezone)
-    )
+        customer_column("timezone").astype("string")
+        if "timezone" in cust.columns
+        else pd.Series(pd.NA, index=cand.index, dtype="string")
+    ).fillna(p.default_timezone)
     tz_ok = _valid_timezones(cand["timezone"])
     r.mark(~tz_ok, "invalid:timezone", "special_handling")
 
@@ -193,7 +203,8 @@ def apply_guardrails(
     if p.ptp_pending_blocks_contact:
         pending = _ptp_pending_customers(h, run_date)
         r.mark(
-            cand["customer_id"].isin(pending) & cand["channel"].isin(p.ptp_blocked_channels),
+            pd.Series(isin(cand["customer_id"], pending), index=cand.index)
+            & cand["channel"].isin(p.ptp_blocked_channels),
             "cooling_off:ptp_pending",
         )
 

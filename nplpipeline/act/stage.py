@@ -23,6 +23,7 @@ from nplpipeline.act.strategies import due_today, plan_treatments, planned_conta
 from nplpipeline.act.tables import suppression_log, treatment_plan, worklist
 from nplpipeline.act.worklists import assign_queues
 from nplpipeline.config.policy import Policy
+from nplpipeline.keys import isin
 from nplpipeline.score.tables import TOP_REASONS, account_scores
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
@@ -161,15 +162,15 @@ def _dispositions(
 ) -> pd.Series:
     """What became of each planned account, most decisive outcome first."""
     disposition = plan["disposition"].copy()
-    planned = disposition == "planned"
+    planned = (disposition == "planned").to_numpy()
     for loans, label in (
         (waiting["loan_id"], "cadence_wait"),
         (logged["loan_id"], "suppressed"),
         (over["loan_id"], "over_capacity"),
         (assigned["loan_id"], "scheduled"),
     ):
-        disposition[planned & plan["loan_id"].isin(loans)] = label
-    disposition[plan["loan_id"].isin(with_agency)] = "with_agency"
+        disposition[planned & isin(plan["loan_id"], loans)] = label
+    disposition[isin(plan["loan_id"], with_agency)] = "with_agency"
     return disposition
 
 
@@ -184,7 +185,7 @@ def build_worklists(
     guardrails: GuardrailPolicy,
 ) -> dict[str, pd.DataFrame]:
     """Pure core of ``run_worklists``: plan + history -> worklist, suppressions, plan."""
-    live = plan[(plan["disposition"] == "planned") & ~plan["loan_id"].isin(with_agency)]
+    live = plan[(plan["disposition"] == "planned").to_numpy() & ~isin(plan["loan_id"], with_agency)]
     contacts = planned_contacts(live, policy.strategies)
     due = due_today(contacts, history, as_of)
     # Due contacts first, so cap slots are spent on what happens today.

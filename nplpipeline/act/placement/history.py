@@ -52,13 +52,6 @@ def epoch_days(values: pd.Series) -> np.ndarray:
     return ((day(values) - _EPOCH).dt.days).to_numpy(dtype=np.int64)
 
 
-def isin(values: pd.Series, members: pd.Series | pd.Index) -> np.ndarray:
-    """``values.isin(members)`` by hashing, as a bool array (pandas' Arrow-string
-    ``isin`` walks the members in Python: seconds at 500k ids)."""
-    table = pd.Index(pd.unique(np.asarray(members, dtype=object)))
-    return table.get_indexer(np.asarray(values, dtype=object)) >= 0
-
-
 def _blank(s: pd.Series) -> pd.Series:
     return s.isna() | (s.astype("string").str.strip() == "")
 

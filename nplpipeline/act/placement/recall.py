@@ -14,8 +14,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from nplpipeline.act.placement.history import day, isin
+from nplpipeline.act.placement.history import day
 from nplpipeline.act.placement.tables import OFF_BOOK_REASON, STATUS_ACTIVE, STATUS_RECALLED
+from nplpipeline.keys import isin
 
 OFF_BOOK = OFF_BOOK_REASON
 CURED = "cured"

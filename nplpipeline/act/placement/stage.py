@@ -41,7 +41,7 @@ from nplpipeline.act.guardrails_config import GuardrailPolicy, load_guardrail_po
 from nplpipeline.act.placement.allocate import RANDOMISED, allocate_accounts, monthly_room
 from nplpipeline.act.placement.commissions import compute_commissions
 from nplpipeline.act.placement.config import PlacementPolicy, load_placement_policy
-from nplpipeline.act.placement.history import day, isin, placement_history
+from nplpipeline.act.placement.history import day, placement_history
 from nplpipeline.act.placement.liquidation import liquidation_rates
 from nplpipeline.act.placement.recall import (
     apply_recalls,
@@ -55,6 +55,7 @@ from nplpipeline.act.placement.tables import (
     agency_placements,
 )
 from nplpipeline.act.tables import suppression_log, treatment_plan
+from nplpipeline.keys import isin
 from nplpipeline.score.tables import account_scores
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
