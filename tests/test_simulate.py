@@ -369,6 +369,40 @@ def test_collection_intensity_causally_raises_cures(tmp_path: Path) -> None:
     )
 
 
+def test_borrower_effects_change_with_time_in_arrears() -> None:
+    """The documented interactions (config.Model, behaviour._segment_log_mult)."""
+    from types import SimpleNamespace
+
+    from nplpipeline.contract import EMPLOYMENT_TYPES
+    from nplpipeline.simulate.behaviour import _segment_log_mult
+    from nplpipeline.simulate.config import MODEL
+
+    def log_mult(employment, income, dti=0.0, k_miss=7, term=12) -> np.ndarray:
+        b = SimpleNamespace(
+            employment=np.array([EMPLOYMENT_TYPES.index(employment)]), income=np.array([income])
+        )
+        ln = SimpleNamespace(term=np.array([term]), dti=np.array([dti]))
+        return _segment_log_mult(MODEL, b, ln, np.array([0]), np.array([0]), np.array([k_miss]))[0]
+
+    # segments (0,7,30,45,90,120,180,365,inf): [0] is DPD 0-7, [5] DPD 120-180
+    salaried = log_mult("salaried", 12_000) - log_mult("salaried", 3_000)
+    assert salaried[0] > 0.6 and salaried[0] > 3 * salaried[5] > 0  # capacity, early
+    assert log_mult("salaried", 12_000)[0] - log_mult("self_employed", 12_000)[0] > 0.2
+    assert np.allclose(log_mult("student", 12_000), log_mult("student", 3_000))
+    burden = log_mult("salaried", 6_000, dti=0.3) - log_mult("salaried", 6_000)
+    assert burden[0] < 0 and (np.diff(burden) <= 0).all() and burden[5] < 3 * burden[0]
+    assert burden[-1] >= -MODEL.arrears_burden_effect * MODEL.arrears_burden_cap
+    # arrears stop growing once no instalment is left to fall due
+    last = log_mult("salaried", 6_000, dti=0.3, k_miss=12) - log_mult("salaried", 6_000, k_miss=12)
+    assert np.allclose(last, last[0])
+    seasoned = log_mult("salaried", 6_000, k_miss=13, term=24) - log_mult(
+        "salaried", 6_000, k_miss=1, term=24
+    )
+    assert (
+        seasoned[0] > seasoned[4] > seasoned[-1] == pytest.approx(-MODEL.cure_first_payment_default)
+    )
+
+
 def test_intensity_shows_in_contact_history(run) -> None:
     landing, truth, _ = run
     ep = pd.read_parquet(truth / "episodes.parquet")

@@ -7,6 +7,16 @@ Order of causation per loan:
   -> per-account hazard levels -> cure time t_cure (exact inverse CDF) -> payments and status.
 Treatments are assigned before, and independently of, the outcome, so their effect on cure
 is causal; the truth module exposes them so models and policies can be judged.
+
+Hazard level of account i in DPD segment s (segments in config.Model.breaks):
+  base[s] * borrower[i] * exp(segment_effects[i, s]) * treatments[i, s]
+borrower[i] (age, employment, latent frailty, deceased/bankrupt) is the same at every
+DPD; segment_effects change with time in arrears, as they do in real collections:
+stated income matters by employment type and mostly early, the arrears-to-income burden
+grows as instalments fall due, pre-default payment history helps early cures, and
+contact matters more in the early stage than in the mid stage (config.Model documents
+each). Levels are constant within a segment, so cure times and the ground-truth
+probabilities stay exact closed forms (hazard.py).
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nplpipeline.contract import REPAYMENT_CHANNELS
+from nplpipeline.contract import EMPLOYMENT_TYPES, REPAYMENT_CHANNELS
 
 from . import hazard
 from .borrowers import Borrowers
@@ -42,7 +52,7 @@ class Episodes:
     t_cure: np.ndarray  # latent cure time in DPD days (inf: never)
     cd: np.ndarray  # cure DPD = ceil(t_cure)
     h: np.ndarray  # (n, sch) hazard levels
-    borrower_mult: np.ndarray
+    borrower_mult: np.ndarray  # DPD-independent part; segment effects are only in h
     suppressed: np.ndarray  # do-not-contact or open dispute: no ordinary contact
     vulnerable: np.ndarray
     early_coll: np.ndarray
@@ -111,14 +121,40 @@ class Ledger:
 
 
 def _borrower_cure_mult(m: Model, b: Borrowers, cust: np.ndarray) -> np.ndarray:
-    emp = np.asarray([m.cure_employment[e] for e in m.cure_employment])[b.employment[cust]]
-    x = (
-        m.cure_young * (b.age_end[cust] < 30)
-        + m.cure_log_income * np.clip(np.log(np.maximum(b.income[cust], 300) / 6000.0), -2, 2)
-        + m.cure_frailty * b.frailty[cust]
-        + emp
-    )
+    """The part of the borrower's cure propensity that is the same at every DPD."""
+    emp = np.asarray([m.cure_employment[e] for e in EMPLOYMENT_TYPES])[b.employment[cust]]
+    x = m.cure_young * (b.age_end[cust] < 30) + m.cure_frailty * b.frailty[cust] + emp
     return np.exp(x) * np.where(b.event[cust] > 0, m.event_factor, 1.0)
+
+
+def _segment_log_mult(
+    m: Model, b: Borrowers, ln: Loans, cust: np.ndarray, loan: np.ndarray, k_miss: np.ndarray
+) -> np.ndarray:
+    """(n, segments) borrower log-multipliers that change with time in arrears.
+
+    Ability to pay: stated income's slope depends on employment and fades with DPD
+    (``Model.cure_income_slope`` / ``cure_income_weight``). Arrears burden: instalment /
+    income times the instalments due by the segment's midpoint (``arrears_burden_*``).
+    Payment history: instalments paid before the first miss help early cures, and a
+    first-payment default cures less throughout (``cure_seasoning*``,
+    ``cure_first_payment_default``).
+    Both are constant within a segment, so cure times and probabilities stay exact.
+    """
+    breaks = np.asarray(m.breaks)
+    lo, hi = breaks[:-1], breaks[1:]
+    mid = np.where(np.isfinite(hi), (lo + hi) / 2, lo)
+    slope = np.asarray([m.cure_income_slope[e] for e in EMPLOYMENT_TYPES])[b.employment[cust]]
+    log_inc = np.clip(np.log(np.maximum(b.income[cust], 300) / 6000.0), -2, 2)
+    x = (slope * log_inc)[:, None] * np.asarray(m.cure_income_weight)[None, :]
+    due = 1 + np.floor(mid / 30.44)
+    left = ln.term[loan] - k_miss + 1
+    burden = ln.dti[loan][:, None] * np.minimum(due[None, :], left[:, None])
+    x -= m.arrears_burden_effect * np.minimum(burden, m.arrears_burden_cap)
+    paid = k_miss - 1
+    x += (m.cure_seasoning * np.minimum(paid, 12) / 12.0)[:, None] * np.asarray(
+        m.cure_seasoning_weight
+    )[None, :]
+    return x + (m.cure_first_payment_default * (paid == 0))[:, None]
 
 
 def _episodes(
@@ -169,10 +205,10 @@ def _episodes(
     # Hazard levels per segment: (0,7,30,45,90,120,180,365,inf)
     base = m.base_hazard_array()
     bm = _borrower_cure_mult(m, b, cust)
-    el = m.contact_elasticity
-    c_early = np.where(suppressed, m.suppressed_contact_factor, np.maximum(i_early, 1e-9) ** el)
-    c_mid = np.where(suppressed, m.suppressed_contact_factor, np.maximum(i_mid, 1e-9) ** el)
-    mult = np.ones((n, len(base)))
+    el_e, el_m = m.contact_elasticity_early, m.contact_elasticity_mid
+    c_early = np.where(suppressed, m.suppressed_contact_factor, np.maximum(i_early, 1e-9) ** el_e)
+    c_mid = np.where(suppressed, m.suppressed_contact_factor, np.maximum(i_mid, 1e-9) ** el_m)
+    mult = np.exp(_segment_log_mult(m, b, ln, cust, loan, k_miss[loan]))
     mult[:, 0:2] *= c_early[:, None]
     mult[:, 2:4] *= c_mid[:, None]
     mult[:, 1:4] *= np.where(plan, m.plan_effect, 1.0)[:, None]

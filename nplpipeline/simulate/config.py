@@ -106,11 +106,12 @@ class Model:
     late_mean_days: float = 5.0
 
     # ---- cure hazard: piecewise-constant daily base over DPD segments, exponential decay ----
+    # Base levels are calibrated together with the segment effects below so the portfolio
+    # keeps its NPL ratio (~5.5% of balance at DPD > 90) and ~2/3 of episodes cure by DPD 90.
     breaks: tuple[float, ...] = (0, 7, 30, 45, 90, 120, 180, 365, math.inf)
-    base_hazard: tuple[float, ...] = (0.045, 0.032, 0.013, 0.010, 0.0048, 0.0036, 0.0018, 0.0008)
+    base_hazard: tuple[float, ...] = (0.044, 0.031, 0.0195, 0.018, 0.0098, 0.0076, 0.0038, 0.0015)
     weekly_decay: float = 0.01  # collectability falls ~1% a week
     cure_young: float = -0.35
-    cure_log_income: float = 0.3
     cure_frailty: float = -0.35
     cure_employment: dict[str, float] = field(
         default_factory=lambda: {
@@ -122,8 +123,49 @@ class Model:
             "other": -0.1,
         }
     )
+    # ---- cure hazard: borrower effects that change with time in arrears (behaviour.py) ----
+    # Ability to pay. Log-hazard += slope[employment] * weight[segment] * x, where
+    # x = clip(log(income / 6000), -2, 2). What a stated income says about capacity depends
+    # on where it comes from: a payroll or pension is stable and verified; a self-employed
+    # or "other" figure is declared and volatile; a student's allowance or an unemployed
+    # borrower's benefits say little about the means to clear arrears.
+    cure_income_slope: dict[str, float] = field(
+        default_factory=lambda: {
+            "salaried": 0.6,
+            "self_employed": 0.25,
+            "student": 0.0,
+            "unemployed": 0.05,
+            "retired": 0.45,
+            "other": 0.3,
+        }
+    )
+    # ... and capacity matters most early: most early cures are liquidity cures (a missed
+    # payday, a forgotten due date) that income settles; accounts still unpaid after
+    # 90 days are mostly in structural distress, where late recoveries are settlements
+    # driven by the collector or agency rather than by income. Weight per hazard segment.
+    cure_income_weight: tuple[float, ...] = (1.0, 1.0, 0.8, 0.6, 0.35, 0.25, 0.15, 0.1)
+    # Arrears burden. A cure means paying everything overdue at once, and arrears grow
+    # by one instalment a month: log-hazard -= effect * min(instalment / income x
+    # instalments due by the segment's midpoint (capped at those left on the loan), cap).
+    # Nearly nothing early for a light instalment, a real barrier for a heavy one later.
+    arrears_burden_effect: float = 0.45
+    arrears_burden_cap: float = 3.0
+    # Payment history before the first miss. A borrower who paid many instalments and then
+    # missed one has usually hit a passing liquidity shock and cures fast, an advantage
+    # that fades once arrears pass ~90 days; a first-payment default (nothing ever paid)
+    # includes fraud and never-pay borrowers and cures less at every DPD.
+    # Log-hazard += seasoning * weight[segment] * min(instalments paid, 12) / 12
+    #             + first_payment_default * (nothing paid).
+    cure_seasoning: float = 0.8
+    cure_seasoning_weight: tuple[float, ...] = (1.0, 1.0, 0.7, 0.5, 0.25, 0.1, 0.0, 0.0)
+    cure_first_payment_default: float = -0.5
+
     # ---- treatments (randomised, so their effects are causal) ----
-    contact_elasticity: float = 0.5  # hazard x intensity**elasticity in the in-house stages
+    # Hazard x intensity**elasticity in the in-house stages. Contact matters more early in
+    # arrears (a reminder or a call settles a forgotten or liquidity-short payment) than in
+    # the mid stage, where the borrower already knows and is either unable or unwilling.
+    contact_elasticity_early: float = 0.7  # DPD 0-30
+    contact_elasticity_mid: float = 0.35  # DPD 30-90 (and 90-120 when placement is delayed)
     suppressed_contact_factor: float = 0.55  # no ordinary contact at all
     plan_share: float = 0.30  # flexible plan offered at DPD 5-6 to this share
     plan_effect: float = 1.4  # on segments [7, 90)
