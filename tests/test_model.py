@@ -133,6 +133,35 @@ def test_calibrated_model_has_small_ece(fitted) -> None:
     assert abs(p.mean() - y.mean()) < 0.03
 
 
+def test_booster_slices_are_time_ordered_then_refit_on_every_date(frame) -> None:
+    """fit | validation | calibration by date; the served booster sees every date."""
+    from nplpipeline.model.boosting import (
+        BoostedRecoveryModel,
+        _recency_weights,
+        latest_dates_mask,
+    )
+
+    train = out_of_time_split(frame, CFG.split).train
+    X = train.drop(columns=["loan_id", "customer_id", "as_of_date", "label"])
+    y = train["label"].astype(int).to_numpy()
+    dates = train["as_of_date"].to_numpy()
+    m = BoostedRecoveryModel(max_iter=400).fit(X, y, as_of=train["as_of_date"])
+    cal = latest_dates_mask(len(train), dates, 0.2)
+    assert m.n_calibration_rows_ == cal.sum() and dates[cal].min() > dates[~cal].max()
+    assert 0 < m.n_validation_rows_ < m.n_fit_rows_ == (~cal).sum()
+    assert 1 <= m.best_iteration_ < 400  # early stopping stopped on the validation slice
+    assert m.booster_.n_iter_ == m.best_iteration_ and m.n_booster_rows_ == len(train)
+    kept = BoostedRecoveryModel(max_iter=400, refit_on_all_dates=False).fit(
+        X, y, as_of=train["as_of_date"]
+    )
+    assert kept.n_booster_rows_ == kept.n_fit_rows_
+    # recency weights halve every half-life, counted back from the latest date
+    w = _recency_weights(np.array(["2026-01-31", "2025-11-02", "2026-01-31"]), 90.0, 3)
+    assert w == pytest.approx([1.0, 0.5, 1.0])
+    assert (_recency_weights(None, 90.0, 2) == 1).all()
+    assert (_recency_weights(dates, None, len(dates)) == 1).all()
+
+
 def test_scorecard_points_follow_pdo(fitted) -> None:
     split, _, models = fitted
     sc: WoEScorecard = models["scorecard"]
@@ -309,3 +338,29 @@ def test_every_calibration_method_survives_the_trusted_skops_round_trip(tmp_path
     serialization.dump(model, path)
     loaded = serialization.load(path)
     assert np.allclose(loaded.predict_proba(features), model.predict_proba(features))
+
+
+def test_a_booster_stored_before_the_time_slices_still_loads_and_scores(tmp_path) -> None:
+    """Registry champions keep their old calibrator (CalibratedClassifierCV over the
+    booster) and lack the newer parameters; they must score exactly as before."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    from nplpipeline.model.boosting import BoostedRecoveryModel
+
+    frame = make_recovery_frame(4_000, n_dates=6, seed=1)
+    features = frame.drop(columns=["loan_id", "customer_id", "as_of_date", "label"])
+    y = frame["label"].astype(int).to_numpy()
+    model = BoostedRecoveryModel(max_iter=30).fit(features, y, as_of=frame["as_of_date"])
+    Z = model.encoder_.transform(features)
+    model.calibrator_ = CalibratedClassifierCV(FrozenEstimator(model.booster_)).fit(Z, y)
+    for key in ("n_iter_no_change", "validation_share", "refit_on_all_dates"):
+        del model.__dict__[key]
+    del model.__dict__["recency_half_life_days"]
+    path = tmp_path / "old.skops"
+    serialization.dump(model, path)
+    loaded = serialization.load(path)
+    assert np.allclose(loaded.predict_proba(features), model.calibrator_.predict_proba(Z))
+    assert loaded.get_params()["refit_on_all_dates"] is False and "BoostedRecoveryModel" in repr(
+        loaded
+    )

@@ -78,6 +78,19 @@ def test_first_model_becomes_champion(store, base, first) -> None:
         a.path for a in registry.client(store["tracking_uri"]).list_artifacts(first.run_id, "plots")
     }
     assert names == {f"plots/{p}.png" for p in ("roc", "calibration", "ks", "importance")}
+
+
+def test_both_models_of_a_run_load_safely(store, base, first) -> None:
+    """The run logs scorecard and booster; the unregistered one loads too (benchmarks)."""
+    X = base.head(50)
+    for name in ("scorecard", "boosted"):
+        model = registry.load_run_model(store["tracking_uri"], first.run_id, name)
+        p = model.predict_proba(X)[:, 1]
+        assert p.shape == (50,) and ((p >= 0) & (p <= 1)).all()
+    chosen = registry.load_run_model(store["tracking_uri"], first.run_id, first.chosen)
+    assert np.allclose(chosen.predict_proba(X), first.model.predict_proba(X))
+    with pytest.raises(LookupError):
+        registry.load_run_model(store["tracking_uri"], first.run_id, "nonexistent")
     ref = load_reference(store["tracking_uri"], first.run_id)
     assert len(ref["score"]["shares"]) == len(ref["score"]["edges"]) + 2
     assert ref["features"] and set(ref["features"]) <= {

@@ -74,7 +74,13 @@ def ensure_experiment(c: MlflowClient, name: str, artifact_location: str | None)
 def log_model(model: Any, name: str, input_example: pd.DataFrame) -> str:
     """Log with skops + our trusted list (mlflow re-loads it once to prove it loads)."""
     signature = mlflow.models.infer_signature(input_example, model.predict_proba(input_example))
-    info = mlflow.sklearn.log_model(
+    with serialization.quiet_module_scan():
+        info = _log_sklearn(model, name, input_example, signature)
+    return info.model_uri
+
+
+def _log_sklearn(model: Any, name: str, input_example: pd.DataFrame, signature: Any) -> Any:
+    return mlflow.sklearn.log_model(
         model,
         name=name,
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
@@ -84,7 +90,6 @@ def log_model(model: Any, name: str, input_example: pd.DataFrame) -> str:
         pyfunc_predict_fn="predict_proba",
         pip_requirements=_requirements(),
     )
-    return info.model_uri
 
 
 def _requirements() -> list[str]:
@@ -102,11 +107,8 @@ def alias_version(c: MlflowClient, name: str, alias: str) -> ModelVersion | None
         return None
 
 
-def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
-    """Download a registered version and load it through skops with our trusted list."""
-    c = client(tracking_uri)
-    mv = c.get_model_version(name, version)
-    source = c.get_model_version_download_uri(name, version)
+def _download_and_load(tracking_uri: str, source: str, label: str) -> Any:
+    """Download a logged sklearn model and load it through skops with our trusted list."""
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(
             mlflow.artifacts.download_artifacts(
@@ -115,9 +117,33 @@ def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
         )
         flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"].get("sklearn", {})
         if flavor.get("serialization_format") != "skops":
-            raise ValueError(f"{name} v{version} is not stored as skops; refusing to load it")
-        model = serialization.load(local / flavor["pickled_model"])
+            raise ValueError(f"{label} is not stored as skops; refusing to load it")
+        return serialization.load(local / flavor["pickled_model"])
+
+
+def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
+    """Download a registered version and load it through skops with our trusted list."""
+    c = client(tracking_uri)
+    mv = c.get_model_version(name, version)
+    source = c.get_model_version_download_uri(name, version)
+    model = _download_and_load(tracking_uri, source, f"{name} v{version}")
     return LoadedModel(model, name, str(version), mv.run_id)
+
+
+def load_run_model(tracking_uri: str, run_id: str, name: str) -> Any:
+    """A model a training run logged under `name` ("scorecard", "boosted"), registered or
+    not (the run logs both; only the chosen one is registered). Same safe loading."""
+    experiment_id = client(tracking_uri).get_run(run_id).info.experiment_id
+    with tracking(tracking_uri):
+        found = mlflow.search_logged_models(
+            experiment_ids=[experiment_id],
+            filter_string=f"source_run_id = '{run_id}' AND name = '{name}'",
+            output_format="list",
+        )
+    if not found:
+        raise LookupError(f"run {run_id} logged no model named {name!r}")
+    source = found[0].artifact_location
+    return _download_and_load(tracking_uri, source, f"{name} of run {run_id}")
 
 
 def load_champion(tracking_uri: str, name: str = DEFAULT_MODEL_NAME) -> LoadedModel:

@@ -18,6 +18,8 @@ TRUSTED_TYPES: list[str] = [
     "nplpipeline.model.scorecard.WoEScorecard",
     "nplpipeline.model.boosting.BoostedRecoveryModel",
     "nplpipeline.model.encoding.FrameEncoder",
+    # Boosters stored before the time-ordered refit (boosting.py) keep a
+    # CalibratedClassifierCV: registry champions must stay loadable.
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",  # calibration: sigmoid
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
