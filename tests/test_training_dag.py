@@ -52,6 +52,12 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
     assert len(scores) == len(frame) > 500
     assert ((scores >= 0) & (scores <= 1)).all()
     assert scores.std() > 0.05  # it discriminates, not a constant
+    # metrics by tier (each model's own tiering), product and bucket are in the run
+    run_metrics = client(settings.mlflow_tracking_uri).get_run(
+        alias_version(client(settings.mlflow_tracking_uri), "npl_recovery_model", CHAMPION).run_id
+    ).data.metrics
+    for segment in ("tier.mild", "tier.extremely_severe", "product.", "bucket."):
+        assert any(f".oot.n.{segment}" in k for k in run_metrics), segment
 
     # a rerun registers a new challenger and records the gate's decision either way
     assert dags["npl_train_model"].test(logical_date=LOGICAL, run_conf=conf).state == "success"

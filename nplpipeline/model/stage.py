@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from nplpipeline.model.config import ModelConfig, load_model_config
 from nplpipeline.model.train import train_and_register
@@ -35,6 +39,16 @@ def config_for_features(config: ModelConfig | None = None) -> ModelConfig:
         }
     )
     return config.model_copy(update={"columns": columns})
+
+
+def tier_segments(tiering: Any) -> Callable[[pd.DataFrame, np.ndarray], pd.DataFrame]:
+    """Metrics by tier: each model's test rows get the tier its own scores would give."""
+    from nplpipeline.score.tiers import assign_tiers
+
+    def add_tier(frame: pd.DataFrame, p: np.ndarray) -> pd.DataFrame:
+        return frame.assign(tier=assign_tiers(frame["dpd"].to_numpy(), p, tiering))
+
+    return add_tier
 
 
 def latest_dq_runs(engine: Any) -> str:
@@ -91,6 +105,7 @@ def run_training(
         tracking_uri=settings.mlflow_tracking_uri,
         data_identity=identity,
         artifact_location=settings.mlflow_artifact_root.as_uri(),
+        derived_segments=tier_segments(settings.policy.tiering),
     )
     log.info(
         "model %s v%s (%s): %s",

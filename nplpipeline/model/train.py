@@ -11,6 +11,7 @@ import json
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,13 +75,18 @@ def train_and_register(
     tracking_uri: str | None = None,
     data_identity: dict[str, Any] | None = None,
     artifact_location: str | None = None,
+    derived_segments: Callable[[pd.DataFrame, np.ndarray], pd.DataFrame] | None = None,
 ) -> TrainingResult:
     """Fit, validate out of time, log, register the better model as `challenger`, gate it.
 
     `data_identity` (e.g. {"dq_run_id": ..., "feature_table": ...}) is logged verbatim
     beside the as-of range and row counts computed here. `artifact_location` applies when
     the experiment is first created (default: the settings' artifact root for a local
-    sqlite/file store, the server's default otherwise).
+    sqlite/file store, the server's default otherwise). `derived_segments(test, p)` may add
+    columns that depend on a model's own scores (the pipeline adds the tier each model
+    would assign), reported by segment beside product and bucket; the promotion gate
+    compares only model-independent segments, so champion and challenger are judged on
+    the same rows.
     """
     config = config or ModelConfig()
     tracking_uri, artifact_location = _locations(tracking_uri, artifact_location)
@@ -104,9 +110,15 @@ def train_and_register(
     t = time.perf_counter()
     test_scores = {name: m.predict_proba(split.test)[:, 1] for name, m in models.items()}
     oot = {name: metrics.summarise(y_te, p) for name, p in test_scores.items()}
+    fixed = [c for c in cols.segment_columns if c in split.test.columns]
     segs = pd.concat(
         [
-            metrics.segment_metrics(split.test, p, y_te, cols.segment_columns).assign(model=name)
+            metrics.segment_metrics(
+                derived_segments(split.test, p) if derived_segments else split.test,
+                p,
+                y_te,
+                cols.segment_columns,
+            ).assign(model=name)
             for name, p in test_scores.items()
         ],
         ignore_index=True,
@@ -163,7 +175,7 @@ def train_and_register(
             y_te,
             oot[chosen]["auc"],
             score_psi,
-            segs[segs.model == chosen],
+            segs[(segs.model == chosen) & segs.segment.isin(fixed)],
             str(mv.version),
         )
         _log_decision(c, name, decision)
