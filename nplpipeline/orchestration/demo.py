@@ -30,9 +30,9 @@ CHAIN = (
     "npl_delinquency",
     "npl_train_model",
     "npl_score_accounts",
-    "npl_collections",
-    "npl_kpis",
     "npl_model_monitoring",
+    "npl_collections",
+    "npl_kpis",  # last: the dashboard and the report show the day's model drift too
 )
 # Month ends scored before the demo's date, so the KPI layer has cohorts whose 90-day
 # recovery window has closed to compare with the plan's targets (a backfill, in effect).
