@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from nplpipeline.config.policy import DEFAULT_POLICY_FILE, Policy, load_policy
 
@@ -42,8 +43,12 @@ def _env(name: str) -> str | None:
     return value if value not in (None, "") else None
 
 
-def _airflow_connection_uri(conn_id: str) -> str | None:
-    """An Airflow connection's URI as a SQLAlchemy URL, when Airflow is there to ask."""
+def airflow_connection(conn_id: str) -> Any | None:
+    """The Airflow connection ``conn_id``, when Airflow is there to ask; else None.
+
+    Outside Airflow (no AIRFLOW_HOME and no AIRFLOW_CONN_* variable) it does not even
+    import Airflow, so the package and its CLI run without it.
+    """
     if not os.environ.get("AIRFLOW_HOME") and f"AIRFLOW_CONN_{conn_id.upper()}" not in os.environ:
         return None
     try:
@@ -51,8 +56,15 @@ def _airflow_connection_uri(conn_id: str) -> str | None:
     except ImportError:  # pragma: no cover - the package works without Airflow
         return None
     try:
-        conn = Connection.get(conn_id)
-    except Exception:
+        return Connection.get(conn_id)
+    except Exception:  # not defined, or no metadata DB to ask
+        return None
+
+
+def _airflow_connection_uri(conn_id: str) -> str | None:
+    """An Airflow connection's URI as a SQLAlchemy URL, when Airflow is there to ask."""
+    conn = airflow_connection(conn_id)
+    if conn is None:
         return None
     extra = conn.extra_dejson or {}
     if extra.get("sqlalchemy_url"):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from nplpipeline.settings import CRM_CONN_ID, ENV_PREFIX
+from nplpipeline.settings import CRM_CONN_ID, ENV_PREFIX, airflow_connection
 
 log = logging.getLogger(__name__)
 
@@ -118,20 +118,6 @@ def _from_env() -> CrmEndpoint | None:
     )
 
 
-def _airflow_connection(conn_id: str) -> Any | None:
-    """The Airflow connection, when Airflow is there to ask (guarded like settings.py)."""
-    if not os.environ.get("AIRFLOW_HOME") and f"AIRFLOW_CONN_{conn_id.upper()}" not in os.environ:
-        return None
-    try:
-        from airflow.sdk import BaseHook
-    except ImportError:  # pragma: no cover - the package works without Airflow
-        return None
-    try:
-        return BaseHook.get_connection(conn_id)
-    except Exception:  # not defined, or no metadata DB to ask: no CRM from Airflow
-        return None
-
-
 def endpoint_from_connection(conn: Any) -> CrmEndpoint:
     """Build the endpoint from an Airflow ``http`` connection (never logs the password)."""
     conn_type = (conn.conn_type or "http").lower()
@@ -162,7 +148,7 @@ def resolve_crm_endpoint() -> CrmEndpoint | None:
     """The configured CRM, or ``None`` when there is none (export files only)."""
     endpoint = _from_env()
     if endpoint is None:
-        conn = _airflow_connection(CRM_CONN_ID)
+        conn = airflow_connection(CRM_CONN_ID)
         endpoint = endpoint_from_connection(conn) if conn is not None else None
     if endpoint is not None:
         log.info("CRM endpoint: %s", endpoint.describe())
