@@ -53,9 +53,15 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
     assert ((scores >= 0) & (scores <= 1)).all()
     assert scores.std() > 0.05  # it discriminates, not a constant
     # metrics by tier (each model's own tiering), product and bucket are in the run
-    run_metrics = client(settings.mlflow_tracking_uri).get_run(
-        alias_version(client(settings.mlflow_tracking_uri), "npl_recovery_model", CHAMPION).run_id
-    ).data.metrics
+    run_metrics = (
+        client(settings.mlflow_tracking_uri)
+        .get_run(
+            alias_version(
+                client(settings.mlflow_tracking_uri), "npl_recovery_model", CHAMPION
+            ).run_id
+        )
+        .data.metrics
+    )
     for segment in ("tier.mild", "tier.extremely_severe", "product.", "bucket."):
         assert any(f".oot.n.{segment}" in k for k in run_metrics), segment
 
