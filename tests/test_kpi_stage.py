@@ -182,6 +182,16 @@ def test_kpi_marts_match_independent_figures_and_rerun_identically(
         kpi.loc[(kpi["kpi"] == "recovery_rate") & (kpi["dimension"] == "tier"), "member"]
     )
     assert tiers_with_recovery == {"mild", "severe", "extremely_severe"}
+    # contact KPIs by tier and by product add up to the overall figure (each account
+    # has one tier today and one product)
+    for name in ("right_party_contact_rate", "complaint_rate", "ptp_kept_rate"):
+        rows = kpi[kpi["kpi"] == name]
+        overall = rows[rows["dimension"] == "overall"].iloc[0]
+        for dim in ("tier", "product"):
+            part = rows[rows["dimension"] == dim]
+            assert len(part) >= 2, (name, dim)
+            assert part["numerator"].sum() == pytest.approx(overall["numerator"]), (name, dim)
+            assert part["denominator"].sum() == pytest.approx(overall["denominator"]), (name, dim)
     agencies = _read(RAW_TABLES["agencies"])
     assert set(_read(marts.agency_scorecard)["agency_id"]) == set(agencies["agency_id"])
     collectors = _read(RAW_TABLES["collectors"])

@@ -128,6 +128,18 @@ def _json_number(value: object) -> float | None:
     return None if value is None or pd.isna(value) else round(float(value), 4)
 
 
+def _with_segments(
+    actions: pd.DataFrame, loans: pd.DataFrame, tiers_today: pd.DataFrame
+) -> pd.DataFrame:
+    """Actions with their loan's product and today's tier (``unscored`` if not delinquent)."""
+    product = loans.drop_duplicates("loan_id").set_index("loan_id")["product"]
+    tier = tiers_today.drop_duplicates("loan_id").set_index("loan_id")["tier"]
+    out = actions.copy()
+    out["product"] = out["loan_id"].map(product).astype("string").fillna("unknown")
+    out["tier"] = out["loan_id"].map(tier).astype("string").fillna("unscored")
+    return out
+
+
 def _due_in(actions: pd.DataFrame, start: pd.Timestamp, as_of: dt.date) -> pd.DataFrame:
     """Promises falling due in [start, as_of]: the month's kept rate judges these."""
     due = pd.to_datetime(actions["ptp_date"])
@@ -198,13 +210,19 @@ def run_kpis(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]
             raw = read_raw(conn, _RAW)
             cohort, cohort_date, matured = _cohort(conn, as_of)
             own_placements = _placements(conn, raw, as_of)
+            tiers_today = read_frame(
+                conn,
+                sa.select(account_scores.c.loan_id, account_scores.c.tier).where(
+                    account_scores.c.as_of_date == as_of
+                ),
+            )
         ends = month_ends(as_of, TRAILING_MONTHS + 1)
         dates = sorted({*ends, as_of})
         prepared = DelinquencyEngine(
             raw["loans"], raw["installments"], raw["repayments"], policy.delinquency
         )
         snaps = prepared.snapshots(dates)
-        out = _compute(as_of, ends, snaps, raw, cohort, policy, plan, own_placements)
+        out = _compute(as_of, ends, snaps, raw, cohort, policy, plan, own_placements, tiers_today)
         with begin(engine) as conn:
             counts = build_dimensions(conn, as_of, policy, targets)
             counts.update(build_facts(conn, as_of))
@@ -236,6 +254,7 @@ def _compute(
     policy: Any,
     plan: Any,
     placements: pd.DataFrame,
+    tiers_today: pd.DataFrame,
 ) -> dict[str, pd.DataFrame]:
     """Every KPI frame, pure (no I/O)."""
     out: dict[str, pd.DataFrame] = {}
@@ -351,39 +370,26 @@ def _compute(
             uplifts.append(u)
         out["uplift"] = pd.concat(uplifts, ignore_index=True)
 
-    # contact, promises, complaints, satisfaction: month to date
+    # contact, promises, complaints, satisfaction: month to date, overall and by the
+    # account's tier today and its product
     month_start = pd.Timestamp(as_of).replace(day=1)
-    acts = raw["collection_actions"]
+    acts = _with_segments(raw["collection_actions"], raw["loans"], tiers_today)
     at = pd.to_datetime(acts["action_at"])
     mtd = acts[(at >= month_start) & (at < pd.Timestamp(as_of) + pd.Timedelta(days=1))]
-    for frame, kpi, num, den, val, unit in (
-        (
-            k.contact_rates(mtd),
-            "right_party_contact_rate",
-            "right_party_contacts",
-            "attempts",
-            "rpc_rate",
-            "ratio",
-        ),
-        (k.contact_rates(mtd), "ptp_rate", "promises", "right_party_contacts", "ptp_rate", "ratio"),
-        (
-            k.ptp_kept_rate(_due_in(acts, month_start, as_of), raw["repayments"], as_of=as_of),
-            "ptp_kept_rate",
-            "promises_kept",
-            "promises_due",
-            "ptp_kept_rate",
-            "ratio",
-        ),
-        (
-            k.complaint_rate(mtd, raw["satisfaction"]),
-            "complaint_rate",
-            "complaints",
-            "accounts_contacted",
-            "complaint_rate",
-            "per_1000",
-        ),
-    ):
-        kpi_rows.append(_kpi_rows(frame, as_of, "month", kpi, num, den, val, unit))
+    due = _due_in(acts, month_start, as_of)
+    for dim in ("overall", "tier", "product"):
+        by = () if dim == "overall" else (dim,)
+        contact = k.contact_rates(mtd, by=by)
+        for frame, kpi, num, den, val, unit in (
+            (contact, "right_party_contact_rate", "right_party_contacts", "attempts",
+             "rpc_rate", "ratio"),
+            (contact, "ptp_rate", "promises", "right_party_contacts", "ptp_rate", "ratio"),
+            (k.ptp_kept_rate(due, raw["repayments"], as_of=as_of, by=by), "ptp_kept_rate",
+             "promises_kept", "promises_due", "ptp_kept_rate", "ratio"),
+            (k.complaint_rate(mtd, raw["satisfaction"], by=by), "complaint_rate", "complaints",
+             "accounts_contacted", "complaint_rate", "per_1000"),
+        ):  # fmt: skip
+            kpi_rows.append(_kpi_rows(frame, as_of, "month", kpi, num, den, val, unit, dim))
     delinquent = snaps[(snaps["as_of_date"] == pd.Timestamp(as_of)) & (snaps["dpd"] > 0)]
     sat = raw["satisfaction"]
     sat_mtd = sat[pd.to_datetime(sat["surveyed_at"]) >= month_start - pd.DateOffset(months=2)]
