@@ -20,15 +20,15 @@ import sqlalchemy as sa
 from nplpipeline.act.guardrails import apply_guardrails
 from nplpipeline.act.guardrails_config import GuardrailPolicy, load_guardrail_policy
 from nplpipeline.act.strategies import due_today, plan_treatments, planned_contacts
-from nplpipeline.act.tables import suppression_log, treatment_plan, worklist
+from nplpipeline.act.tables import PLACEMENT_CHANNEL, suppression_log, treatment_plan, worklist
 from nplpipeline.act.worklists import assign_queues
 from nplpipeline.config.policy import Policy
 from nplpipeline.keys import isin
 from nplpipeline.score.tables import TOP_REASONS, account_scores
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import insert_frame, read_frame, read_raw
-from nplpipeline.warehouse.partitions import replace_partition
+from nplpipeline.warehouse.frames import read_frame, read_raw
+from nplpipeline.warehouse.partitions import replace_partition, replace_where
 from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,9 @@ def _suppression_rows(suppressed: pd.DataFrame, due: pd.Series) -> pd.DataFrame:
     return suppressed[due.reindex(suppressed.index).to_numpy() | account_level.to_numpy()]
 
 
-def _worklist_rows(assigned: pd.DataFrame, as_of: dt.date, labels: dict[str, str]) -> pd.DataFrame:
+def _worklist_rows(
+    assigned: pd.DataFrame, as_of: dt.date, labels: dict[str, str], call_channels: tuple[str, ...]
+) -> pd.DataFrame:
     w = assigned.copy()
     w["as_of_date"] = as_of
     w["item_id"] = f"{as_of:%Y%m%d}-" + w["loan_id"].astype(str) + "-" + w["channel"]
@@ -139,12 +141,8 @@ def _worklist_rows(assigned: pd.DataFrame, as_of: dt.date, labels: dict[str, str
         "remaining_connected_calls_debtor_today",
         "remaining_call_attempts_debt_7d",
     ]
-    least = w[remaining].astype("Float64").min(axis=1, skipna=True)
-    is_call = w["remaining_call_attempts_debt_7d"].notna() | w[remaining[0]].notna()
-    w["remaining_call_attempts"] = least.where(is_call).astype("Int64")
-    w["remaining_call_attempts"] = w["remaining_call_attempts"].where(
-        w["channel"].isin(("call", "ivr"))
-    )
+    least = w[remaining].astype("Float64").min(axis=1, skipna=True)  # the tightest cap
+    w["remaining_call_attempts"] = least.where(w["channel"].isin(call_channels)).astype("Int64")
     keep = _columns(worklist)
     missing = [c for c in keep if c not in w.columns]
     if missing:
@@ -205,7 +203,7 @@ def build_worklists(
     )
     log_rows = logged.assign(as_of_date=as_of)[_columns(suppression_log)]
     return {
-        "worklist": _worklist_rows(queues.assigned, as_of, labels),
+        "worklist": _worklist_rows(queues.assigned, as_of, labels, guardrails.call_channels),
         "suppressions": log_rows,
         "over_capacity": queues.over_capacity,
         "plan": plan,
@@ -262,13 +260,13 @@ def run_worklists(as_of: dt.date, settings: Settings | None = None) -> dict[str,
                 guardrails,
             )
             items = replace_partition(conn, worklist, "as_of_date", as_of, out["worklist"])
-            # placement logs its own (channel 'agency') rows for the date: keep them
-            conn.execute(
-                suppression_log.delete().where(
-                    suppression_log.c.as_of_date == as_of, suppression_log.c.channel != "agency"
-                )
+            kept = suppression_log.c  # placement writes (and keeps) its own channel's rows
+            held = replace_where(
+                conn,
+                suppression_log,
+                sa.and_(kept.as_of_date == as_of, kept.channel != PLACEMENT_CHANNEL),
+                out["suppressions"],
             )
-            held = insert_frame(conn, suppression_log, out["suppressions"])
             replace_partition(
                 conn, treatment_plan, "as_of_date", as_of, out["plan"][_columns(treatment_plan)]
             )

@@ -17,6 +17,10 @@ import sqlalchemy as sa
 from nplpipeline.score.tables import TOP_REASONS
 from nplpipeline.warehouse.tables import MONEY, metadata
 
+# The suppression log's channel for held-back agency placements: the placement step
+# writes these rows, the worklist step every other channel's, for the same date.
+PLACEMENT_CHANNEL = "agency"
+
 treatment_plan = sa.Table(
     "act_treatment_plan",
     metadata,

@@ -16,6 +16,18 @@ from sqlalchemy.engine import Connection
 from nplpipeline.warehouse.frames import insert_frame
 
 
+def replace_where(
+    conn: Connection,
+    table: sa.Table,
+    where: sa.ColumnElement[bool] | None,
+    frame: pd.DataFrame,
+) -> int:
+    """Delete the rows ``where`` selects (all rows when None), then insert ``frame``, in the
+    caller's transaction: the one idempotent write every stage builds on."""
+    conn.execute(table.delete() if where is None else table.delete().where(where))
+    return insert_frame(conn, table, frame)
+
+
 def replace_partition(
     conn: Connection,
     table: sa.Table,
@@ -30,8 +42,7 @@ def replace_partition(
             raise ValueError(
                 f"{int(wrong.sum())} rows of the frame are not in partition {value} of {table.name}"
             )
-    conn.execute(table.delete().where(table.c[partition_column] == value))
-    return insert_frame(conn, table, frame)
+    return replace_where(conn, table, table.c[partition_column] == value, frame)
 
 
 def partition_values(conn: Connection, table: sa.Table, partition_column: str) -> list[dt.date]:

@@ -54,17 +54,18 @@ from nplpipeline.act.placement.tables import (
     agency_commissions,
     agency_placements,
 )
-from nplpipeline.act.tables import suppression_log, treatment_plan
+from nplpipeline.act.tables import PLACEMENT_CHANNEL, suppression_log, treatment_plan
 from nplpipeline.keys import isin
 from nplpipeline.score.tables import account_scores
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
+from nplpipeline.warehouse.partitions import replace_where
 from nplpipeline.warehouse.tables import RAW_TABLES, delinquency_snapshot, ensure_schema
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "agency"
+CHANNEL = PLACEMENT_CHANNEL
 STRATEGY_ARM = "agency_placement"
 # Look-back for the guardrails' contact history (promises pending, cooling-off), as the
 # act stage's worklists use.
@@ -469,11 +470,10 @@ def run_placements(
 def _log_suppressions(conn: Connection, rows: pd.DataFrame, as_of: dt.date) -> None:
     """The day's held-back placements join the suppression log (channel ``agency``);
     the worklist step replaces only the other channels' rows of the same date."""
-    log_table = suppression_log
-    conn.execute(
-        log_table.delete().where(log_table.c.as_of_date == as_of, log_table.c.channel == CHANNEL)
+    mine = suppression_log.c
+    replace_where(
+        conn, suppression_log, sa.and_(mine.as_of_date == as_of, mine.channel == CHANNEL), rows
     )
-    insert_frame(conn, log_table, rows)
 
 
 def _counts(values: pd.Series) -> dict[str, int]:

@@ -32,7 +32,8 @@ from nplpipeline.report.marts.views import ensure_views
 from nplpipeline.score.tables import account_scores
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import insert_frame, read_frame, read_raw
+from nplpipeline.warehouse.frames import read_frame, read_raw
+from nplpipeline.warehouse.partitions import replace_where
 from nplpipeline.warehouse.tables import ensure_schema
 
 log = logging.getLogger(__name__)
@@ -89,11 +90,6 @@ def month_ends(as_of: dt.date, months: int) -> list[dt.date]:
     """The last ``months`` month ends on or before ``as_of``, oldest first."""
     ends = pd.date_range(end=pd.Timestamp(as_of), periods=months + 1, freq="ME")
     return [d.date() for d in ends if d.date() <= as_of][-months:]
-
-
-def _replace_where(conn: Connection, table: sa.Table, where: Any, frame: pd.DataFrame) -> int:
-    conn.execute(table.delete().where(where))
-    return insert_frame(conn, table, frame)
 
 
 def _kpi_rows(
@@ -469,17 +465,16 @@ def _write(
     conn: Connection, as_of: dt.date, out: dict[str, Any], ends: list[dt.date], dates: list[dt.date]
 ) -> dict[str, int]:
     n: dict[str, int] = {}
-    n[t.kpi.name] = _replace_where(conn, t.kpi, t.kpi.c.as_of_date == as_of, out["kpi"])
-    n[t.npl_trend.name] = _replace_where(
+    n[t.kpi.name] = replace_where(conn, t.kpi, t.kpi.c.as_of_date == as_of, out["kpi"])
+    n[t.npl_trend.name] = replace_where(
         conn, t.npl_trend, t.npl_trend.c.as_of_date.in_(dates), out["npl_trend"]
     )
-    n[t.roll_rates.name] = _replace_where(
+    n[t.roll_rates.name] = replace_where(
         conn, t.roll_rates, t.roll_rates.c.month_end.in_(ends[1:]), out["roll_rates"]
     )
-    conn.execute(t.vintage_curves.delete())
-    n[t.vintage_curves.name] = insert_frame(conn, t.vintage_curves, out["vintage"])
+    n[t.vintage_curves.name] = replace_where(conn, t.vintage_curves, None, out["vintage"])
     tracking = out["plan_tracking"].assign(as_of_date=as_of)
-    n[t.plan_tracking.name] = _replace_where(
+    n[t.plan_tracking.name] = replace_where(
         conn, t.plan_tracking, t.plan_tracking.c.as_of_date == as_of, tracking
     )
     agency = (
@@ -494,7 +489,7 @@ def _write(
         )
     )
     agency["net_recovery"] = agency["collected"] - agency["commission"]
-    n[t.agency_scorecard.name] = _replace_where(
+    n[t.agency_scorecard.name] = replace_where(
         conn, t.agency_scorecard, t.agency_scorecard.c.as_of_date == as_of, agency
     )
     frames = []
@@ -512,7 +507,7 @@ def _write(
                 score=frame["composite"],
             )
         )
-    n[t.collector_scorecard.name] = _replace_where(
+    n[t.collector_scorecard.name] = replace_where(
         conn,
         t.collector_scorecard,
         t.collector_scorecard.c.as_of_date == as_of,
@@ -530,8 +525,8 @@ def _write(
             baseline_rate=uplift["rate_b"],
             uplift=uplift["difference"],
         )
-    n[t.experiment_uplift.name] = _replace_where(
+    n[t.experiment_uplift.name] = replace_where(
         conn, t.experiment_uplift, t.experiment_uplift.c.as_of_date == as_of, uplift
     )
-    n[t.roi.name] = _replace_where(conn, t.roi, t.roi.c.as_of_date == as_of, out["roi"])
+    n[t.roi.name] = replace_where(conn, t.roi, t.roi.c.as_of_date == as_of, out["roi"])
     return n

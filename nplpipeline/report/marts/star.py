@@ -21,9 +21,11 @@ from nplpipeline.config.policy import Policy
 from nplpipeline.delinquency.coerce import to_epoch_days
 from nplpipeline.features.borrowers import BorrowerAttributes
 from nplpipeline.features.config import load_feature_config
+from nplpipeline.report.kpis.repayments import repayment_flows
 from nplpipeline.report.marts import tables as t
 from nplpipeline.score.tables import account_scores
-from nplpipeline.warehouse.frames import insert_frame, read_frame, read_raw
+from nplpipeline.warehouse.frames import read_frame, read_raw
+from nplpipeline.warehouse.partitions import replace_partition, replace_where
 from nplpipeline.warehouse.tables import RAW_TABLES, delinquency_snapshot
 
 # The calendar reaches back far enough for the trailing-year marts and their comparisons.
@@ -39,11 +41,6 @@ RIGHT_PARTY_OUTCOMES = (
     "paid",
     "complaint",
 )
-
-
-def _replace_all(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> int:
-    conn.execute(table.delete())
-    return insert_frame(conn, table, frame)
 
 
 def _dim_date(first: dt.date, last: dt.date) -> pd.DataFrame:
@@ -154,7 +151,7 @@ def build_dimensions(
         t.dim_model_version: versions,
         t.dim_loan: _dim_loan(conn),
     }
-    return {table.name: _replace_all(conn, table, frame) for table, frame in frames.items()}
+    return {table.name: replace_where(conn, table, None, frame) for table, frame in frames.items()}
 
 
 def _net_repaid_on(conn: Connection, day: dt.date) -> pd.Series:
@@ -163,12 +160,11 @@ def _net_repaid_on(conn: Connection, day: dt.date) -> pd.Series:
     start = dt.datetime.combine(day, dt.time())
     rows = read_frame(
         conn,
-        sa.select(r.c.loan_id, r.c.amount, r.c.reversal_of).where(
+        sa.select(r.c.repayment_id, r.c.loan_id, r.c.paid_at, r.c.amount, r.c.reversal_of).where(
             r.c.paid_at >= start, r.c.paid_at < start + dt.timedelta(days=1)
         ),
     )
-    signed = np.where(rows["reversal_of"].notna(), -1.0, 1.0) * rows["amount"].astype(float)
-    return pd.Series(signed, index=rows["loan_id"]).groupby(level=0).sum()
+    return repayment_flows(rows).groupby("loan_id")["amount"].sum()
 
 
 def build_account_day(conn: Connection, as_of: dt.date) -> pd.DataFrame:
@@ -269,12 +265,14 @@ def build_actions(conn: Connection, first: dt.date, last: dt.date) -> pd.DataFra
 def build_facts(conn: Connection, as_of: dt.date) -> dict[str, int]:
     """Replace ``as_of``'s account-day rows and the restated window of actions."""
     day = build_account_day(conn, as_of)
-    conn.execute(t.fact_account_day.delete().where(t.fact_account_day.c.as_of_date == as_of))
     first = as_of - dt.timedelta(days=ACTION_RESTATE_DAYS)
     actions = build_actions(conn, first, as_of)
     fa = t.fact_action.c
-    conn.execute(t.fact_action.delete().where(fa.action_date >= first, fa.action_date <= as_of))
     return {
-        t.fact_account_day.name: insert_frame(conn, t.fact_account_day, day),
-        t.fact_action.name: insert_frame(conn, t.fact_action, actions),
+        t.fact_account_day.name: replace_partition(
+            conn, t.fact_account_day, "as_of_date", as_of, day
+        ),
+        t.fact_action.name: replace_where(
+            conn, t.fact_action, sa.and_(fa.action_date >= first, fa.action_date <= as_of), actions
+        ),
     }
