@@ -19,7 +19,8 @@ from nplpipeline.config.policy import load_policy
 from nplpipeline.score.tables import account_scores
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
-from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema
+from nplpipeline.warehouse.tables import ensure_schema
+from tests.raw_rows import insert_raw
 from tests.test_guardrails import (
     CUSTS,
     FLAGS,
@@ -148,19 +149,6 @@ def test_no_generated_worklist_breaks_a_rule(evts, accounts, custs, crew, placed
 # --- the stage on a real warehouse ------------------------------------------------------
 
 
-def _frame(table: sa.Table, rows: list[dict]) -> pd.DataFrame:
-    lineage = {"_version": dt.datetime(2026, 3, 1), "_drop_date": RUN, "_source_file": "test.csv"}
-    return pd.DataFrame(
-        [
-            {
-                c.name: r.get(c.name, {**lineage, "_row_number": i}.get(c.name))
-                for c in table.columns
-            }
-            for i, r in enumerate(rows)
-        ]
-    )
-
-
 def _seed_warehouse(url: str) -> None:
     now = dt.datetime(2026, 3, 1, 9)
     customers = [
@@ -229,13 +217,12 @@ def _seed_warehouse(url: str) -> None:
     engine = create_warehouse_engine(url)
     with begin(engine) as conn:
         ensure_schema(conn)
-        insert_frame(conn, RAW_TABLES["customers"], _frame(RAW_TABLES["customers"], customers))
-        insert_frame(conn, RAW_TABLES["collectors"], _frame(RAW_TABLES["collectors"], collectors))
-        insert_frame(
-            conn,
-            RAW_TABLES["collection_actions"],
-            _frame(RAW_TABLES["collection_actions"], actions),
-        )
+        for entity, rows in (
+            ("customers", customers),
+            ("collectors", collectors),
+            ("collection_actions", actions),
+        ):
+            insert_raw(conn, entity, rows, drop_date=pd.Timestamp(RUN))
         insert_frame(
             conn,
             account_scores,

@@ -22,7 +22,8 @@ from nplpipeline.score.tables import TOP_REASONS, account_scores
 from nplpipeline.settings import get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
-from nplpipeline.warehouse.tables import RAW_TABLES, delinquency_snapshot, ensure_schema
+from nplpipeline.warehouse.tables import delinquency_snapshot, ensure_schema
+from tests.raw_rows import insert_raw
 
 D1 = dt.date(2026, 3, 10)
 D2 = dt.date(2026, 3, 11)
@@ -43,20 +44,6 @@ AGENCIES = {  # id: (commission, monthly capacity, provinces, active)
     "AG3": (0.10, 10, "", False),
 }
 PII = {"full_name", "national_id", "phone"}
-
-
-def _raw(conn: sa.Connection, entity: str, rows: list[dict]) -> None:
-    table = RAW_TABLES[entity]
-    lineage = {
-        "_version": pd.Timestamp("2026-01-01"),
-        "_drop_date": pd.Timestamp("2026-01-01"),
-        "_source_file": f"{entity}/test.csv",
-    }
-    full = [
-        {**{c.name: None for c in table.columns}, **lineage, "_row_number": i + 2, **r}
-        for i, r in enumerate(rows)
-    ]
-    insert_frame(conn, table, pd.DataFrame(full))
 
 
 def _scores(as_of: dt.date, dpd: dict[str, int], tiers: dict[str, str]) -> pd.DataFrame:
@@ -118,7 +105,7 @@ def _build(engine: sa.Engine) -> None:
     loans = [f"L{i}" for i in range(1, 9)]
     with begin(engine) as conn:
         ensure_schema(conn)
-        _raw(
+        insert_raw(
             conn,
             "customers",
             [
@@ -140,7 +127,7 @@ def _build(engine: sa.Engine) -> None:
                 for c, p in PROVINCE.items()
             ],
         )
-        _raw(
+        insert_raw(
             conn,
             "loans",
             [
@@ -159,7 +146,7 @@ def _build(engine: sa.Engine) -> None:
                 for loan in loans
             ],
         )
-        _raw(
+        insert_raw(
             conn,
             "installments",
             [
@@ -175,7 +162,7 @@ def _build(engine: sa.Engine) -> None:
                 for k in (1, 2, 3)
             ],
         )
-        _raw(
+        insert_raw(
             conn,
             "agencies",
             [
@@ -192,7 +179,7 @@ def _build(engine: sa.Engine) -> None:
         )
         # The lender's own history: AG2 worked L8 last autumn and collected 500; AG1 has
         # been working L7 since March 1st (busy, and it used one of AG1's March slots).
-        _raw(
+        insert_raw(
             conn,
             "collection_actions",
             [
@@ -216,7 +203,7 @@ def _build(engine: sa.Engine) -> None:
                 },
             ],
         )
-        _raw(
+        insert_raw(
             conn,
             "repayments",
             [
@@ -335,7 +322,7 @@ def test_placements_rerun_recall_and_commissions(npl_env: dict[str, str]) -> Non
     dpd2 = {f"L{i}": 131 for i in range(1, 9)} | {paid_up: 0}
     tiers2 = {f"L{i}": "extremely_severe" for i in range(1, 8) if f"L{i}" != paid_up}
     with begin(engine) as conn:
-        _raw(
+        insert_raw(
             conn,
             "repayments",
             [
