@@ -8,7 +8,10 @@ flags from here, so the contract is stated once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FieldType = Literal["string", "int", "decimal", "bool", "date", "timestamp"]
 
@@ -214,3 +217,57 @@ ACTION_OUTCOMES = (
     "paid",
 )
 COLLECTOR_ROLES = ("call", "field", "legal")
+
+# --- Contact vocabulary ---------------------------------------------------------------
+# One definition of each counted contact, used by the guardrails, the facts and the marts
+# alike (domain.md, "Counting, as the rules mean it"). Predicates take the
+# ``collection_actions`` columns ``channel`` and ``outcome`` and return boolean masks.
+
+# A *call attempt* is any placed call, by an agent or automated (Reg F counts every one).
+CALL_CHANNELS: tuple[str, ...] = ("call", "ivr")
+# Channels on which a conversation can take place in person or by voice.
+VOICE_CHANNELS: tuple[str, ...] = (*CALL_CHANNELS, "visit")
+# A call with one of these outcomes was not answered. Any other outcome -- including a
+# missing one -- counts as *connected*, so an unrecorded outcome never frees a slot.
+UNCONNECTED_OUTCOMES: tuple[str, ...] = ("no_answer",)
+# A *conversation* (a *right-party contact*) is a connected contact with the debtor,
+# whatever came of it, including a payment taken on the call.
+CONVERSATION_OUTCOMES: tuple[str, ...] = (
+    "right_party_contact",
+    "promise_to_pay",
+    "refused",
+    "dispute",
+    "complaint",
+    "paid",
+)
+RIGHT_PARTY_OUTCOMES = CONVERSATION_OUTCOMES
+WRONG_PARTY_OUTCOME = "wrong_party"
+PROMISE_OUTCOME = "promise_to_pay"
+DISPUTE_OUTCOME = "dispute"
+COMPLAINT_OUTCOME = "complaint"
+PAID_OUTCOME = "paid"
+
+
+def is_call_attempt(channel: pd.Series) -> pd.Series:
+    """Any placed call (agent or IVR): the denominator of the right-party-contact rate."""
+    return channel.isin(CALL_CHANNELS).fillna(False).astype(bool)
+
+
+def is_connected_call(channel: pd.Series, outcome: pd.Series) -> pd.Series:
+    """A call attempt that was answered (by anyone); a missing outcome counts as answered."""
+    answered = ~outcome.isin(UNCONNECTED_OUTCOMES).fillna(False).astype(bool)
+    return is_call_attempt(channel) & answered
+
+
+def is_right_party_call(channel: pd.Series, outcome: pd.Series) -> pd.Series:
+    """A call attempt that reached the debtor: the numerator of the right-party-contact rate.
+
+    It is a subset of the call attempts, so the rate lies in [0, 1].
+    """
+    return is_call_attempt(channel) & outcome.isin(CONVERSATION_OUTCOMES).fillna(False).astype(bool)
+
+
+def is_conversation(channel: pd.Series, outcome: pd.Series) -> pd.Series:
+    """A voice contact (call, IVR or visit) with the debtor, whatever came of it."""
+    voice = channel.isin(VOICE_CHANNELS).fillna(False).astype(bool)
+    return voice & outcome.isin(CONVERSATION_OUTCOMES).fillna(False).astype(bool)
