@@ -2,69 +2,91 @@
 
 Every candidate ends up either in ``allowed`` or in ``suppressed`` with exactly one
 stable reason code (the first rule it breaks, in ``REASON_ORDER``), so the suppression
-log explains every held-back account. All work is vectorised: history is reduced to
-per-debtor / per-loan / per-number counts with groupby, joined onto the candidates, and
-masks decide. Caps are applied last and in candidate order (the caller's priority), so a
-cap slot is only spent on a candidate that passes every other rule.
+log explains every held-back account. All work is vectorised: the history is put on one
+clock and reduced to per-debtor / per-loan / per-number facts (``guardrail_history``),
+joined onto the candidates, and masks decide. The three call caps are decided jointly
+(``guardrail_caps``): a cap slot is spent only by a call that every rule allows.
+``checks`` counts, per rule, the candidates it examined and held back -- the raw
+material of the daily compliance report.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import date, time, timedelta
 
 import numpy as np
 import pandas as pd
 
+from nplpipeline.act import guardrail_caps as caps
+from nplpipeline.act.guardrail_clock import day_starts, local_time_utc
+from nplpipeline.act.guardrail_history import (
+    NUMBER_COLUMN,
+    CustomerView,
+    last_conversation,
+    number_keys,
+    open_dispute_customers,
+    prepare_history,
+    ptp_pending_customers,
+    wrong_party_numbers,
+)
 from nplpipeline.act.guardrails_config import STRICTEST, GuardrailPolicy
 from nplpipeline.keys import isin
 
 REASON_ORDER: tuple[str, ...] = (
     "missing:customer",
     "flag:<name>",
+    "unknown_flag:<name>",
     "invalid:timezone",
     "third_party",
+    "dispute:open_in_history",
     "cooling_off:ptp_pending",
     "cooling_off:conversation",
+    "wrong_party:number",
     "window:outside_contact_hours",
-    "cap:call_attempts_day_number",
-    "cap:connected_calls_day_debtor",
-    "cap:call_attempts_7d_debt",
+    caps.NUMBER_CAP,
+    caps.DEBTOR_CAP,
+    caps.DEBT_CAP,
 )
-_NUMBER_COL = "phone_number"
+CHECK_COLUMNS = ["rule", "candidates_checked", "allowed", "suppressed"]
+_INTERNAL = ["is_call", "number_key", "zone_ok", "schedulable"]
 
 
 @dataclass(frozen=True)
 class GuardrailResult:
     allowed: pd.DataFrame
     suppressed: pd.DataFrame  # the suppression log: one row per held-back candidate
+    checks: pd.DataFrame  # per rule: candidates checked, allowed, suppressed
 
 
 class _Reasons:
-    """First-reason-wins bookkeeping, so each candidate carries exactly one code."""
+    """First-reason-wins bookkeeping, so each candidate carries exactly one code, and a
+    tally of what each rule examined and held back."""
 
     def __init__(self, index: pd.Index) -> None:
         self.reason = pd.Series(pd.NA, index=index, dtype="string")
         self.route = pd.Series(pd.NA, index=index, dtype="string")
+        self.tally: list[tuple[str, int, int]] = []
 
-    def mark(self, mask: pd.Series, code: str, route: str | None = None) -> None:
-        hit = mask.fillna(False).astype(bool) & self.reason.isna()
+    def mark(
+        self, mask: pd.Series, code: str, route: str | None = None, applies: object = True
+    ) -> None:
+        examined = self.open.to_numpy() & np.asarray(applies, dtype=bool)
+        hit = pd.Series(np.asarray(mask.fillna(False), dtype=bool) & examined, index=mask.index)
         self.reason[hit] = code
         if route is not None:
             self.route[hit] = route
+        self.tally.append((code, int(examined.sum()), int(hit.sum())))
 
     @property
     def open(self) -> pd.Series:
         return self.reason.isna()
 
-
-def _lookup(keys: pd.Series, table: pd.Series) -> pd.Series:
-    """``keys.map(table)`` that also survives an empty or oddly-typed table."""
-    if table.index.has_duplicates:
-        raise ValueError("lookup table must be keyed uniquely")
-    vals = table.reindex(pd.Index(keys.to_numpy(dtype=object), dtype=object))
-    return pd.Series(vals.to_numpy(), index=keys.index)
+    def checks(self) -> pd.DataFrame:
+        t = pd.DataFrame(self.tally, columns=["rule", "candidates_checked", "suppressed"])
+        t["allowed"] = t["candidates_checked"] - t["suppressed"]
+        return t[CHECK_COLUMNS]
 
 
 def _seconds_of_day(s: pd.Series) -> pd.Series:
@@ -80,73 +102,122 @@ def _secs(t: time) -> int:
     return t.hour * 3600 + t.minute * 60 + t.second
 
 
-def _valid_timezones(tz: pd.Series) -> pd.Series:
-    """Check each *distinct* zone once (a handful), not each account."""
-    ok: dict[str, bool] = {}
-    for name in tz.dropna().unique():
-        try:
-            ZoneInfo(str(name))
-            ok[name] = True
-        except (KeyError, ValueError, OSError):
-            ok[name] = False
-    return tz.map(ok).fillna(False).astype(bool)
+def _candidates(candidates: pd.DataFrame, cust: CustomerView, p: GuardrailPolicy) -> pd.DataFrame:
+    cand = candidates.reset_index(drop=True).copy()
+    owner = cand["phone_owner"] if "phone_owner" in cand.columns else pd.Series(None, cand.index)
+    cand["phone_owner"] = owner.fillna("debtor")
+    due = cand["schedulable"] if "schedulable" in cand.columns else pd.Series(True, cand.index)
+    cand["schedulable"] = due.fillna(True).astype(bool)
+    cand["is_call"] = cand["channel"].isin(p.call_channels)
+    cand["timezone"] = cust.column("_zone", cand["customer_id"], p.default_timezone)
+    cand["timezone"] = cand["timezone"].astype("string")
+    cand["zone_ok"] = cust.column("_zone_ok", cand["customer_id"], False).astype(bool)
+    explicit = cand[NUMBER_COLUMN] if NUMBER_COLUMN in cand.columns else None
+    master = cust.column("_phone", cand["customer_id"])
+    cand["number_key"] = number_keys(explicit, master, cand["customer_id"])
+    return cand
 
 
-def _window_utc(tz: pd.Series, run_date: date, t: time, valid: pd.Series) -> pd.Series:
-    """The local window edge as a UTC instant, for dialers that schedule in UTC."""
-    out = pd.Series(pd.NaT, index=tz.index, dtype="datetime64[ns, UTC]")
-    local = datetime.combine(run_date, t)
-    for name in tz[valid].unique():
-        out[tz == name] = pd.Timestamp(local, tz=str(name)).tz_convert("UTC")
-    return out
+def _account_rules(r: _Reasons, cand: pd.DataFrame, cust: CustomerView, p: GuardrailPolicy):
+    """Holds on the whole account: unknown customer, flags (set or unknown), bad zone."""
+    known = pd.Series(cust.rows(cand["customer_id"]) >= 0, index=cand.index)
+    r.mark(~known, "missing:customer", "special_handling")
+    flags = {}
+    for flag in p.suppress_flags:  # loop over the 5 flags, not accounts
+        if flag not in cust.frame.columns:
+            raise ValueError(f"customers lacks flag column {flag!r}: cannot prove it is unset")
+        flags[flag] = cust.column(flag, cand["customer_id"]).astype("boolean")
+    for flag, route in p.suppress_flags.items():
+        r.mark(flags[flag], f"flag:{flag}", route)
+    if p.unknown_flags == "hold":
+        for flag in p.suppress_flags:
+            r.mark(flags[flag].isna(), f"unknown_flag:{flag}", p.unknown_flag_route)
+    r.mark(~cand["zone_ok"], "invalid:timezone", "special_handling")
+    if not p.third_party_contact_allowed:
+        r.mark(cand["phone_owner"] != "debtor", "third_party")
 
 
-def _prepare_history(history: pd.DataFrame, run_date: date, p: GuardrailPolicy) -> pd.DataFrame:
-    h = history.copy()
-    h["action_at"] = pd.to_datetime(h["action_at"])
-    h["day"] = h["action_at"].dt.normalize()
-    h = h[h["day"] <= pd.Timestamp(run_date)]  # later rows cannot exist yet; ignore them
-    h["is_call"] = h["channel"].isin(p.call_channels)
-    h["connected"] = h["is_call"] & ~h["outcome"].isin(p.unconnected_outcomes).fillna(False)
-    h["conversation"] = h["is_call"] & h["outcome"].isin(p.conversation_outcomes).fillna(False)
-    return h
-
-
-def _ptp_pending_customers(h: pd.DataFrame, run_date: date) -> pd.Index:
-    """Debtors with a promise due today or later and no ``paid`` outcome since on that loan."""
-    ptp = h[(h["outcome"] == "promise_to_pay") & h["ptp_date"].notna()]
-    ptp = ptp[pd.to_datetime(ptp["ptp_date"]) >= pd.Timestamp(run_date)]
-    if ptp.empty:
-        return pd.Index([])
-    last_paid = h[h["outcome"] == "paid"].groupby("loan_id")["action_at"].max()
-    paid_at = _lookup(ptp["loan_id"], last_paid)
-    pending = ptp[paid_at.isna() | (paid_at < ptp["action_at"])]
-    return pd.Index(pending["customer_id"].unique())
-
-
-def _number_keys(cand: pd.DataFrame, h: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Per-number key: the phone number when both sides carry it, else the debtor.
-
-    Falling back to the debtor pools all of a debtor's numbers into one -- stricter.
-    """
-    if _NUMBER_COL in cand.columns and _NUMBER_COL in h.columns:
-        ck = cand[_NUMBER_COL].astype("string").fillna("cust:" + cand["customer_id"])
-        hk = h[_NUMBER_COL].astype("string").fillna("cust:" + h["customer_id"])
-        return ck, hk
-    return cand["customer_id"].astype("string"), h["customer_id"].astype("string")
-
-
-def _apply_cap(
-    r: _Reasons, cand: pd.DataFrame, key: str, used: pd.Series, cap: int | None, code: str
+def _history_rules(
+    r: _Reasons,
+    cand: pd.DataFrame,
+    h: pd.DataFrame,
+    cust: CustomerView,
+    run_date: date,
+    p: GuardrailPolicy,
 ) -> None:
-    """Allow a call only while history + earlier surviving candidates stay under the cap."""
-    if cap is None:
+    """Rules that look back: open dispute, pending promise, cooling-off, wrong party."""
+    channel = cand["channel"]
+    if p.dispute_in_history_blocks_contact:
+        disputed = isin(cand["customer_id"], open_dispute_customers(h, cust, p))
+        r.mark(
+            pd.Series(disputed, index=cand.index),
+            "dispute:open_in_history",
+            p.dispute_route,
+            applies=channel.isin(p.dispute_blocked_channels),
+        )
+    if p.ptp_pending_blocks_contact:
+        pending = isin(cand["customer_id"], ptp_pending_customers(h, run_date))
+        r.mark(
+            pd.Series(pending, index=cand.index),
+            "cooling_off:ptp_pending",
+            applies=channel.isin(p.ptp_blocked_channels),
+        )
+    if p.cooling_off_days_after_conversation is not None:
+        last = last_conversation(h, p)
+        at = last.reindex(pd.Index(cand["customer_id"].to_numpy(dtype=object))).to_numpy()
+        days = p.cooling_off_days_after_conversation
+        since = day_starts(cand["timezone"], run_date - timedelta(days=days), cand["zone_ok"])
+        r.mark(
+            pd.Series(pd.notna(at) & (at >= since.to_numpy()), index=cand.index),
+            "cooling_off:conversation",
+            applies=channel.isin(p.cooling_off_channels),
+        )
+    if p.wrong_party_blocks_number:
+        wrong = isin(cand["number_key"], wrong_party_numbers(h))
+        r.mark(
+            pd.Series(wrong, index=cand.index),
+            "wrong_party:number",
+            applies=channel.isin(p.wrong_party_blocked_channels),
+        )
+
+
+def _window_rule(r: _Reasons, cand: pd.DataFrame, p: GuardrailPolicy) -> None:
+    timed = cand["channel"].isin(p.timed_channels)
+    if "planned_local_time" not in cand.columns:
+        r.mark(pd.Series(False, index=cand.index), "window:outside_contact_hours", applies=timed)
         return
-    live = r.open & cand["is_call"]
-    sub = cand[live]
-    rank = sub.groupby(key, sort=False).cumcount()
-    spent = _lookup(sub[key], used).fillna(0).astype(int)
-    r.mark((spent + rank >= cap).reindex(cand.index, fill_value=False), code)
+    planned = cand["planned_local_time"]
+    secs = _seconds_of_day(planned)
+    inside = (secs >= _secs(p.window_start)) & (secs <= _secs(p.window_end))
+    # A planned time that is present but unreadable is treated as outside.
+    outside = planned.notna() & ~inside.fillna(False)
+    r.mark(outside, "window:outside_contact_hours", applies=timed)
+
+
+def _cap_rules(
+    r: _Reasons, cand: pd.DataFrame, h: pd.DataFrame, run_date: date, p: GuardrailPolicy
+) -> dict[str, pd.Series]:
+    """Decide the caps jointly over the open, schedulable calls; the room each leaves."""
+    competing = (r.open & cand["is_call"] & cand["schedulable"]).to_numpy()
+    sub = cand[competing]
+    configured = caps.caps_for(sub, h, run_date, p)
+    allowed, reason = caps.decide(sub, configured)
+    for cap in configured:
+        hit = pd.Series(False, index=cand.index)
+        hit[sub.index] = (reason == cap.code).fillna(False).to_numpy()
+        r.mark(hit, cap.code, applies=competing)
+    room = caps.remaining(sub, allowed, configured)
+    out = {}
+    for column in (
+        "remaining_call_attempts_number_today",
+        "remaining_connected_calls_debtor_today",
+        "remaining_call_attempts_debt_7d",
+    ):
+        values = pd.Series(pd.NA, index=cand.index, dtype="Int64")
+        if column in room:
+            values[sub.index] = room[column]
+        out[column] = values
+    return out
 
 
 def apply_guardrails(
@@ -155,151 +226,46 @@ def apply_guardrails(
     history: pd.DataFrame,
     run_date: date,
     policy: GuardrailPolicy = STRICTEST,
+    agency_ids: Iterable[str] = (),
 ) -> GuardrailResult:
     """Split proposed contacts for ``run_date`` (borrower-local) into allowed / suppressed.
 
-    ``candidates``: loan_id, customer_id, channel, optional phone_owner (debtor |
-    third_party; default debtor), planned_local_time, phone_number. Their order is their
-    priority when a cap leaves room for only some. ``history``: collection_actions rows
-    (``action_at`` is the customer's naive local time).
+    ``candidates``: loan_id, customer_id, channel; optional phone_owner (debtor |
+    third_party; default debtor), planned_local_time, phone_number (else the customer
+    master's ``phone``), schedulable (False: not a contact today -- checked, but spends no
+    cap slot). Their order is their priority when a cap leaves room for only some.
+    ``customers``: the master (timezone, flags, optional phone, updated_at). ``history``:
+    collection_actions rows (naive ``action_at`` on the customer's clock, offset ones
+    converted). ``agency_ids``: agencies whose call-channel actions are agency contacts.
     """
     p = policy
-    cand = candidates.reset_index(drop=True).copy()
-    if "phone_owner" not in cand.columns:
-        cand["phone_owner"] = "debtor"
-    cand["phone_owner"] = cand["phone_owner"].fillna("debtor")
-    cand["is_call"] = cand["channel"].isin(p.call_channels)
+    cust = CustomerView.build(customers, p)
+    cand = _candidates(candidates, cust, p)
     r = _Reasons(cand.index)
+    _account_rules(r, cand, cust, p)
+    h = prepare_history(history, cust, run_date, p, agency_ids)
+    _history_rules(r, cand, h, cust, run_date, p)
+    _window_rule(r, cand, p)
+    room = _cap_rules(r, cand, h, run_date, p)
+    return _result(cand, r, room, run_date, p)
 
-    cust = customers.drop_duplicates("customer_id", keep="last").set_index("customer_id")
-    # Hash the candidates' customer ids once; every customer column is then a take.
-    row = cust.index.get_indexer(cand["customer_id"].to_numpy(dtype=object))
-    known = pd.Series(row >= 0, index=cand.index)
 
-    def customer_column(name: str) -> pd.Series:
-        values = cust[name].to_numpy(dtype=object)[np.where(row >= 0, row, 0)]
-        return pd.Series(np.where(row >= 0, values, None), index=cand.index)
-
-    r.mark(~known, "missing:customer", "special_handling")
-    for flag, route in p.suppress_flags.items():  # loop over the 5 flags, not accounts
-        if flag not in cust.columns:
-            raise ValueError(f"customers lacks flag column {flag!r}: cannot prove it is unset")
-        r.mark(customer_column(flag).astype("boolean"), f"flag:{flag}", route)
-
-    cand["timezone"] = (
-        customer_column("timezone").astype("string")
-        if "timezone" in cust.columns
-        else pd.Series(pd.NA, index=cand.index, dtype="string")
-    ).fillna(p.default_timezone)
-    tz_ok = _valid_timezones(cand["timezone"])
-    r.mark(~tz_ok, "invalid:timezone", "special_handling")
-
-    if not p.third_party_contact_allowed:
-        r.mark(cand["phone_owner"] != "debtor", "third_party")
-
-    h = _prepare_history(history, run_date, p)
-    run_ts = pd.Timestamp(run_date)
-
-    if p.ptp_pending_blocks_contact:
-        pending = _ptp_pending_customers(h, run_date)
-        r.mark(
-            pd.Series(isin(cand["customer_id"], pending), index=cand.index)
-            & cand["channel"].isin(p.ptp_blocked_channels),
-            "cooling_off:ptp_pending",
-        )
-
-    if p.cooling_off_days_after_conversation is not None:
-        last_conv = h[h["conversation"]].groupby("customer_id")["day"].max()
-        days_since = (run_ts - _lookup(cand["customer_id"], last_conv)).dt.days
-        r.mark(
-            (days_since <= p.cooling_off_days_after_conversation)
-            & cand["channel"].isin(p.cooling_off_channels),
-            "cooling_off:conversation",
-        )
-
-    if "planned_local_time" in cand.columns:
-        planned = cand["planned_local_time"]
-        secs = _seconds_of_day(planned)
-        inside = (secs >= _secs(p.window_start)) & (secs <= _secs(p.window_end))
-        # A planned time that is present but unreadable is treated as outside.
-        outside = planned.notna() & ~inside.fillna(False)
-        r.mark(outside & cand["channel"].isin(p.timed_channels), "window:outside_contact_hours")
-
-    cand["number_key"], h["number_key"] = _number_keys(cand, h)
-    today = h[h["day"] == run_ts]
-    week = h[h["day"] >= run_ts - pd.Timedelta(days=6)]  # the 7-day window ending today
-    used_number = today[today["is_call"]].groupby("number_key").size()
-    used_connected = today[today["connected"]].groupby("customer_id").size()
-    used_debt = week[week["is_call"]].groupby("loan_id").size()
-    caps = (
-        (
-            "number_key",
-            used_number,
-            p.max_call_attempts_per_number_per_day,
-            "cap:call_attempts_day_number",
-        ),
-        (
-            "customer_id",
-            used_connected,
-            p.max_connected_calls_per_debtor_per_day,
-            "cap:connected_calls_day_debtor",
-        ),
-        (
-            "loan_id",
-            used_debt,
-            p.max_call_attempts_per_debt_per_7_days,
-            "cap:call_attempts_7d_debt",
-        ),
-    )
-    for key, used, cap, code in caps:
-        _apply_cap(r, cand, key, used, cap, code)
-
-    allowed_mask = r.open
-    allowed = cand[allowed_mask].copy()
+def _result(
+    cand: pd.DataFrame, r: _Reasons, room: dict[str, pd.Series], run_date: date, p: GuardrailPolicy
+) -> GuardrailResult:
+    ok = r.open.to_numpy()
+    allowed = cand[ok].assign(**{k: v[ok] for k, v in room.items()})
     allowed["earliest_local_time"] = p.window_start
     allowed["latest_local_time"] = p.window_end
-    allowed["window_start_utc"] = _window_utc(
-        allowed["timezone"], run_date, p.window_start, tz_ok[allowed_mask]
-    )
-    allowed["window_end_utc"] = _window_utc(
-        allowed["timezone"], run_date, p.window_end, tz_ok[allowed_mask]
-    )
-    # Room left today after this worklist's own calls (every allowed call assumed to connect).
-    calls = allowed[allowed["is_call"]]
-    for key, used, cap, col in (
-        (
-            "number_key",
-            used_number,
-            p.max_call_attempts_per_number_per_day,
-            "remaining_call_attempts_number_today",
-        ),
-        (
-            "customer_id",
-            used_connected,
-            p.max_connected_calls_per_debtor_per_day,
-            "remaining_connected_calls_debtor_today",
-        ),
-        (
-            "loan_id",
-            used_debt,
-            p.max_call_attempts_per_debt_per_7_days,
-            "remaining_call_attempts_debt_7d",
-        ),
-    ):
-        if cap is None:
-            allowed[col] = pd.array([pd.NA] * len(allowed), dtype="Int64")
-            continue
-        taken = _lookup(allowed[key], calls.groupby(key).size()).fillna(0)
-        spent = _lookup(allowed[key], used).fillna(0)
-        allowed[col] = pd.array(np.maximum(cap - spent - taken, 0), dtype="Int64")
-
-    suppressed = cand[~allowed_mask].copy()
-    suppressed["reason"] = r.reason[~allowed_mask]
-    suppressed["route"] = r.route[~allowed_mask]
+    for column, at in (("window_start_utc", p.window_start), ("window_end_utc", p.window_end)):
+        allowed[column] = local_time_utc(allowed["timezone"], run_date, at, allowed["zone_ok"])
+    suppressed = cand[~ok].copy()
+    suppressed["reason"] = r.reason[~ok]
+    suppressed["route"] = r.route[~ok]
     suppressed["run_date"] = run_date
     suppressed["policy"] = p.name
-    drop = ["is_call", "number_key"]
     return GuardrailResult(
-        allowed=allowed.drop(columns=drop),
-        suppressed=suppressed.drop(columns=drop),
+        allowed=allowed.drop(columns=_INTERNAL),
+        suppressed=suppressed.drop(columns=_INTERNAL),
+        checks=r.checks(),
     )
