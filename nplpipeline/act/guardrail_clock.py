@@ -88,7 +88,9 @@ def local_time_utc(zone: pd.Series, day: date, at: time, valid: pd.Series) -> pd
     out = pd.Series(pd.NaT, index=zone.index, dtype=UTC_DTYPE)
     local = datetime.combine(day, at)
     for name in zone[valid].unique():
-        stamp = pd.Timestamp(local).tz_localize(str(name), ambiguous=True, nonexistent="shift_forward")
+        stamp = pd.Timestamp(local).tz_localize(
+            str(name), ambiguous=True, nonexistent="shift_forward"
+        )
         out[(zone == name).to_numpy() & valid.to_numpy()] = stamp.tz_convert("UTC")
     return out
 

@@ -17,11 +17,19 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from nplpipeline.act.guardrails import apply_guardrails
+from nplpipeline.act.compliance import compliance_rows
+from nplpipeline.act.guardrail_audit import GuardrailBreachError, audit_worklist
+from nplpipeline.act.guardrails import GuardrailResult, apply_guardrails
 from nplpipeline.act.guardrails_config import GuardrailPolicy, load_guardrail_policy
 from nplpipeline.act.strategies import due_today, plan_treatments, planned_contacts
-from nplpipeline.act.tables import PLACEMENT_CHANNEL, suppression_log, treatment_plan, worklist
-from nplpipeline.act.worklists import assign_queues
+from nplpipeline.act.tables import (
+    PLACEMENT_CHANNEL,
+    compliance_report,
+    suppression_log,
+    treatment_plan,
+    worklist,
+)
+from nplpipeline.act.worklists import Assignment, assign_queues
 from nplpipeline.config.policy import Policy
 from nplpipeline.keys import isin
 from nplpipeline.score.tables import TOP_REASONS, account_scores
@@ -172,6 +180,39 @@ def _dispositions(
     return disposition
 
 
+def _screen_and_assign(
+    contacts: pd.DataFrame,
+    due: pd.Series,
+    inputs: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    as_of: dt.date,
+    policy: Policy,
+    guardrails: GuardrailPolicy,
+    agency_ids: tuple[str, ...],
+) -> tuple[GuardrailResult, Assignment]:
+    """Guardrails, then capacity; a call that finds no collector gives its cap slots
+    back and the guardrails run again, so only finally scheduled calls spend slots."""
+    customers, collectors, history = inputs
+    dropped = pd.Series(False, index=contacts.index)
+    while True:
+        screened = apply_guardrails(
+            contacts.assign(schedulable=due & ~dropped),
+            customers,
+            history,
+            as_of,
+            guardrails,
+            agency_ids,
+        )
+        allowed = screened.allowed
+        todays = allowed[(due & ~dropped).reindex(allowed.index).to_numpy()]
+        queues = assign_queues(todays, collectors, policy.strategies.channels)
+        over = queues.over_capacity
+        calls = over.index[over["channel"].isin(guardrails.call_channels).to_numpy()]
+        if len(calls) == 0:
+            over = pd.concat([allowed.loc[dropped.reindex(allowed.index).to_numpy()], over])
+            return screened, Assignment(queues.assigned, over)
+        dropped[calls] = True
+
+
 def build_worklists(
     plan: pd.DataFrame,
     customers: pd.DataFrame,
@@ -181,33 +222,63 @@ def build_worklists(
     as_of: dt.date,
     policy: Policy,
     guardrails: GuardrailPolicy,
+    agency_ids: tuple[str, ...] = (),
 ) -> dict[str, pd.DataFrame]:
-    """Pure core of ``run_worklists``: plan + history -> worklist, suppressions, plan."""
+    """Pure core of ``run_worklists``: plan + history -> worklist, suppressions, plan,
+    and the compliance report with the post-scheduling audit's result."""
     live = plan[(plan["disposition"] == "planned").to_numpy() & ~isin(plan["loan_id"], with_agency)]
     contacts = planned_contacts(live, policy.strategies)
     due = due_today(contacts, history, as_of)
     # Due contacts first, so cap slots are spent on what happens today.
     contacts = contacts.assign(_due=due).sort_values("_due", ascending=False, kind="stable")
     contacts = contacts.reset_index(drop=True)
-    due = contacts.pop("_due")
-    screened = apply_guardrails(contacts, customers, history, as_of, guardrails)
-    allowed, suppressed = screened.allowed, screened.suppressed
-    logged = _suppression_rows(suppressed, due)
-    todays = allowed[due.reindex(allowed.index).to_numpy()]
+    due = contacts.pop("_due").astype(bool)
+    screened, queues = _screen_and_assign(
+        contacts, due, (customers, collectors, history), as_of, policy, guardrails, agency_ids
+    )
+    logged = _suppression_rows(screened.suppressed, due)
     waiting = contacts[~due.to_numpy()]
-    queues = assign_queues(todays, collectors, policy.strategies.channels)
     labels = {t.name: t.label_zh for t in policy.tiering.tiers}
     plan = plan.copy()
     plan["disposition"] = _dispositions(
         plan, with_agency, queues.assigned, queues.over_capacity, logged, waiting
     )
     log_rows = logged.assign(as_of_date=as_of)[_columns(suppression_log)]
+    items = _worklist_rows(queues.assigned, as_of, labels, guardrails.call_channels)
+    audit = audit_worklist(items, customers, history, as_of, guardrails, agency_ids)
     return {
-        "worklist": _worklist_rows(queues.assigned, as_of, labels, guardrails.call_channels),
+        "worklist": items,
         "suppressions": log_rows,
         "over_capacity": queues.over_capacity,
         "plan": plan,
+        "compliance": compliance_rows(screened.checks, audit, as_of, guardrails.name),
+        "audit": audit,
     }
+
+
+def _write_compliance(conn: sa.Connection, as_of: dt.date, out: dict[str, Any]) -> bool:
+    """The day's compliance report; False on an audit breach, when the report (with the
+    breach) is kept and the day's worklist emptied, so nothing can reach the CRM."""
+    replace_partition(conn, compliance_report, "as_of_date", as_of, out["compliance"])
+    if out["audit"].ok:
+        return True
+    replace_partition(conn, worklist, "as_of_date", as_of, out["worklist"].iloc[0:0])
+    return False
+
+
+def _write_outputs(conn: sa.Connection, as_of: dt.date, out: dict[str, Any]) -> tuple[int, int]:
+    items = replace_partition(conn, worklist, "as_of_date", as_of, out["worklist"])
+    kept = suppression_log.c  # placement writes (and keeps) its own channel's rows
+    held = replace_where(
+        conn,
+        suppression_log,
+        sa.and_(kept.as_of_date == as_of, kept.channel != PLACEMENT_CHANNEL),
+        out["suppressions"],
+    )
+    replace_partition(
+        conn, treatment_plan, "as_of_date", as_of, out["plan"][_columns(treatment_plan)]
+    )
+    return items, held
 
 
 def run_worklists(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]:
@@ -243,8 +314,11 @@ def run_worklists(as_of: dt.date, settings: Settings | None = None) -> dict[str,
                         "bankruptcy",
                         "dispute_open",
                         "vulnerable",
+                        "phone",  # the number the per-number cap counts (never logged)
+                        "updated_at",  # a dispute closes only by a later master update
                     ],
                     "collectors": ["collector_id", "team", "role", "daily_capacity", "active"],
+                    "agencies": ["agency_id"],
                 },
             )
             history = _history(conn, as_of)
@@ -258,20 +332,15 @@ def run_worklists(as_of: dt.date, settings: Settings | None = None) -> dict[str,
                 as_of,
                 policy,
                 guardrails,
+                tuple(raw["agencies"]["agency_id"].astype(str)),
             )
-            items = replace_partition(conn, worklist, "as_of_date", as_of, out["worklist"])
-            kept = suppression_log.c  # placement writes (and keeps) its own channel's rows
-            held = replace_where(
-                conn,
-                suppression_log,
-                sa.and_(kept.as_of_date == as_of, kept.channel != PLACEMENT_CHANNEL),
-                out["suppressions"],
-            )
-            replace_partition(
-                conn, treatment_plan, "as_of_date", as_of, out["plan"][_columns(treatment_plan)]
-            )
+            passed = _write_compliance(conn, as_of, out)
+            if passed:
+                items, held = _write_outputs(conn, as_of, out)
     finally:
         engine.dispose()
+    if not passed:  # committed above: the report records the breach, the worklist is empty
+        raise GuardrailBreachError(out["audit"].breaches)
     w, s = out["worklist"], out["suppressions"]
     summary = {
         "as_of": as_of.isoformat(),
@@ -285,6 +354,7 @@ def run_worklists(as_of: dt.date, settings: Settings | None = None) -> dict[str,
             str(k): int(v) for k, v in out["plan"]["disposition"].value_counts().items()
         },
         "collectors_used": int(w["assignee_id"].nunique()),
+        "audit": "pass",
         "mean_value_per_effort": float(np.round(w["value_per_effort"].mean(), 2))
         if len(w)
         else None,

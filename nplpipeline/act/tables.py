@@ -8,6 +8,8 @@
   what the CRM receives (see ``act.delivery`` for the payload it actually sends).
 * ``act_suppression_log``: every proposed contact the guardrails held back, with one
   reason and the route for special handling.
+* ``act_compliance_report``: per day and rule, the candidates checked, allowed and
+  suppressed, and the post-scheduling audit's result.
 """
 
 from __future__ import annotations
@@ -96,3 +98,19 @@ suppression_log = sa.Table(
 )
 
 sa.Index("ix_act_worklist_queue", worklist.c.as_of_date, worklist.c.queue)
+
+# One row per rule and day: what the guardrails examined and held back, and what the
+# post-scheduling audit re-counted over the scheduled worklist (``act.compliance``).
+compliance_report = sa.Table(
+    "act_compliance_report",
+    metadata,
+    sa.Column("as_of_date", sa.Date(), primary_key=True),
+    sa.Column("rule", sa.String(), primary_key=True),  # a suppression reason code
+    sa.Column("policy", sa.String(), nullable=False),
+    sa.Column("candidates_checked", sa.BigInteger(), nullable=False),
+    sa.Column("allowed", sa.BigInteger(), nullable=False),
+    sa.Column("suppressed", sa.BigInteger(), nullable=False),
+    sa.Column("scheduled_audited", sa.BigInteger(), nullable=False),
+    sa.Column("audit_breaches", sa.BigInteger(), nullable=False),
+    sa.Column("audit_result", sa.String(), nullable=False),  # pass | breach | not_audited
+)
