@@ -111,7 +111,7 @@ def prepare_history(
     answered = ~outcome.isin(UNCONNECTED_OUTCOMES).fillna(False).astype(bool)
     explicit = h[NUMBER_COLUMN] if NUMBER_COLUMN in h.columns else None
     return h.assign(
-        outcome=outcome,
+        outcome=outcome.fillna(""),  # masks below saw the missing ones as answered
         number_key=number_keys(explicit, cust.column("_phone", h["customer_id"]), h["customer_id"]),
         is_call=is_call_attempt(channel).to_numpy() & channel.isin(p.call_channels).to_numpy(),
         connected=is_connected_call(channel, outcome),

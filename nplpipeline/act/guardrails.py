@@ -50,7 +50,7 @@ REASON_ORDER: tuple[str, ...] = (
     caps.DEBT_CAP,
 )
 CHECK_COLUMNS = ["rule", "candidates_checked", "allowed", "suppressed"]
-_INTERNAL = ["is_call", "number_key", "zone_ok", "schedulable"]
+_INTERNAL = ["is_call", "number_key", "zone_ok"]
 
 
 @dataclass(frozen=True)
