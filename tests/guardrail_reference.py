@@ -130,9 +130,9 @@ def worlds(draw, n_events: int = 40, n_candidates: int = 16) -> World:
 
 def _exists(local: datetime, zone: str) -> bool:
     z = ZoneInfo(zone)
-    return local.replace(tzinfo=z).astimezone(timezone.utc).astimezone(z).replace(
-        tzinfo=None
-    ) == local
+    return (
+        local.replace(tzinfo=z).astimezone(timezone.utc).astimezone(z).replace(tzinfo=None) == local
+    )
 
 
 def _zone(tz: str | None, default: str = "Asia/Shanghai") -> str:
@@ -239,9 +239,7 @@ class Reference:
     def __init__(self, w: World, p) -> None:
         self.w, self.p = w, p
         self.cust = {r["customer_id"]: r for r in w.customers.to_dict("records")}
-        self.zones = {
-            cid: _zone(c["timezone"], p.default_timezone) for cid, c in self.cust.items()
-        }
+        self.zones = {cid: _zone(c["timezone"], p.default_timezone) for cid, c in self.cust.items()}
         self.rows = []
         for r in w.history.to_dict("records"):
             zone = self.zones.get(r["customer_id"], p.default_timezone)
@@ -297,7 +295,9 @@ class Reference:
             for r in mine:
                 if r["outcome"] == "promise_to_pay" and r["ptp_date"] >= self.w.run:
                     paid = any(
-                        x["outcome"] == "paid" and x["loan_id"] == r["loan_id"] and x["at"] >= r["at"]
+                        x["outcome"] == "paid"
+                        and x["loan_id"] == r["loan_id"]
+                        and x["at"] >= r["at"]
                         for x in self.rows
                     )
                     if not paid:
