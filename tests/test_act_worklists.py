@@ -5,6 +5,7 @@ stage is idempotent on both warehouses."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
@@ -14,23 +15,18 @@ from hypothesis import strategies as st
 from nplpipeline.act.guardrails_config import STRICTEST
 from nplpipeline.act.stage import build_worklists, run_treatment_plan, run_worklists
 from nplpipeline.act.strategies import plan_treatments
-from nplpipeline.act.tables import suppression_log, treatment_plan, worklist
+from nplpipeline.act.tables import compliance_report, suppression_log, treatment_plan, worklist
 from nplpipeline.config.policy import load_policy
 from nplpipeline.score.tables import account_scores
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.tables import ensure_schema
 from tests.raw_rows import insert_raw
-from tests.test_guardrails import (
-    CUSTS,
-    FLAGS,
-    LOANS,
-    RUN,
-    _build,
-    _reference_violations,
-    customer,
-    event,
-)
+from tests.guardrail_reference import FLAGS, Reference, worlds
+
+RUN = dt.date(2026, 3, 10)
+CUSTS = [f"C{i}" for i in range(5)]
+LOANS = {c: [f"{c}-L0", f"{c}-L1"] for c in CUSTS}
 
 POLICY = load_policy()
 TIERS = ["mild", "severe", "extremely_severe"]
@@ -49,12 +45,12 @@ staff = st.lists(
 )
 
 
-def _scores(accounts) -> pd.DataFrame:
+def _scores(accounts, run: dt.date = RUN) -> pd.DataFrame:
     rows = {}
     for cust, li, tier, dpd, p, balance in accounts:
         loan = LOANS[cust][li]
         rows[loan] = {
-            "as_of_date": RUN,
+            "as_of_date": run,
             "loan_id": loan,
             "customer_id": cust,
             "tier": tier,
@@ -86,31 +82,50 @@ def _collectors(rows) -> pd.DataFrame:
     )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def _as_stored(w) -> pd.DataFrame:
+    """The history as the warehouse holds it: naive timestamps on the customer's clock
+    (offset-bearing ones are covered by the guardrails' own property tests)."""
+    ref = Reference(w, STRICTEST)
+    local = [r["at"].astimezone(ZoneInfo(r["zone"])).replace(tzinfo=None) for r in ref.rows]
+    kept = w.history[w.history["action_id"].isin([r["action_id"] for r in ref.rows])]
+    return kept.assign(action_at=pd.to_datetime(pd.Series(local, index=kept.index)))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    evts=st.lists(event, max_size=40),
-    accounts=st.lists(account, min_size=1, max_size=6),
-    custs=st.lists(customer, min_size=3, max_size=3),
+    w=worlds(n_candidates=0),
+    accounts=st.lists(account, min_size=1, max_size=8),
     crew=staff,
     placed=st.sets(st.sampled_from([loan for loans in LOANS.values() for loan in loans])),
 )
-def test_no_generated_worklist_breaks_a_rule(evts, accounts, custs, crew, placed):
-    cust, history, _ = _build(evts, [], custs)
-    cust["monthly_income"] = 8_000.0
-    scores = _scores(accounts)
-    plan = plan_treatments(scores, cust, RUN, POLICY.strategies)
+def test_no_generated_worklist_breaks_a_rule(w, accounts, crew, placed):
+    cust, history = w.customers.assign(monthly_income=8_000.0), _as_stored(w)
+    scores = _scores(accounts, w.run)
+    plan = plan_treatments(scores, cust, w.run, POLICY.strategies)
     collectors = _collectors(crew)
-    out = build_worklists(plan, cust, collectors, history, placed, RUN, POLICY, STRICTEST)
-    w, log = out["worklist"], out["suppressions"]
+    out = build_worklists(
+        plan, cust, collectors, history, placed, w.run, POLICY, STRICTEST, ("AG1",)
+    )
+    w_items, log = out["worklist"], out["suppressions"]
 
-    # 1. fair collection: the naive reference finds no breach (no clock time is planned:
-    #    the worklist carries the window instead, checked below)
-    as_candidates = w.assign(cand_id=w["item_id"], phone_owner="debtor", planned_local_time=None)
-    assert _reference_violations(as_candidates, cust, evts, STRICTEST) == []
-    flagged = set(cust.loc[cust[FLAGS].any(axis=1), "customer_id"])
-    assert not set(w["customer_id"]) & flagged
-    assert (w["earliest_local_time"] == "08:00:00").all()
-    assert (w["latest_local_time"] == "21:00:00").all()
+    # 1. fair collection: the naive reference finds no breach in what was scheduled, and
+    #    the post-scheduling audit agrees
+    ref = Reference(w, STRICTEST)
+    items = w_items.assign(phone_owner="debtor", planned_local_time=None).to_dict("records")
+    calls = [i for i in items if i["channel"] in STRICTEST.call_channels]
+    for item in items:
+        assert not ref.non_cap_rules(item), item["item_id"]
+    for item in calls:
+        for rule, (used, cap) in ref.cap_use(item, calls).items():
+            assert used <= cap, (rule, item["item_id"])
+    assert out["audit"].ok, out["audit"].breaches
+    report = out["compliance"]
+    assert (report["audit_result"] != "breach").all()
+    assert (report["candidates_checked"] == report["allowed"] + report["suppressed"]).all()
+    flagged = set(cust.loc[cust[FLAGS].eq(True).any(axis=1), "customer_id"])
+    assert not set(w_items["customer_id"]) & flagged
+    assert (w_items["earliest_local_time"] == "08:00:00").all()
+    assert (w_items["latest_local_time"] == "21:00:00").all()
     # every flagged account with a planned contact is in the suppression log
     planned = plan[(plan["planned_channels"] != "") & ~plan["loan_id"].isin(placed)]
     assert set(planned.loc[planned["customer_id"].isin(flagged), "loan_id"]) <= set(log["loan_id"])
@@ -118,6 +133,7 @@ def test_no_generated_worklist_breaks_a_rule(evts, accounts, custs, crew, placed
     # 2. capacity: nobody works more accounts than their daily capacity; pairs are two people
     cap = collectors.set_index("collector_id")["daily_capacity"]
     active = set(collectors.loc[collectors["active"], "collector_id"])
+    w = w_items
     used = pd.concat([w["assignee_id"], w["second_assignee_id"]]).dropna().value_counts()
     for person, n in used.items():
         assert person in active
@@ -245,7 +261,7 @@ def _tables(url: str) -> dict[str, pd.DataFrame]:
             t.name: read_frame(conn, sa.select(t))
             .sort_values(list(t.primary_key.columns.keys()))
             .reset_index(drop=True)
-            for t in (treatment_plan, worklist, suppression_log)
+            for t in (treatment_plan, worklist, suppression_log, compliance_report)
         }
     engine.dispose()
     return out
@@ -275,5 +291,48 @@ def test_stage_writes_worklists_and_reruns_identically(npl_env, warehouse_url):
     run_treatment_plan(RUN)
     run_worklists(RUN)
     after = _tables(warehouse_url)
+    report = after["act_compliance_report"].set_index("rule")
+    assert set(report["audit_result"]) <= {"pass", "not_audited"}
+    assert report.loc["flag:do_not_contact", "audit_result"] == "pass"
+    assert report.loc["flag:do_not_contact", "suppressed"] >= 1
     for name, frame in before.items():
         pd.testing.assert_frame_equal(frame, after[name], check_like=True)
+
+
+def test_a_breach_found_by_the_audit_fails_the_task_and_delivers_nothing(
+    npl_env, warehouse_url, monkeypatch
+):
+    import pytest
+
+    import nplpipeline.act.stage as stage
+    from nplpipeline.act.guardrail_audit import GuardrailBreachError
+    from nplpipeline.act.tables import compliance_report
+
+    _seed_warehouse(warehouse_url)
+    run_treatment_plan(RUN)
+    run_worklists(RUN)  # a good run first: its worklist must not survive the bad one
+    real = stage.apply_guardrails
+
+    def forgets_flags(candidates, customers, history, run_date, policy, agency_ids=()):
+        broken = policy.model_copy(
+            update={"suppress_flags": {}, "cooling_off_days_after_conversation": None}
+        )
+        return real(candidates, customers, history, run_date, broken, agency_ids)
+
+    monkeypatch.setattr(stage, "apply_guardrails", forgets_flags)
+    run_treatment_plan(RUN)
+    with pytest.raises(GuardrailBreachError) as err:
+        run_worklists(RUN)
+    assert "cooling_off:conversation" in str(err.value)
+    assert "张三" not in str(err.value)
+    engine = create_warehouse_engine(warehouse_url)
+    with engine.connect() as conn:
+        items = read_frame(conn, sa.select(worklist).where(worklist.c.as_of_date == RUN))
+        report = read_frame(
+            conn, sa.select(compliance_report).where(compliance_report.c.as_of_date == RUN)
+        )
+    engine.dispose()
+    assert items.empty
+    rows = report.set_index("rule")
+    assert rows.loc["cooling_off:conversation", "audit_result"] == "breach"
+    assert rows.loc["cooling_off:conversation", "audit_breaches"] >= 1
