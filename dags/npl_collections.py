@@ -12,7 +12,9 @@ After each day's scoring:
    collected -- `act_agency_placements`, `act_agency_commissions`.
 3. **build_worklists**: planned contacts pass the fair-collection guardrails against the
    contact history, cadence and collectors' capacity -- `act_worklist`, and every
-   held-back contact with its reason in `act_suppression_log`.
+   held-back contact with its reason in `act_suppression_log`; an independent re-count
+   audits the scheduled worklist (`act_compliance_report`) and any breach fails the task
+   at once, so nothing is delivered.
 4. **deliver_to_crm**: worklist files (CSV with BOM + Parquet + manifest) to the outbox,
    then an idempotent batched push to the CRM (`npl_crm` HTTP connection) with a
    delivery ledger: a retry or rerun sends only what the CRM has not acknowledged.
@@ -68,10 +70,16 @@ def npl_collections() -> None:
 
     @task(inlets=[TREATMENT_PLAN, AGENCY_PLACEMENTS], outlets=[WORKLISTS])
     def build_worklists() -> dict[str, object]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from nplpipeline.act.guardrail_audit import GuardrailBreachError
         from nplpipeline.act.stage import run_worklists
 
         as_of = _as_of()
-        summary = run_worklists(as_of)
+        try:
+            summary = run_worklists(as_of)
+        except GuardrailBreachError as exc:  # same inputs, same breach: never retry
+            raise AirflowFailException(str(exc)) from None
         get_current_context()["outlet_events"][WORKLISTS].extra = {"as_of": as_of.isoformat()}
         return summary
 

@@ -10,7 +10,7 @@ breaks at least one rule given what was scheduled (so nothing is held back for n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -130,9 +130,7 @@ def worlds(draw, n_events: int = 40, n_candidates: int = 16) -> World:
 
 def _exists(local: datetime, zone: str) -> bool:
     z = ZoneInfo(zone)
-    return (
-        local.replace(tzinfo=z).astimezone(timezone.utc).astimezone(z).replace(tzinfo=None) == local
-    )
+    return local.replace(tzinfo=z).astimezone(UTC).astimezone(z).replace(tzinfo=None) == local
 
 
 def _zone(tz: str | None, default: str = "Asia/Shanghai") -> str:
@@ -226,7 +224,7 @@ def instant(stamp: str, zone: str) -> datetime:
     d = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     if d.tzinfo is None:
         d = d.replace(tzinfo=ZoneInfo(zone))
-    return d.astimezone(timezone.utc)
+    return d.astimezone(UTC)
 
 
 def local_day(at: datetime, zone: str) -> date:
@@ -305,9 +303,9 @@ class Reference:
         n = p.cooling_off_days_after_conversation
         if n is not None and ch in p.cooling_off_channels:
             for r in mine:
-                if self._is_call(r) and r["outcome"] in CONVERSATION:
-                    if (self.w.run - local_day(r["at"], self.zone(cid))).days <= n:
-                        broken.add("cooling_off:conversation")
+                days = (self.w.run - local_day(r["at"], self.zone(cid))).days
+                if self._is_call(r) and r["outcome"] in CONVERSATION and days <= n:
+                    broken.add("cooling_off:conversation")
         if p.wrong_party_blocks_number and ch in p.wrong_party_blocked_channels:
             num = self.number(cid)
             answered = [r for r in self.rows if self._is_call(r) and self._answered(r)]
@@ -317,9 +315,9 @@ class Reference:
                 if any(r["outcome"] == "wrong_party" for r in answered if r["at"] == last):
                     broken.add("wrong_party:number")
         t = c["planned_local_time"]
-        if ch in p.timed_channels and t is not None and not pd.isna(t):
-            if not (p.window_start <= t <= p.window_end):
-                broken.add("window:outside_contact_hours")
+        planned = t is not None and not pd.isna(t)
+        if ch in p.timed_channels and planned and not (p.window_start <= t <= p.window_end):
+            broken.add("window:outside_contact_hours")
         return broken
 
     def cap_use(self, c, scheduled: list[dict]) -> dict[str, tuple[int, int]]:

@@ -21,8 +21,8 @@ from nplpipeline.score.tables import account_scores
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.tables import ensure_schema
-from tests.raw_rows import insert_raw
 from tests.guardrail_reference import FLAGS, Reference, worlds
+from tests.raw_rows import insert_raw
 
 RUN = dt.date(2026, 3, 10)
 CUSTS = [f"C{i}" for i in range(5)]

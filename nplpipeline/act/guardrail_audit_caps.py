@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def _group_total(calls: pd.DataFrame, key: pd.Series) -> pd.Series:
     """Scheduled calls in each item's group plus the redials the group still allows."""
-    extra = calls["remaining_call_attempts"] if "remaining_call_attempts" in calls else 0
+    extra = calls.get("remaining_call_attempts", 0)
     extra = pd.Series(extra, index=calls.index).astype("Float64").fillna(0)
     return (1 + extra).groupby(key.to_numpy()).transform("sum")
 

@@ -27,11 +27,13 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 import nplpipeline.report.marts.tables as marts
-from nplpipeline.act.tables import suppression_log
+from nplpipeline.act.tables import compliance_report, suppression_log
 from nplpipeline.model.tables import model_monitoring
 from nplpipeline.report.dashboard.model import (
     DRIFT_SEVERITY,
     AgencyRank,
+    Compliance,
+    ComplianceRule,
     Count,
     Dashboard,
     DriftCheck,
@@ -377,6 +379,27 @@ def _suppressions(conn: Connection, as_of: dt.date, period: Period) -> Suppressi
     )
 
 
+def _compliance(conn: Connection, day: dt.date) -> Compliance:
+    c = compliance_report.c
+    frame = read_frame(
+        conn, sa.select(compliance_report).where(c.as_of_date == day).order_by(c.rule)
+    )
+    rules = tuple(
+        ComplianceRule(
+            rule=str(r.rule),
+            candidates_checked=int(r.candidates_checked),
+            allowed=int(r.allowed),
+            suppressed=int(r.suppressed),
+            scheduled_audited=int(r.scheduled_audited),
+            audit_breaches=int(r.audit_breaches),
+            audit_result=str(r.audit_result),
+        )
+        for r in frame.itertuples(index=False)
+    )
+    policy = str(frame["policy"].iloc[0]) if len(frame) else ""
+    return Compliance(day=day, policy=policy, rules=rules)
+
+
 def _economics(conn: Connection, day: dt.date) -> Economics | None:
     r = marts.roi.c
     frame = read_frame(
@@ -419,7 +442,14 @@ def load_dashboard(
         return None
     first, last = span
     day = as_of or last
-    tables = (*_DAILY_MARTS, marts.roll_rates, model_monitoring, suppression_log, marts.roi)
+    tables = (
+        *_DAILY_MARTS,
+        marts.roll_rates,
+        model_monitoring,
+        suppression_log,
+        marts.roi,
+        compliance_report,
+    )
     present = {t.name for t in _existing(conn, tables)}
 
     def latest(table: sa.Table, column: str = "as_of_date") -> dt.date | None:
@@ -430,6 +460,7 @@ def load_dashboard(
     agencies_date = latest(marts.agency_scorecard)
     drift_date = latest(model_monitoring)
     roi_date = latest(marts.roi)
+    compliance_date = latest(compliance_report)
     order, cells = _roll_rates(conn, roll_month_end, buckets) if roll_month_end else ((), ())
     return Dashboard(
         as_of=day,
@@ -450,6 +481,7 @@ def load_dashboard(
             _suppressions(conn, day, period) if suppression_log.name in present else None
         ),
         economics=_economics(conn, roi_date) if roi_date else None,
+        compliance=_compliance(conn, compliance_date) if compliance_date else None,
     )
 
 

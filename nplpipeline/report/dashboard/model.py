@@ -129,6 +129,32 @@ class Suppressions:
 
 
 @dataclass(frozen=True)
+class ComplianceRule:
+    """One rule's line of the daily compliance report (``act_compliance_report``)."""
+
+    rule: str
+    candidates_checked: int
+    allowed: int
+    suppressed: int
+    scheduled_audited: int
+    audit_breaches: int
+    audit_result: str  # pass | breach | not_audited
+
+
+@dataclass(frozen=True)
+class Compliance:
+    """The guardrails' decisions and the post-scheduling audit for one day (counts only)."""
+
+    day: dt.date
+    policy: str
+    rules: tuple[ComplianceRule, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.audit_result != "breach" for r in self.rules)
+
+
+@dataclass(frozen=True)
 class Economics:
     """The plan's economics to date (mart_roi): investment, extra recovery, payback."""
 
@@ -167,6 +193,7 @@ class Dashboard:
     drift: tuple[DriftCheck, ...]
     suppressions: Suppressions | None
     economics: Economics | None
+    compliance: Compliance | None = None
 
     @property
     def overall(self) -> TierRecovery | None:

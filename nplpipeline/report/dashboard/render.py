@@ -20,6 +20,7 @@ from nplpipeline.report.dashboard.charts import Bar, Point, bar_chart, line_char
 from nplpipeline.report.dashboard.fmt import attrs, esc
 from nplpipeline.report.dashboard.model import (
     AgencyRank,
+    ComplianceRule,
     Count,
     Dashboard,
     DriftCheck,
@@ -32,7 +33,7 @@ KPI_DAG = "npl_kpis"
 NO_DATA = f"No KPI data yet: run {KPI_DAG}."
 SOURCES = (
     "mart_plan_tracking, dim_tier, mart_npl_trend, mart_roll_rates, mart_agency_scorecard, "
-    "dim_agency, mart_roi, ops_model_monitoring, act_suppression_log"
+    "dim_agency, mart_roi, ops_model_monitoring, act_suppression_log, act_compliance_report"
 )
 
 CSS = """
@@ -456,6 +457,37 @@ def _suppressions(d: Dashboard) -> str:
     return _section("suppressions", title, note, chart + tables)
 
 
+def _compliance_row(r: ComplianceRule) -> str:
+    cls = "bad" if r.audit_result == "breach" else ""
+    return (
+        f"<tr{attrs(kpi='compliance', rule=r.rule)}>"
+        + _td("rule", r.rule, r.rule, cls="text")
+        + _td("candidates_checked", r.candidates_checked, fmt.count(r.candidates_checked))
+        + _td("allowed", r.allowed, fmt.count(r.allowed))
+        + _td("suppressed", r.suppressed, fmt.count(r.suppressed))
+        + _td("scheduled_audited", r.scheduled_audited, fmt.count(r.scheduled_audited))
+        + _td("audit_breaches", r.audit_breaches, fmt.count(r.audit_breaches))
+        + _td("audit_result", r.audit_result, r.audit_result.replace("_", " "), cls=cls)
+        + "</tr>"
+    )
+
+
+def _compliance(d: Dashboard) -> str:
+    title = "Fair-collection compliance"
+    c = d.compliance
+    if c is None:
+        return _section("compliance", title, "", _empty("compliance report"))
+    verdict = "audit passed" if c.passed else "AUDIT FOUND BREACHES: nothing was delivered"
+    note = (
+        f"{c.day.isoformat()}, policy {c.policy}: per rule, candidates checked, allowed and "
+        f"held back by the guardrails, and the independent re-count of the scheduled "
+        f"worklist -- {verdict}"
+    )
+    headers = ["Rule", "Checked", "Allowed", "Suppressed", "Audited", "Breaches", "Audit"]
+    table = _table(headers, [_compliance_row(r) for r in c.rules], kpi="compliance")
+    return _section("compliance", title, note, table, wide=True)
+
+
 def _economics(d: Dashboard) -> str:
     e = d.economics
     if e is None:
@@ -511,6 +543,7 @@ def render_dashboard(
         + _agencies(d)
         + _drift(d)
         + _suppressions(d)
+        + _compliance(d)
         + _economics(d)
         + "</div>"
         + f"<footer>{esc(stamp)}Figures from {esc(SOURCES)}. Aggregates only: no customer "
