@@ -197,3 +197,12 @@ def test_audit_fails_on_a_breach_naming_rule_and_ids_only(cust, h, items, rule):
         "STRICTEST",
     )
     assert report.set_index("rule").loc[rule, "audit_result"] == "breach"
+
+
+def test_the_shipped_guardrail_file_spells_out_the_strict_defaults():
+    from pathlib import Path
+
+    from nplpipeline.act.guardrails_config import load_guardrail_policy
+
+    path = Path(__file__).parents[1] / "nplpipeline/config/policies/guardrails.yaml"
+    assert load_guardrail_policy(str(path)) == STRICTEST
