@@ -75,7 +75,8 @@ class _Audit:
         self.p, self.run = p, pd.Timestamp(run_date)
         self.items = items.reset_index(drop=True)
         self.cust = customers.drop_duplicates("customer_id", keep="last").set_index("customer_id")
-        self.zone_of = self.cust["timezone"].astype("string").fillna(p.default_timezone)
+        tz = self.cust["timezone"] if "timezone" in self.cust else pd.Series(None, self.cust.index)
+        self.zone_of = tz.astype("string").fillna(p.default_timezone)
         self.phone_of = _digits(self.cust["phone"]) if "phone" in self.cust else None
         self.h = self._history(history, set(agency_ids))
         self.checked: dict[str, int] = {}
@@ -83,7 +84,7 @@ class _Audit:
 
     def _zone(self, customer_ids: pd.Series) -> pd.Series:
         z = self.zone_of.reindex(customer_ids.to_numpy()).fillna(self.p.default_timezone)
-        ok = z.map(_zone_ok)
+        ok = z.map({name: _zone_ok(name) for name in z.unique()}).astype(bool)
         return pd.Series(z.where(ok, self.p.default_timezone).to_numpy(), index=customer_ids.index)
 
     def _number(self, frame: pd.DataFrame) -> pd.Series:
@@ -99,7 +100,8 @@ class _Audit:
 
     def _history(self, history: pd.DataFrame, agency_ids: set[str]) -> pd.DataFrame:
         h = history.reset_index(drop=True).copy()
-        h["instant"] = to_instants(h["action_at"], self._zone(h["customer_id"]))
+        zone = self._zone(h["customer_id"])
+        h["instant"] = to_instants(h["action_at"], zone)
         h["outcome"] = h["outcome"].astype("string")
         h["number"] = self._number(h)
         h["call"] = is_call_attempt(h["channel"])
@@ -109,7 +111,7 @@ class _Audit:
         h["agency_answered"] = h["agency_own"] & ~h["outcome"].isin(UNCONNECTED_OUTCOMES).fillna(
             False
         )
-        h["day"] = _local_dates(h["instant"], self._zone(h["customer_id"]))
+        h["day"] = _local_dates(h["instant"], zone)
         return h[h["day"] <= self.run]
 
     def flag(self, rule: str, mask: pd.Series, applies: pd.Series | None = None) -> None:
@@ -138,7 +140,8 @@ def _account_checks(a: _Audit) -> None:
         if p.unknown_flags == "hold":
             a.flag(f"unknown_flag:{flag}", pd.Series(pd.isna(value), index=it.index))
     zone = a.zone_of.reindex(it["customer_id"].to_numpy())
-    a.flag("invalid:timezone", pd.Series(~zone.map(_zone_ok).fillna(False).to_numpy(), it.index))
+    valid = zone.map({name: _zone_ok(name) for name in zone.dropna().unique()})
+    a.flag("invalid:timezone", pd.Series(~valid.fillna(False).to_numpy(dtype=bool), it.index))
     if not p.third_party_contact_allowed and "phone_owner" in it:
         a.flag("third_party", it["phone_owner"].fillna("debtor") != "debtor")
 
@@ -186,7 +189,7 @@ def _wrong_party_check(a: _Audit) -> None:
     it, h, p = a.items, a.h, a.p
     if not p.wrong_party_blocks_number:
         return
-    answered = h[h["connected"]].sort_values("instant")
+    answered = h[h["connected"]]
     last_time = answered.groupby("number")["instant"].max()
     at_last = answered[
         answered["instant"].to_numpy() == last_time.reindex(answered["number"]).to_numpy()

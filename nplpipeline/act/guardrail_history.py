@@ -68,7 +68,14 @@ class CustomerView:
         return cls(cust.assign(_phone=normalise_numbers(phone)))
 
     def rows(self, customer_ids: pd.Series) -> np.ndarray:
-        return self.frame.index.get_indexer(customer_ids.to_numpy(dtype=object))
+        """Positions in the master (-1: unknown); the last lookup is reused, since every
+        customer column of one frame hashes the same ids."""
+        cached = self.__dict__.get("_last")
+        if cached is not None and cached[0] is customer_ids:
+            return cached[1]
+        row = self.frame.index.get_indexer(customer_ids.to_numpy(dtype=object))
+        self.__dict__["_last"] = (customer_ids, row)
+        return row
 
     def column(self, name: str, customer_ids: pd.Series, default: object = None) -> pd.Series:
         """One customer column aligned with ``customer_ids`` (``default`` when unknown)."""
