@@ -124,7 +124,7 @@ def worlds(draw, n_events: int = 40, n_candidates: int = 16) -> World:
     run = draw(st.sampled_from(RUN_DATES))
     custs = draw(st.lists(customer_row, min_size=5, max_size=5))
     events = draw(st.lists(event_row, max_size=n_events))
-    cands = draw(st.lists(candidate_row, max_size=n_candidates))
+    cands = draw(st.lists(candidate_row, min_size=min(8, n_candidates), max_size=n_candidates))
     return build_world(run, custs, events, cands)
 
 

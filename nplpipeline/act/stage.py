@@ -4,7 +4,9 @@
    (``act_treatment_plan``). Agency placement reads the plan to know who is routed.
 2. ``run_worklists``: the plan against the contact history -> guardrails, cadence and
    collector capacity -> ``act_worklist`` and ``act_suppression_log``; the plan's
-   disposition column is then rewritten with what became of each account.
+   disposition column is then rewritten with what became of each account. An
+   independent audit re-counts every rule over the scheduled worklist
+   (``act_compliance_report``); a breach empties the day's worklist and fails the task.
 """
 
 from __future__ import annotations
