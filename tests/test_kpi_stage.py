@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from nplpipeline.act.arms import uniform_draw
 from nplpipeline.delinquency.stage import run_delinquency_snapshot
+from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.report.marts import tables as marts
 from nplpipeline.score.tables import account_scores
@@ -27,7 +28,7 @@ from nplpipeline.settings import get_settings
 from nplpipeline.simulate.stage import run_simulation
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
-from nplpipeline.warehouse.tables import RAW_TABLES, delinquency_snapshot
+from nplpipeline.warehouse.tables import RAW_TABLES
 
 AS_OF = dt.date(2026, 10, 31)
 COHORT = dt.date(2026, 7, 31)  # its 90-day recovery window closed on 2026-10-29

@@ -24,12 +24,13 @@ from nplpipeline.act.tables import PLACEMENT_CHANNEL, suppression_log, treatment
 from nplpipeline.act.worklists import assign_queues
 from nplpipeline.config.policy import Policy
 from nplpipeline.keys import isin
+from nplpipeline.schema import ensure_schema
 from nplpipeline.score.tables import TOP_REASONS, account_scores
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame, read_raw
 from nplpipeline.warehouse.partitions import replace_partition, replace_where
-from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema
+from nplpipeline.warehouse.tables import RAW_TABLES
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,12 @@ import logging
 import time
 
 from nplpipeline.delinquency.engine import compute_snapshot
+from nplpipeline.delinquency.tables import delinquency_snapshot
+from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_raw
 from nplpipeline.warehouse.partitions import replace_partition
-from nplpipeline.warehouse.tables import delinquency_snapshot, ensure_schema
 
 log = logging.getLogger(__name__)
 

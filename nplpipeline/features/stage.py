@@ -28,11 +28,12 @@ from nplpipeline.features.schema import (
     output_columns,
 )
 from nplpipeline.features.tables import features_table
+from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame, read_raw
 from nplpipeline.warehouse.partitions import replace_partition
-from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema
+from nplpipeline.warehouse.tables import RAW_TABLES
 
 log = logging.getLogger(__name__)
 

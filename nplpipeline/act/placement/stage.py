@@ -55,13 +55,15 @@ from nplpipeline.act.placement.tables import (
     agency_placements,
 )
 from nplpipeline.act.tables import PLACEMENT_CHANNEL, suppression_log, treatment_plan
+from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.keys import isin
+from nplpipeline.schema import ensure_schema
 from nplpipeline.score.tables import account_scores
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.partitions import replace_where
-from nplpipeline.warehouse.tables import RAW_TABLES, delinquency_snapshot, ensure_schema
+from nplpipeline.warehouse.tables import RAW_TABLES
 
 log = logging.getLogger(__name__)
 

@@ -29,12 +29,12 @@ from nplpipeline.report import kpis as k
 from nplpipeline.report.marts import tables as t
 from nplpipeline.report.marts.star import build_dimensions, build_facts
 from nplpipeline.report.marts.views import ensure_views
+from nplpipeline.schema import ensure_schema
 from nplpipeline.score.tables import account_scores
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame, read_raw
 from nplpipeline.warehouse.partitions import replace_where
-from nplpipeline.warehouse.tables import ensure_schema
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from nplpipeline.act.placement.tables import agency_placements
 from nplpipeline.act.tables import treatment_plan, worklist
 from nplpipeline.config.policy import Policy
 from nplpipeline.delinquency.coerce import to_epoch_days
+from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.features.borrowers import BorrowerAttributes
 from nplpipeline.features.config import load_feature_config
 from nplpipeline.report.kpis.repayments import repayment_flows
@@ -26,7 +27,7 @@ from nplpipeline.report.marts import tables as t
 from nplpipeline.score.tables import account_scores
 from nplpipeline.warehouse.frames import read_frame, read_raw
 from nplpipeline.warehouse.partitions import replace_partition, replace_where
-from nplpipeline.warehouse.tables import RAW_TABLES, delinquency_snapshot
+from nplpipeline.warehouse.tables import RAW_TABLES
 
 # The calendar reaches back far enough for the trailing-year marts and their comparisons.
 DATE_DAYS_BACK = 2 * 366
