@@ -1,11 +1,12 @@
 """Warehouse tables, declared once in SQLAlchemy Core for every dialect.
 
 Layers follow dbt's convention: ``raw_*`` hold source entities as loaded (one row per
-key, latest version: the *current view*), ``raw_*_history`` keep every version of the
+key, latest version: the *current view*); ``raw_*_history`` keep every version of the
 entities whose rows change over time (loans, customers) as SCD type 2 with a validity
-interval, so any stage can ask for the state "as of D"; ``ops_*`` hold the pipeline's own bookkeeping (load audit,
-quarantine), ``int_*`` hold computed intermediate tables partitioned by as-of date (declared beside
-their stage and collected by the registry in ``nplpipeline.schema``).
+interval, so any stage can ask for the state "as of D"; ``ops_*`` hold the pipeline's
+own bookkeeping (load audit, quarantine); ``int_*`` hold computed intermediate tables
+partitioned by as-of date, declared beside their stage and collected by the registry
+in ``nplpipeline.schema``.
 """
 
 from __future__ import annotations
