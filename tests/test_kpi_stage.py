@@ -18,12 +18,12 @@ import pytest
 import sqlalchemy as sa
 
 from nplpipeline.act.arms import uniform_draw
+from nplpipeline.config.tiers import assign_tiers
 from nplpipeline.delinquency.stage import run_delinquency_snapshot
 from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.report.marts import tables as marts
 from nplpipeline.score.tables import account_scores
-from nplpipeline.score.tiers import assign_tiers
 from nplpipeline.settings import get_settings
 from nplpipeline.simulate.stage import run_simulation
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine

@@ -30,6 +30,7 @@ from nplpipeline.features.schema import (
 from nplpipeline.features.tables import features_table
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings, get_settings
+from nplpipeline.staging import stg_loan_status_history
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame, read_raw
 from nplpipeline.warehouse.partitions import replace_partition
@@ -37,7 +38,13 @@ from nplpipeline.warehouse.tables import RAW_TABLES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_training_frame", "month_ends", "read_inputs", "run_build_features"]
+__all__ = [
+    "build_and_store_features",
+    "load_training_frame",
+    "month_ends",
+    "read_inputs",
+    "run_build_features",
+]
 
 
 def read_inputs(conn: Connection) -> tuple[dict[str, pd.DataFrame], dt.date | None]:
@@ -50,8 +57,11 @@ def read_inputs(conn: Connection) -> tuple[dict[str, pd.DataFrame], dt.date | No
     drops = sa.union_all(
         *(sa.select(sa.func.max(RAW_TABLES[name].c._drop_date).label("d")) for name in frames)
     ).subquery()
-    latest = conn.execute(sa.select(sa.func.max(drops.c.d))).scalar()
-    return frames, (as_date(latest) if latest is not None else None)
+    latest = conn.execute(sa.select(sa.func.max(drops.c.d))).all()[0][0]  # fully fetched
+    data_date = as_date(latest) if latest is not None else None
+    if data_date is not None:  # each date's population: the statuses valid that day
+        frames["loan_status_history"] = stg_loan_status_history(conn, data_date)
+    return frames, data_date
 
 
 def run_build_features(
@@ -60,6 +70,16 @@ def run_build_features(
     config: FeatureConfig | None = None,
 ) -> dict[str, object]:
     """Build and store features and labels for ``as_of_dates``; returns counts (no PII)."""
+    return build_and_store_features(as_of_dates, settings, config)[1]
+
+
+def build_and_store_features(
+    as_of_dates: list[dt.date],
+    settings: Settings | None = None,
+    config: FeatureConfig | None = None,
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """Build and store features and labels for ``as_of_dates`` with the caller's settings;
+    returns the typed frame (what scoring uses, without reading it back) and counts."""
     settings = settings or get_settings()
     config = config or load_feature_config()
     policy = settings.policy.delinquency
@@ -99,7 +119,7 @@ def run_build_features(
         dates[0] if dates else None, dates[-1] if dates else None, len(features),
         read_s, build_s, label_s, write_s,
     )  # fmt: skip
-    return {
+    return features, {
         "as_of_dates": [d.isoformat() for d in dates],
         "data_date": data_date.isoformat() if data_date else None,
         "rows": len(features),
