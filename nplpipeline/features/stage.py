@@ -30,7 +30,7 @@ from nplpipeline.features.schema import (
 from nplpipeline.features.tables import features_table
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings, get_settings
-from nplpipeline.staging import stg_loan_status_history
+from nplpipeline.staging import stg_customers_as_of, stg_loan_status_history
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame, read_raw
 from nplpipeline.warehouse.partitions import replace_partition
@@ -47,8 +47,11 @@ __all__ = [
 ]
 
 
-def read_inputs(conn: Connection) -> tuple[dict[str, pd.DataFrame], dt.date | None]:
-    """The raw columns the features need, and the data date (latest drop loaded).
+def read_inputs(
+    conn: Connection, as_of: dt.date | None = None
+) -> tuple[dict[str, pd.DataFrame], dt.date | None]:
+    """The raw columns the features need, and the data date (latest drop loaded);
+    customers as they stood on ``as_of`` (the latest date built) when given.
 
     The data date bounds what the labels may look at: a horizon ending after it is
     not over yet in the data, so its label is unknown.
@@ -61,6 +64,8 @@ def read_inputs(conn: Connection) -> tuple[dict[str, pd.DataFrame], dt.date | No
     data_date = as_date(latest) if latest is not None else None
     if data_date is not None:  # each date's population: the statuses valid that day
         frames["loan_status_history"] = stg_loan_status_history(conn, data_date)
+    if as_of is not None:
+        frames["customers"] = stg_customers_as_of(conn, as_of, INPUT_COLUMNS["customers"])
     return frames, data_date
 
 
@@ -90,7 +95,7 @@ def build_and_store_features(
     try:
         with begin(engine) as conn:
             ensure_schema(conn)
-            frames, data_date = read_inputs(conn)
+            frames, data_date = read_inputs(conn, dates[-1] if dates else None)
         read_s, clock = time.perf_counter() - clock, time.perf_counter()
         builder = FeatureBuilder(frames, policy, config)
         features = builder.build_many(dates)
