@@ -30,9 +30,16 @@ from nplpipeline.features.schema import (
 from nplpipeline.features.tables import features_table
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings, get_settings
-from nplpipeline.staging import stg_customers_as_of, stg_loan_status_history
+from nplpipeline.staging import (
+    stg_contact_history,
+    stg_customers_as_of,
+    stg_installments,
+    stg_loan_status_history,
+    stg_loans_as_of,
+    stg_repayments,
+)
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import read_frame, read_raw
+from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.partitions import replace_partition
 from nplpipeline.warehouse.tables import RAW_TABLES
 
@@ -56,16 +63,27 @@ def read_inputs(
     The data date bounds what the labels may look at: a horizon ending after it is
     not over yet in the data, so its label is unknown.
     """
-    frames = read_raw(conn, INPUT_COLUMNS)
     drops = sa.union_all(
-        *(sa.select(sa.func.max(RAW_TABLES[name].c._drop_date).label("d")) for name in frames)
+        *(
+            sa.select(sa.func.max(RAW_TABLES[name].c._drop_date).label("d"))
+            for name in INPUT_COLUMNS
+        )
     ).subquery()
     latest = conn.execute(sa.select(sa.func.max(drops.c.d))).all()[0][0]  # fully fetched
     data_date = as_date(latest) if latest is not None else None
-    if data_date is not None:  # each date's population: the statuses valid that day
-        frames["loan_status_history"] = stg_loan_status_history(conn, data_date)
-    if as_of is not None:
-        frames["customers"] = stg_customers_as_of(conn, as_of, INPUT_COLUMNS["customers"])
+    known = data_date or as_of or dt.date(1970, 1, 1)  # everything loaded: labels look ahead
+    frames = {
+        "loans": stg_loans_as_of(conn, known, INPUT_COLUMNS["loans"]),
+        "installments": stg_installments(conn, INPUT_COLUMNS["installments"]),
+        "repayments": stg_repayments(conn, known, INPUT_COLUMNS["repayments"]),
+        "collection_actions": stg_contact_history(
+            conn, known, INPUT_COLUMNS["collection_actions"], vocabulary=False
+        ),
+        # borrower attributes as they stood on the latest date built
+        "customers": stg_customers_as_of(conn, as_of or known, INPUT_COLUMNS["customers"]),
+        # each date's population: the statuses valid that day
+        "loan_status_history": stg_loan_status_history(conn, known),
+    }
     return frames, data_date
 
 
