@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from nplpipeline.ingest.loader import IngestOptions, ingest_entity
+from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import project_root
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame
-from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema
+from nplpipeline.warehouse.tables import RAW_TABLES
 
 DROP = dt.date(2026, 10, 31)
 

@@ -15,9 +15,9 @@ import pandas as pd
 import nplpipeline.report.marts.tables as marts
 from nplpipeline.act.tables import suppression_log
 from nplpipeline.model.tables import model_monitoring
+from nplpipeline.schema import ensure_schema
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame
-from nplpipeline.warehouse.tables import ensure_schema
 
 AS_OF = dt.date(2026, 10, 31)
 PREVIOUS = dt.date(2026, 9, 30)

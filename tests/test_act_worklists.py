@@ -17,10 +17,10 @@ from nplpipeline.act.stage import build_worklists, run_treatment_plan, run_workl
 from nplpipeline.act.strategies import plan_treatments
 from nplpipeline.act.tables import compliance_report, suppression_log, treatment_plan, worklist
 from nplpipeline.config.policy import load_policy
+from nplpipeline.schema import ensure_schema
 from nplpipeline.score.tables import account_scores
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
-from nplpipeline.warehouse.tables import ensure_schema
 from tests.guardrail_reference import FLAGS, Reference, worlds
 from tests.raw_rows import insert_raw
 

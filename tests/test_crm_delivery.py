@@ -41,10 +41,10 @@ from nplpipeline.act.delivery.payload import FIELD_NAMES, WITHHELD, items, workl
 from nplpipeline.act.delivery.stage import DeliveryIncompleteError, run_crm_delivery
 from nplpipeline.act.delivery.tables import crm_delivery_ledger
 from nplpipeline.act.tables import worklist
+from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame
-from nplpipeline.warehouse.tables import ensure_schema
 
 AS_OF = dt.date(2026, 10, 31)
 TOKEN = "test-token-not-a-secret"

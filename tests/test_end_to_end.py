@@ -12,9 +12,10 @@ import pytest
 import sqlalchemy as sa
 from conftest import ROOT
 
+from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame
-from nplpipeline.warehouse.tables import RAW_TABLES, delinquency_snapshot, load_audit
+from nplpipeline.warehouse.tables import RAW_TABLES, load_audit
 
 pytestmark = pytest.mark.airflow
 

@@ -379,16 +379,18 @@ CONTACTS = actions(
 
 def test_right_party_contact_and_ptp_rates() -> None:
     row = contact_rates(CONTACTS).iloc[0]
-    # attempts = call/visit rows x1..x6 = 6; RPC = x3, x4, x5, x6 = 4 → 4/6
+    # attempts = call/IVR rows x1..x4, x6, x8 = 6 (the visit x5 is no call);
+    # RPC = x3, x4, x6, x8 = 4 → 4/6
     assert (row["attempts"], row["right_party_contacts"], row["promises"]) == (6, 4, 2)
     assert row["rpc_rate"] == approx(4 / 6)
-    # PTP = promises among RPCs: x4, x5 = 2 of 4 → 0.5 (the IVR promise x8 is not a call)
+    # PTP = promises among RPCs: x4, x8 = 2 of 4 → 0.5 (the visit promise x5 is no call)
     assert row["ptp_rate"] == 0.5
     by = contact_rates(CONTACTS, by=["performed_by"])
     c1 = one(by, performed_by="C1")
     # C1: 3 attempts, 1 RPC (x3) → 1/3; no promises → 0/1 = 0.0
     assert (c1["rpc_rate"], c1["ptp_rate"]) == (approx(1 / 3), 0.0)
-    assert set(by["performed_by"]) == {"C1", "C2"}  # 'auto' made no call attempts
+    assert set(by["performed_by"]) == {"C1", "C2", "auto"}  # IVR calls are attempts
+    assert one(by, performed_by="C2")["attempts"] == 2  # x4, x6; the visit x5 is not
 
 
 def test_contact_rates_with_no_attempts_are_nan() -> None:

@@ -18,11 +18,12 @@ from nplpipeline.act.placement.config import PlacementPolicy
 from nplpipeline.act.placement.stage import run_placements
 from nplpipeline.act.placement.tables import agency_commissions, agency_placements
 from nplpipeline.act.tables import suppression_log, treatment_plan
+from nplpipeline.delinquency.tables import delinquency_snapshot
+from nplpipeline.schema import ensure_schema
 from nplpipeline.score.tables import TOP_REASONS, account_scores
 from nplpipeline.settings import get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
-from nplpipeline.warehouse.tables import delinquency_snapshot, ensure_schema
 from tests.raw_rows import insert_raw
 
 D1 = dt.date(2026, 3, 10)

@@ -10,12 +10,13 @@ import pytest
 import sqlalchemy as sa
 
 from nplpipeline.delinquency.stage import run_delinquency_snapshot
+from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.settings import get_settings
 from nplpipeline.simulate.stage import run_simulation
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame
-from nplpipeline.warehouse.tables import RAW_TABLES, delinquency_snapshot
+from nplpipeline.warehouse.tables import RAW_TABLES
 
 AS_OF = dt.date(2026, 10, 31)
 

@@ -7,7 +7,7 @@ import pydantic
 import pytest
 
 from nplpipeline.config.policy import TierPolicy, load_policy
-from nplpipeline.score.tiers import assign_tiers
+from nplpipeline.config.tiers import assign_tiers
 
 POLICY = load_policy().tiering
 

@@ -95,9 +95,9 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
     assert (states["drift_gate"] == "failed") == alerting, (states, rows)
 
     # scoring with the champion: every delinquent account, tiered by policy, with reasons
+    from nplpipeline.config.tiers import assign_tiers
     from nplpipeline.features.stage import load_features_on
     from nplpipeline.score.tables import account_scores
-    from nplpipeline.score.tiers import assign_tiers
 
     assert dags["npl_score_accounts"].test(logical_date=LOGICAL, run_conf=day).state == "success"
     engine = create_warehouse_engine(settings.warehouse_url)

@@ -10,10 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from nplpipeline.delinquency.schema import MONEY_COLUMNS
+from nplpipeline.delinquency.tables import delinquency_snapshot
+from nplpipeline.schema import ensure_schema
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.partitions import partition_values, replace_partition
-from nplpipeline.warehouse.tables import RAW_TABLES, delinquency_snapshot, ensure_schema
+from nplpipeline.warehouse.tables import RAW_TABLES
 from nplpipeline.warehouse.upsert import upsert_latest
 
 

@@ -34,12 +34,18 @@ from nplpipeline.act.tables import (
 from nplpipeline.act.worklists import Assignment, assign_queues
 from nplpipeline.config.policy import Policy
 from nplpipeline.keys import isin
+from nplpipeline.schema import ensure_schema
 from nplpipeline.score.tables import TOP_REASONS, account_scores
 from nplpipeline.settings import Settings, get_settings
+from nplpipeline.staging import (
+    stg_agencies,
+    stg_collectors,
+    stg_contact_history,
+    stg_customers_as_of,
+)
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import read_frame, read_raw
+from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.partitions import replace_partition, replace_where
-from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +75,8 @@ def run_treatment_plan(as_of: dt.date, settings: Settings | None = None) -> dict
                 raise RuntimeError(
                     f"no scored accounts on {as_of}: run npl_score_accounts for that date first"
                 )
-            customers = read_raw(conn, {"customers": ["customer_id", "monthly_income"]})
-            plan = plan_treatments(scores, customers["customers"], as_of, policy.strategies)
+            customers = stg_customers_as_of(conn, as_of, ("customer_id", "monthly_income"))
+            plan = plan_treatments(scores, customers, as_of, policy.strategies)
             rows = replace_partition(
                 conn, treatment_plan, "as_of_date", as_of, plan[_columns(treatment_plan)]
             )
@@ -88,25 +94,20 @@ def run_treatment_plan(as_of: dt.date, settings: Settings | None = None) -> dict
     return summary
 
 
+_HISTORY_COLUMNS = (
+    "loan_id", "customer_id", "action_at", "channel", "performed_by", "outcome", "ptp_date",
+)  # fmt: skip
+_CUSTOMER_COLUMNS = (
+    "customer_id", "timezone", "do_not_contact", "deceased", "bankruptcy", "dispute_open",
+    "vulnerable",
+    "phone",  # the number the per-number cap counts (never logged)
+    "updated_at",  # a dispute closes only by a later master update
+)  # fmt: skip
+
+
 def _history(conn: sa.Connection, as_of: dt.date) -> pd.DataFrame:
-    actions = RAW_TABLES["collection_actions"]
-    since = dt.datetime.combine(as_of - dt.timedelta(days=HISTORY_DAYS), dt.time())
-    until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    query = sa.select(
-        *(
-            actions.c[c]
-            for c in (
-                "loan_id",
-                "customer_id",
-                "action_at",
-                "channel",
-                "performed_by",
-                "outcome",
-                "ptp_date",
-            )
-        )
-    ).where(actions.c.action_at >= since, actions.c.action_at < until)
-    return read_frame(conn, query)
+    since = as_of - dt.timedelta(days=HISTORY_DAYS)
+    return stg_contact_history(conn, as_of, _HISTORY_COLUMNS, since=since, vocabulary=False)
 
 
 def _loans_with_agency(conn: sa.Connection, as_of: dt.date, history: pd.DataFrame) -> set[str]:
@@ -305,24 +306,12 @@ def run_worklists(as_of: dt.date, settings: Settings | None = None) -> dict[str,
                     *(account_scores.c[f"reason_{i}"] for i in range(1, TOP_REASONS + 1)),
                 ).where(account_scores.c.as_of_date == as_of),
             )
-            raw = read_raw(
-                conn,
-                {
-                    "customers": [
-                        "customer_id",
-                        "timezone",
-                        "do_not_contact",
-                        "deceased",
-                        "bankruptcy",
-                        "dispute_open",
-                        "vulnerable",
-                        "phone",  # the number the per-number cap counts (never logged)
-                        "updated_at",  # a dispute closes only by a later master update
-                    ],
-                    "collectors": ["collector_id", "team", "role", "daily_capacity", "active"],
-                    "agencies": ["agency_id"],
-                },
-            )
+            # the flags as they stood on the as-of date, not as last updated
+            raw = {
+                "customers": stg_customers_as_of(conn, as_of, _CUSTOMER_COLUMNS),
+                "collectors": stg_collectors(conn),
+                "agencies": stg_agencies(conn, ["agency_id"]),
+            }
             history = _history(conn, as_of)
             with_agency = _loans_with_agency(conn, as_of, history)
             out = build_worklists(

@@ -10,24 +10,33 @@ import datetime as dt
 import logging
 import time
 
+import pandas as pd
+from sqlalchemy.engine import Connection
+
 from nplpipeline.delinquency.engine import compute_snapshot
+from nplpipeline.delinquency.tables import delinquency_snapshot
+from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings, get_settings
+from nplpipeline.staging import stg_installments, stg_loans_as_of, stg_repayments
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import read_raw
 from nplpipeline.warehouse.partitions import replace_partition
-from nplpipeline.warehouse.tables import delinquency_snapshot, ensure_schema
 
 log = logging.getLogger(__name__)
 
-_INPUTS = {
-    "loans": (
-        "loan_id", "customer_id", "product", "origination_date", "principal_amount", "status",
-    ),
-    "installments": (
-        "loan_id", "installment_no", "due_date", "principal_due", "interest_due", "fee_due",
-    ),
-    "repayments": ("repayment_id", "loan_id", "paid_at", "amount", "reversal_of"),
-}  # fmt: skip
+_LOAN_COLUMNS = (
+    "loan_id", "customer_id", "product", "origination_date", "principal_amount", "status",
+)  # fmt: skip
+
+
+def read_inputs(conn: Connection, as_of: dt.date) -> dict[str, pd.DataFrame]:
+    """Loans as they stood on ``as_of``, the schedule, and repayments paid by then."""
+    return {
+        "loans": stg_loans_as_of(conn, as_of, _LOAN_COLUMNS),
+        "installments": stg_installments(conn),
+        "repayments": stg_repayments(
+            conn, as_of, ("repayment_id", "loan_id", "paid_at", "amount", "reversal_of")
+        ),
+    }
 
 
 def run_delinquency_snapshot(as_of: dt.date, settings: Settings | None = None) -> dict[str, object]:
@@ -39,7 +48,7 @@ def run_delinquency_snapshot(as_of: dt.date, settings: Settings | None = None) -
     try:
         with begin(engine) as conn:
             ensure_schema(conn)
-            frames = read_raw(conn, _INPUTS)
+            frames = read_inputs(conn, as_of)
         read_s, clock = time.perf_counter() - clock, time.perf_counter()
         snapshot = compute_snapshot(
             frames["loans"], frames["installments"], frames["repayments"], as_of, policy

@@ -1,15 +1,15 @@
 """Borrower attributes per loan: age band on the as-of date, income band, job, province.
 
-Why no flags: customers are upserted, so the warehouse keeps only each customer's
-latest row. Flags such as deceased, bankruptcy or vulnerable are set *after* events that
-also stop recovery; reading today's flag on a past as-of date would leak the outcome,
-and blanking it when the row changed after the as-of date leaks just as much (the
-blank itself says "something happened later"). They are therefore not features; the
-suppression step reads current flags for today's worklist instead.
+Why no flags: flags such as deceased, bankruptcy or vulnerable are set *after* events
+that also stop recovery, often recorded late; even read as of the date from the
+customers' history they say more about what happened next than about the borrower. They
+are therefore not features; the suppression step reads the flags valid on the day.
 
 What is used, and how safe it is:
 - age band from birth_date: immutable, exactly point-in-time (age on the as-of date);
-- province, employment_type, monthly_income: taken from the latest row whatever its
+- province, employment_type, monthly_income: the feature stage passes customers as they
+  stood on the latest as-of date it builds (``staging.stg_customers_as_of``); within a
+  multi-date build they are taken from that row whatever its
   updated_at (``FeatureConfig.static_customer_attributes``). The contract carries no
   history for them; treating them as static is an assumption a lender with frequent
   income or job updates should switch off (drop them from that setting).

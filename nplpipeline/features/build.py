@@ -10,12 +10,12 @@ day counts as known; it is the end of that day):
 
 Two source tables are upserted, so their past values are gone; here is how each is kept
 point-in-time:
-- loans.status: a loan counts as on book on a when its row (updated_at <= a) says so,
-  or when the row changed after a -- statuses only leave the book by a dated change
-  (closed, written off, sold), so a row changed later was still on book on a. The
-  engine's own ``on_book`` (today's status) is not used. Limitation: a loan already
-  off book on a whose row changes again later (written off, then sold) re-enters a's
-  population; only a status history in the warehouse can fix that.
+- loans.status: with the warehouse's status history (``loan_status_history``, from
+  ``staging.stg_loan_status_history``) a loan is in a's population when the status
+  valid at the end of a is on book, and not at all before its first version was
+  loaded. Without it (plain frames), a loan counts as on book on a when its row
+  (updated_at <= a) says so, or when the row changed after a -- statuses only leave
+  the book by a dated change, so a row changed later was still on book on a.
 - the schedule (installments) has no timestamp: outstanding principal is the loan's
   principal_amount minus principal settled by a, so installments added or changed
   after a do not move it, and DPD only reads installments due before a. Limitation: a
@@ -54,6 +54,7 @@ from nplpipeline.features.schema import (
     apply_dtypes,
     output_columns,
 )
+from nplpipeline.staging.entities import status_on
 
 __all__ = [
     "CATEGORICAL_FEATURES",
@@ -100,6 +101,7 @@ class FeatureBuilder:
         )
         self.borrowers = BorrowerAttributes(frames.get("customers"), loans, config)
         self.updated_day, self.on_book_now = loan_policy_known(loans, self.policy)
+        self.status_timeline = frames.get("loan_status_history")
         self.principal_cents = to_cents(loans["principal_amount"])
         self.scheduled_principal_cents = schedule_principal(
             frames["installments"], self.index, self.n
@@ -110,7 +112,7 @@ class FeatureBuilder:
         day = epoch_day(as_of)
         snap, pos = self.history.snapshot(as_of)
         dpd = snap["dpd"].to_numpy()
-        on_book = (self.updated_day[pos] > day) | self.on_book_now[pos]
+        on_book = self._on_book(as_of, pos, day)
         keep = np.flatnonzero((dpd > 0) & on_book)
         snap = snap.iloc[keep].reset_index(drop=True)
         rows = pos[keep]
@@ -160,6 +162,14 @@ class FeatureBuilder:
         frame = pd.DataFrame(columns)
         frame = apply_dtypes(frame, self.config, self.policy)[output_columns(self.config)]
         return frame.sort_values("loan_id", kind="stable").reset_index(drop=True)
+
+    def _on_book(self, as_of: dt.date, pos: np.ndarray, day: int) -> np.ndarray:
+        """Whether each snapshot loan was on book at the end of ``as_of``."""
+        if self.status_timeline is None:
+            return (self.updated_day[pos] > day) | self.on_book_now[pos]
+        status = self.loans["loan_id"].map(status_on(self.status_timeline, as_of))
+        on_book = status.isin(self.policy.on_book_statuses).to_numpy(dtype=bool)
+        return on_book[pos]
 
     def build_many(self, as_of_dates: Iterable[dt.date]) -> pd.DataFrame:
         # Oldest first: earlier dates' snapshots are the later dates' lags (cache hits).

@@ -28,29 +28,63 @@ from nplpipeline.features.schema import (
     output_columns,
 )
 from nplpipeline.features.tables import features_table
+from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings, get_settings
+from nplpipeline.staging import (
+    stg_contact_history,
+    stg_customers_as_of,
+    stg_installments,
+    stg_loan_status_history,
+    stg_loans_as_of,
+    stg_repayments,
+)
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import read_frame, read_raw
+from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.partitions import replace_partition
-from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema
+from nplpipeline.warehouse.tables import RAW_TABLES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_training_frame", "month_ends", "read_inputs", "run_build_features"]
+__all__ = [
+    "build_and_store_features",
+    "load_training_frame",
+    "month_ends",
+    "read_inputs",
+    "run_build_features",
+]
 
 
-def read_inputs(conn: Connection) -> tuple[dict[str, pd.DataFrame], dt.date | None]:
-    """The raw columns the features need, and the data date (latest drop loaded).
+def read_inputs(
+    conn: Connection, as_of: dt.date | None = None
+) -> tuple[dict[str, pd.DataFrame], dt.date | None]:
+    """The raw columns the features need, and the data date (latest drop loaded);
+    customers as they stood on ``as_of`` (the latest date built) when given.
 
     The data date bounds what the labels may look at: a horizon ending after it is
     not over yet in the data, so its label is unknown.
     """
-    frames = read_raw(conn, INPUT_COLUMNS)
     drops = sa.union_all(
-        *(sa.select(sa.func.max(RAW_TABLES[name].c._drop_date).label("d")) for name in frames)
+        *(
+            sa.select(sa.func.max(RAW_TABLES[name].c._drop_date).label("d"))
+            for name in INPUT_COLUMNS
+        )
     ).subquery()
-    latest = conn.execute(sa.select(sa.func.max(drops.c.d))).scalar()
-    return frames, (as_date(latest) if latest is not None else None)
+    latest = conn.execute(sa.select(sa.func.max(drops.c.d))).all()[0][0]  # fully fetched
+    data_date = as_date(latest) if latest is not None else None
+    known = data_date or as_of or dt.date(1970, 1, 1)  # everything loaded: labels look ahead
+    frames = {
+        "loans": stg_loans_as_of(conn, known, INPUT_COLUMNS["loans"]),
+        "installments": stg_installments(conn, INPUT_COLUMNS["installments"]),
+        "repayments": stg_repayments(conn, known, INPUT_COLUMNS["repayments"]),
+        "collection_actions": stg_contact_history(
+            conn, known, INPUT_COLUMNS["collection_actions"], vocabulary=False
+        ),
+        # borrower attributes as they stood on the latest date built
+        "customers": stg_customers_as_of(conn, as_of or known, INPUT_COLUMNS["customers"]),
+        # each date's population: the statuses valid that day
+        "loan_status_history": stg_loan_status_history(conn, known),
+    }
+    return frames, data_date
 
 
 def run_build_features(
@@ -59,6 +93,16 @@ def run_build_features(
     config: FeatureConfig | None = None,
 ) -> dict[str, object]:
     """Build and store features and labels for ``as_of_dates``; returns counts (no PII)."""
+    return build_and_store_features(as_of_dates, settings, config)[1]
+
+
+def build_and_store_features(
+    as_of_dates: list[dt.date],
+    settings: Settings | None = None,
+    config: FeatureConfig | None = None,
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """Build and store features and labels for ``as_of_dates`` with the caller's settings;
+    returns the typed frame (what scoring uses, without reading it back) and counts."""
     settings = settings or get_settings()
     config = config or load_feature_config()
     policy = settings.policy.delinquency
@@ -69,7 +113,7 @@ def run_build_features(
     try:
         with begin(engine) as conn:
             ensure_schema(conn)
-            frames, data_date = read_inputs(conn)
+            frames, data_date = read_inputs(conn, dates[-1] if dates else None)
         read_s, clock = time.perf_counter() - clock, time.perf_counter()
         builder = FeatureBuilder(frames, policy, config)
         features = builder.build_many(dates)
@@ -98,7 +142,7 @@ def run_build_features(
         dates[0] if dates else None, dates[-1] if dates else None, len(features),
         read_s, build_s, label_s, write_s,
     )  # fmt: skip
-    return {
+    return features, {
         "as_of_dates": [d.isoformat() for d in dates],
         "data_date": data_date.isoformat() if data_date else None,
         "rows": len(features),

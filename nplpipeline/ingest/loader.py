@@ -25,6 +25,7 @@ from nplpipeline.contract import ENTITIES, Entity
 from nplpipeline.ingest.landing import Drop, list_drops
 from nplpipeline.ingest.readers import DropRejectedError, read_drop
 from nplpipeline.privacy import mask_pii
+from nplpipeline.schema import ensure_schema
 from nplpipeline.validate.coerce import coerce
 from nplpipeline.validate.rules import (
     RuleContext,
@@ -35,10 +36,11 @@ from nplpipeline.validate.rules import (
 )
 from nplpipeline.warehouse.engine import begin
 from nplpipeline.warehouse.frames import insert_frame, read_frame
+from nplpipeline.warehouse.history import append_versions, seed_from_current
 from nplpipeline.warehouse.tables import (
+    HISTORY_TABLES,
     RAW_TABLES,
     dq_results,
-    ensure_schema,
     load_audit,
     quarantine,
 )
@@ -194,6 +196,20 @@ def _latest_per_key(good: pd.DataFrame, entity: Entity) -> pd.DataFrame:
     return good.sort_values(order).drop_duplicates(subset=list(entity.key), keep="last")
 
 
+def _keep_history(conn: Connection, entity: Entity, good: pd.DataFrame, files: list[str]) -> None:
+    """Every good row becomes a version in the entity's SCD2 history (loans, customers)."""
+    history = HISTORY_TABLES.get(entity.name)
+    if history is None:
+        return
+    seed_from_current(conn, history, RAW_TABLES[entity.name])
+    version = entity.version_column
+    rows = good.assign(
+        _version=good[version] if version else pd.to_datetime(good["_drop_date"]),
+    )
+    columns = [c.name for c in RAW_TABLES[entity.name].columns]
+    append_versions(conn, history, entity.key, rows[columns], files)
+
+
 @dataclass(frozen=True)
 class _Batch:
     """Several drops of one entity read into one Arrow table (typed work is per batch)."""
@@ -262,6 +278,7 @@ def _load_batch(
                 quarantine.c.entity == entity.name, quarantine.c.source_file.in_(names)
             )
         )
+        _keep_history(conn, entity, good, names)  # before the upsert: seeds from the old view
         upsert_latest(conn, table, entity.key, latest[[c.name for c in table.columns]])
         insert_frame(conn, quarantine, quarantined)
         conn.execute(

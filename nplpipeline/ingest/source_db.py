@@ -21,9 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from nplpipeline.contract import ENTITIES, Entity
+from nplpipeline.schema import ensure_schema
 from nplpipeline.warehouse.engine import begin
 from nplpipeline.warehouse.frames import read_frame
-from nplpipeline.warehouse.tables import ensure_schema, watermarks
+from nplpipeline.warehouse.tables import watermarks
 
 # Column that orders an entity's changes when it has no updated_at.
 _CHANGE_COLUMN = {"collection_actions": "action_at", "satisfaction": "surveyed_at"}

@@ -43,7 +43,7 @@ def config_for_features(config: ModelConfig | None = None) -> ModelConfig:
 
 def tier_segments(tiering: Any) -> Callable[[pd.DataFrame, np.ndarray], pd.DataFrame]:
     """Metrics by tier: each model's test rows get the tier its own scores would give."""
-    from nplpipeline.score.tiers import assign_tiers
+    from nplpipeline.config.tiers import assign_tiers
 
     def add_tier(frame: pd.DataFrame, p: np.ndarray) -> pd.DataFrame:
         return frame.assign(tier=assign_tiers(frame["dpd"].to_numpy(), p, tiering))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from airflow.sdk import Asset
 
 from nplpipeline.contract import ENTITIES
-from nplpipeline.warehouse.tables import delinquency_snapshot, raw_table_name
+from nplpipeline.delinquency.tables import delinquency_snapshot
+from nplpipeline.warehouse.tables import raw_table_name
 
 
 def _table_asset(table_name: str) -> Asset:

@@ -8,17 +8,13 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.report.act_summary import ActSummary, collect_act, format_act
+from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.validate.results import latest_runs
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.tables import (
-    delinquency_snapshot,
-    dq_results,
-    ensure_schema,
-    load_audit,
-    quarantine,
-)
+from nplpipeline.warehouse.tables import dq_results, load_audit, quarantine
 
 
 @dataclass

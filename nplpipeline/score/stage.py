@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nplpipeline.config.tiers import assign_tiers
 from nplpipeline.score.tables import TOP_REASONS, account_scores
-from nplpipeline.score.tiers import assign_tiers
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.partitions import replace_partition
@@ -53,15 +53,15 @@ def score_frame(features: pd.DataFrame, champion: Any, policy: Any) -> pd.DataFr
 
 def run_scoring(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]:
     """Score ``as_of``'s delinquent accounts and store them; returns counts by tier."""
-    from nplpipeline.features.stage import load_features_on, run_build_features
+    from nplpipeline.features.stage import build_and_store_features
     from nplpipeline.model.registry import load_champion
 
     settings = settings or get_settings()
     champion = load_champion(settings.mlflow_tracking_uri)
-    run_build_features([as_of])
+    # The day's features with the caller's settings, used as built (not read back).
+    features, _ = build_and_store_features([as_of], settings)
     engine = create_warehouse_engine(settings.warehouse_url)
     try:
-        features = load_features_on(engine, as_of, policy=settings.policy.delinquency)
         scored = score_frame(features, champion, settings.policy)
         with begin(engine) as conn:
             rows = replace_partition(conn, account_scores, "as_of_date", as_of, scored)

@@ -1,8 +1,12 @@
 """Warehouse tables, declared once in SQLAlchemy Core for every dialect.
 
 Layers follow dbt's convention: ``raw_*`` hold source entities as loaded (one row per
-key, latest version), ``ops_*`` hold the pipeline's own bookkeeping (load audit,
-quarantine), ``int_*`` hold computed intermediate tables partitioned by as-of date.
+key, latest version: the *current view*); ``raw_*_history`` keep every version of the
+entities whose rows change over time (loans, customers) as SCD type 2 with a validity
+interval, so any stage can ask for the state "as of D"; ``ops_*`` hold the pipeline's
+own bookkeeping (load audit, quarantine); ``int_*`` hold computed intermediate tables
+partitioned by as-of date, declared beside their stage and collected by the registry
+in ``nplpipeline.schema``.
 """
 
 from __future__ import annotations
@@ -51,6 +55,37 @@ def _raw_table(entity: Entity) -> sa.Table:
 
 
 RAW_TABLES: dict[str, sa.Table] = {name: _raw_table(e) for name, e in ENTITIES.items()}
+
+# Entities whose rows change in place at the source (a loan's status, a customer's
+# flags): every version is kept beside the current row.
+HISTORY_ENTITIES = ("loans", "customers")
+
+
+def history_table_name(entity: str) -> str:
+    return f"raw_{entity}_history"
+
+
+def _history_table(entity: Entity) -> sa.Table:
+    """Every loaded version of ``entity``: valid from its ``_version`` (updated_at) until the
+    next version's, ordered by (_version, _drop_date, _source_file, _row_number) -- the same
+    order the current view's upsert uses, so the open version is always the current row."""
+    columns = [
+        sa.Column(f.name, sql_type(f), primary_key=f.name in entity.key) for f in entity.fields
+    ]
+    columns += [
+        sa.Column("_version", sa.DateTime(), primary_key=True),
+        sa.Column("_drop_date", sa.Date(), primary_key=True),
+        sa.Column("_source_file", sa.String(), primary_key=True),
+        sa.Column("_row_number", sa.BigInteger(), primary_key=True),
+        sa.Column("valid_from", sa.DateTime(), nullable=False),
+        sa.Column("valid_to", sa.DateTime()),  # NULL: still the current version
+    ]
+    return sa.Table(history_table_name(entity.name), metadata, *columns)
+
+
+HISTORY_TABLES: dict[str, sa.Table] = {
+    name: _history_table(ENTITIES[name]) for name in HISTORY_ENTITIES
+}
 
 load_audit = sa.Table(
     "ops_load_audit",
@@ -105,46 +140,20 @@ quarantine = sa.Table(
     sa.Column("raw_values", sa.String(), nullable=False),  # JSON, PII masked
 )
 
-delinquency_snapshot = sa.Table(
-    "int_delinquency_snapshot",
-    metadata,
-    sa.Column("as_of_date", sa.Date(), primary_key=True),
-    sa.Column("loan_id", sa.String(), primary_key=True),
-    sa.Column("customer_id", sa.String()),
-    sa.Column("product", sa.String()),
-    sa.Column("status", sa.String()),
-    sa.Column("dpd", sa.Integer(), nullable=False),
-    sa.Column("bucket", sa.String(), nullable=False),
-    sa.Column("regulatory_grade", sa.String(), nullable=False),
-    sa.Column("is_npl", sa.Boolean(), nullable=False),
-    sa.Column("oldest_unpaid_due_date", sa.Date()),
-    sa.Column("overdue_principal", MONEY, nullable=False),
-    sa.Column("overdue_interest", MONEY, nullable=False),
-    sa.Column("overdue_fees", MONEY, nullable=False),
-    sa.Column("overdue_amount", MONEY, nullable=False),
-    sa.Column("outstanding_principal", MONEY, nullable=False),
-    sa.Column("total_paid", MONEY, nullable=False),
-    sa.Column("last_payment_date", sa.Date()),
-    sa.Column("installments_due", sa.Integer(), nullable=False),
-    sa.Column("installments_overdue", sa.Integer(), nullable=False),
-    sa.Column("months_on_book", sa.Integer(), nullable=False),
-    sa.Column("on_book", sa.Boolean(), nullable=False),
-)
-
 sa.Index("ix_raw_repayments_loan", RAW_TABLES["repayments"].c.loan_id)
 sa.Index("ix_raw_loans_customer", RAW_TABLES["loans"].c.customer_id)
+for _name, _hist in HISTORY_TABLES.items():
+    sa.Index(
+        f"ix_{_hist.name}_valid", *(_hist.c[k] for k in ENTITIES[_name].key), _hist.c.valid_from
+    )
 sa.Index("ix_quarantine_drop", quarantine.c.entity, quarantine.c.drop_date)
 
 
 def ensure_schema(bind: sa.Engine | sa.Connection) -> None:
-    """Create what is missing; never drops or alters (migrations are explicit)."""
-    # tables declared beside their stage register themselves on the shared metadata
-    import nplpipeline.act.delivery.tables
-    import nplpipeline.act.placement.tables
-    import nplpipeline.act.tables
-    import nplpipeline.features.tables
-    import nplpipeline.model.tables
-    import nplpipeline.report.marts.tables
-    import nplpipeline.score.tables  # noqa: F401
+    """Create the tables registered so far that are missing; never drops or alters.
 
+    Tables declared beside their stage register themselves on ``metadata`` when their
+    module is imported; ``nplpipeline.schema.ensure_schema`` (the registry above the
+    stages) imports every one of them first. This module imports no stage.
+    """
     metadata.create_all(bind, checkfirst=True)

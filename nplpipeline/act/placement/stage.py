@@ -55,13 +55,22 @@ from nplpipeline.act.placement.tables import (
     agency_placements,
 )
 from nplpipeline.act.tables import PLACEMENT_CHANNEL, suppression_log, treatment_plan
+from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.keys import isin
+from nplpipeline.schema import ensure_schema
 from nplpipeline.score.tables import account_scores
 from nplpipeline.settings import Settings, get_settings
+from nplpipeline.staging import (
+    stg_agencies,
+    stg_contact_history,
+    stg_customers_as_of,
+    stg_installments,
+    stg_repayments,
+)
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.partitions import replace_where
-from nplpipeline.warehouse.tables import RAW_TABLES, delinquency_snapshot, ensure_schema
+from nplpipeline.warehouse.tables import RAW_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +172,9 @@ def _read_inputs(conn: Connection, as_of: dt.date, policy: PlacementPolicy) -> P
     """What the day needs, narrowed in SQL: the tier's accounts and customers, the
     loans with agency history, and nothing dated after the as-of day."""
     p, s, snap = agency_placements, account_scores, delinquency_snapshot
-    customers, actions = RAW_TABLES["customers"], RAW_TABLES["collection_actions"]
-    installments, repayments = RAW_TABLES["installments"], RAW_TABLES["repayments"]
+    actions = RAW_TABLES["collection_actions"]
     until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    since = dt.datetime.combine(as_of - dt.timedelta(days=GUARDRAIL_HISTORY_DAYS), dt.time())
+    since_day = as_of - dt.timedelta(days=GUARDRAIL_HISTORY_DAYS)
     # Candidates: accounts the day's treatment plan routes to agencies (the tier's
     # champion strategy); an in-house challenger arm of the same tier is never placed.
     tp = treatment_plan
@@ -193,37 +201,22 @@ def _read_inputs(conn: Connection, as_of: dt.date, policy: PlacementPolicy) -> P
             ),
         ),
         snapshot_rows=int(conn.execute(snapshot_rows).scalar_one()),
-        customers=read_frame(
-            conn,
-            _select(customers, _CUSTOMER_COLUMNS).where(
-                customers.c.customer_id.in_(tier_customers)
-            ),
-        ),
-        agencies=read_frame(conn, sa.select(RAW_TABLES["agencies"])),
+        customers=stg_customers_as_of(conn, as_of, _CUSTOMER_COLUMNS, tier_customers),
+        agencies=stg_agencies(conn),
         placements=read_frame(conn, sa.select(p).order_by(p.c.placement_id)),
-        agency_actions=read_frame(
-            conn, _select(actions, _AGENCY_ACTION_COLUMNS).where(agency_work)
+        agency_actions=stg_contact_history(
+            conn, as_of, _AGENCY_ACTION_COLUMNS, where=agency_work, vocabulary=False
         ),
-        guard_actions=read_frame(
+        guard_actions=stg_contact_history(
             conn,
-            _select(actions, _GUARD_ACTION_COLUMNS).where(
-                actions.c.customer_id.in_(tier_customers),
-                actions.c.action_at >= since,
-                actions.c.action_at < until,
-            ),
+            as_of,
+            _GUARD_ACTION_COLUMNS,
+            since=since_day,
+            customer_ids=tier_customers,
+            vocabulary=False,
         ),
-        installments=read_frame(
-            conn,
-            _select(installments, _INSTALLMENT_COLUMNS).where(
-                installments.c.loan_id.in_(with_history)
-            ),
-        ),
-        repayments=read_frame(
-            conn,
-            _select(repayments, _REPAYMENT_COLUMNS).where(
-                repayments.c.loan_id.in_(with_history), repayments.c.paid_at < until
-            ),
-        ),
+        installments=stg_installments(conn, _INSTALLMENT_COLUMNS, with_history),
+        repayments=stg_repayments(conn, as_of, _REPAYMENT_COLUMNS, with_history),
     )
 
 

@@ -114,7 +114,7 @@ def line_chart(
     plot_w, plot_h = width - left - right, height - top_pad - bottom
     values = [p.value for p in points if p.value is not None]
     top = max(values, default=0.0) * 1.15 or 1.0
-    first = points[0].day if points else dt.date.today()
+    first = points[0].day if points else dt.date(1970, 1, 1)  # unused without points
     span = max((points[-1].day - first).days, 1) if points else 1
 
     def xy(p: Point) -> tuple[float, float]:

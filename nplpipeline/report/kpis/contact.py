@@ -2,15 +2,12 @@
 
 Definitions (decisions on what the domain table leaves open):
 
-* **Call attempt**: a ``collection_actions`` row on a *contact channel* -- ``call`` or
-  ``visit`` by default (a field visit is an attempt to speak to the debtor too). IVR is
-  left out by default: it is automated, and the rate measures how often a collector
-  reaches the debtor. The guardrails count IVR as an attempt for the legal caps; that
-  is a different question.
-* **Right-party contact (RPC)**: an attempt whose outcome shows the debtor was reached:
-  ``right_party_contact, promise_to_pay, refused, dispute, paid, complaint``
-  (``RIGHT_PARTY_OUTCOMES``). ``no_answer``, ``wrong_party``, ``delivered`` and a
-  missing outcome are not.
+* **Call attempt** and **right-party contact (RPC)**: the contract's contact vocabulary
+  (``nplpipeline.contract``: ``is_call_attempt``, ``is_right_party_call``), the one
+  definition the guardrails, ``fact_action`` and ``mart_kpi`` share. An attempt is any
+  placed call, agent or IVR; an RPC is an attempt whose outcome shows the debtor was
+  reached (``CONVERSATION_OUTCOMES``). ``no_answer``, ``wrong_party``, ``delivered`` and
+  a missing outcome are not; a field visit is a conversation but not a call attempt.
 * **PTP rate** = promises (RPCs with outcome ``promise_to_pay``) ÷ RPCs; the numerator is a
   subset of the denominator, so it lies in [0, 1].
 * **PTP kept rate** = promises kept ÷ promises due. A promise is every
@@ -45,6 +42,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from nplpipeline.contract import (
+    COMPLAINT_OUTCOME,
+    PROMISE_OUTCOME,
+    is_call_attempt,
+    is_right_party_call,
+)
 from nplpipeline.report.kpis._frames import (
     day,
     days,
@@ -57,17 +60,7 @@ from nplpipeline.report.kpis._frames import (
 )
 from nplpipeline.report.kpis.repayments import repayment_flows, sum_per_row
 
-CONTACT_CHANNELS: tuple[str, ...] = ("call", "visit")
-RIGHT_PARTY_OUTCOMES: tuple[str, ...] = (
-    "right_party_contact",
-    "promise_to_pay",
-    "refused",
-    "dispute",
-    "paid",
-    "complaint",
-)
-PTP_OUTCOME = "promise_to_pay"
-COMPLAINT_OUTCOME = "complaint"
+PTP_OUTCOME = PROMISE_OUTCOME
 PAID_TOLERANCE = 0.005
 PROMISE_COLUMNS = (
     "action_id",
@@ -86,8 +79,6 @@ def contact_rates(
     actions: pd.DataFrame,
     *,
     by: Sequence[str] = (),
-    channels: Sequence[str] = CONTACT_CHANNELS,
-    right_party_outcomes: Sequence[str] = RIGHT_PARTY_OUTCOMES,
 ) -> pd.DataFrame:
     """Right-party-contact rate and PTP rate per ``by`` group.
 
@@ -96,9 +87,10 @@ def contact_rates(
     rpc_rate`` (RPC ÷ attempts), ``ptp_rate`` (promises ÷ RPC); NaN on a zero denominator.
     """
     require_columns(actions, ("channel", "outcome", *by), "actions")
-    attempts = actions.loc[actions["channel"].isin(list(channels)), list(by)].copy()
-    outcome = actions.loc[attempts.index, "outcome"]
-    rpc = outcome.isin(list(right_party_outcomes))
+    attempted = is_call_attempt(actions["channel"]).to_numpy()
+    attempts = actions.loc[attempted, list(by)].copy()
+    outcome = actions.loc[attempted, "outcome"]
+    rpc = is_right_party_call(actions.loc[attempted, "channel"], outcome)
     attempts["attempts"] = 1.0
     attempts["right_party_contacts"] = rpc.astype(float)
     attempts["promises"] = (rpc & outcome.eq(PTP_OUTCOME)).astype(float)

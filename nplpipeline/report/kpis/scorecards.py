@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from nplpipeline.contract import is_call_attempt, is_right_party_call
 from nplpipeline.report.kpis._frames import (
     day,
     group_sum,
@@ -51,8 +52,6 @@ from nplpipeline.report.kpis._frames import (
     timestamps,
 )
 from nplpipeline.report.kpis.contact import (
-    CONTACT_CHANNELS,
-    RIGHT_PARTY_OUTCOMES,
     collection_complaints,
     promise_outcomes,
 )
@@ -178,9 +177,12 @@ def performer_metrics(
 
     acts = actions.loc[_in_period(actions["action_at"], lo, hi)]
     contacted = acts[["performed_by", "loan_id"]].drop_duplicates().assign(accounts_contacted=1.0)
-    attempts = acts.loc[acts["channel"].isin(list(CONTACT_CHANNELS)), ["performed_by"]].assign(
+    attempted = is_call_attempt(acts["channel"]).to_numpy()
+    attempts = acts.loc[attempted, ["performed_by"]].assign(
         attempts=1.0,
-        right_party_contacts=acts["outcome"].isin(list(RIGHT_PARTY_OUTCOMES)).astype(float),
+        right_party_contacts=is_right_party_call(acts["channel"], acts["outcome"])
+        .to_numpy()[attempted]
+        .astype(float),
     )
     promises = promise_outcomes(actions, repayments, as_of=hi - pd.Timedelta(days=1))
     promises = promises.loc[promises["ptp_date"] >= lo].assign(

@@ -1,9 +1,13 @@
 """The star schema: conformed dimensions and the two facts, built from intermediate tables.
 
-Dimensions are small and describe *current* state (SCD type 1), so each run rewrites
-them whole. Facts are partitioned by date: ``fact_account_day`` per as-of date,
-``fact_action`` for a trailing window of action dates, because whether a promise was
-kept is only known once it falls due, so recent days are restated until they settle.
+Dimensions are small and describe the state on the latest date run (SCD type 1): a run
+for that date or a later one rewrites them whole, a rerun of an earlier date leaves them
+as the later run wrote them -- except ``dim_date``, which always covers every fact date.
+Facts are partitioned by date: ``fact_account_day`` per as-of date, ``fact_action`` for
+a trailing window of action dates, because whether a promise was kept is only known once
+it falls due, so recent days are restated until they settle; a rerun of an earlier date
+judges its promises as of the latest run, so it never takes a settled flag back.
+Contact flags are the contract's vocabulary, carried from staging.
 """
 
 from __future__ import annotations
@@ -18,29 +22,31 @@ from sqlalchemy.engine import Connection
 from nplpipeline.act.placement.tables import agency_placements
 from nplpipeline.act.tables import treatment_plan, worklist
 from nplpipeline.config.policy import Policy
+from nplpipeline.contract import PROMISE_OUTCOME
 from nplpipeline.delinquency.coerce import to_epoch_days
+from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.features.borrowers import BorrowerAttributes
 from nplpipeline.features.config import load_feature_config
-from nplpipeline.report.kpis.repayments import repayment_flows
+from nplpipeline.report.kpis.contact import promise_outcomes
 from nplpipeline.report.marts import tables as t
 from nplpipeline.score.tables import account_scores
-from nplpipeline.warehouse.frames import read_frame, read_raw
+from nplpipeline.staging import (
+    stg_agencies,
+    stg_collectors,
+    stg_contact_history,
+    stg_customers_as_of,
+    stg_loans_as_of,
+    stg_repayments,
+    stg_signed_repayments,
+)
+from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.partitions import replace_partition, replace_where
-from nplpipeline.warehouse.tables import RAW_TABLES, delinquency_snapshot
+from nplpipeline.warehouse.tables import RAW_TABLES
 
 # The calendar reaches back far enough for the trailing-year marts and their comparisons.
 DATE_DAYS_BACK = 2 * 366
 # Promises fall due within weeks; restating this many days of actions settles them.
 ACTION_RESTATE_DAYS = 60
-CALL_CHANNELS = ("call", "ivr")
-RIGHT_PARTY_OUTCOMES = (
-    "right_party_contact",
-    "promise_to_pay",
-    "refused",
-    "dispute",
-    "paid",
-    "complaint",
-)
 
 
 def _dim_date(first: dt.date, last: dt.date) -> pd.DataFrame:
@@ -59,25 +65,26 @@ def _dim_date(first: dt.date, last: dt.date) -> pd.DataFrame:
     )
 
 
-def _dim_loan(conn: Connection) -> pd.DataFrame:
-    raw = read_raw(
-        conn,
-        {
-            "loans": ["loan_id", "customer_id", "product", "origination_date", "principal_amount"],
-            "customers": [
-                "customer_id",
-                "birth_date",
-                "monthly_income",
-                "employment_type",
-                "province",
-                "updated_at",
-            ],
-        },
+def _dim_loan(conn: Connection, as_of: dt.date) -> pd.DataFrame:
+    """Loans as they stood on ``as_of``; age bands are ages on that date, not today."""
+    loans = stg_loans_as_of(
+        conn, as_of, ["loan_id", "customer_id", "product", "origination_date", "principal_amount"]
     )
-    loans = raw["loans"]
-    attrs = BorrowerAttributes(raw["customers"], loans, load_feature_config())
-    today = int(to_epoch_days(pd.Series([pd.Timestamp.today().normalize()]))[0])
-    bands = attrs.frame(np.arange(len(loans)), today)
+    customers = stg_customers_as_of(
+        conn,
+        as_of,
+        [
+            "customer_id",
+            "birth_date",
+            "monthly_income",
+            "employment_type",
+            "province",
+            "updated_at",
+        ],
+    )
+    attrs = BorrowerAttributes(customers, loans, load_feature_config())
+    day = int(to_epoch_days(pd.Series([pd.Timestamp(as_of)]))[0])
+    bands = attrs.frame(np.arange(len(loans)), day)
     return pd.DataFrame(
         {
             "loan_id": loans["loan_id"],
@@ -92,11 +99,45 @@ def _dim_loan(conn: Connection) -> pd.DataFrame:
     )
 
 
+def latest_run(conn: Connection) -> dt.date | None:
+    """The latest as-of date the KPI stage has written (None before the first run)."""
+    value = conn.execute(sa.select(sa.func.max(t.kpi.c.as_of_date))).scalar()
+    return pd.Timestamp(value).date() if value is not None else None
+
+
+def _date_span(conn: Connection, as_of: dt.date) -> tuple[dt.date, dt.date]:
+    """The calendar: back far enough for the trailing-year marts, forward to every fact
+    and every date already in it, so no fact row is ever left without its date."""
+    snap, fad, fa, dd = delinquency_snapshot.c, t.fact_account_day.c, t.fact_action.c, t.dim_date.c
+    bounds = conn.execute(
+        sa.select(
+            sa.select(sa.func.min(snap.as_of_date)).scalar_subquery(),
+            sa.select(sa.func.min(dd.date_key)).scalar_subquery(),
+            sa.select(sa.func.min(fa.action_date)).scalar_subquery(),
+            sa.select(sa.func.max(dd.date_key)).scalar_subquery(),
+            sa.select(sa.func.max(fad.as_of_date)).scalar_subquery(),
+            sa.select(sa.func.max(fa.action_date)).scalar_subquery(),
+        )
+    ).one()
+    days = [pd.Timestamp(b).date() for b in bounds if b is not None]
+    low = [pd.Timestamp(b).date() for b in bounds[:3] if b is not None]
+    first = min([as_of - dt.timedelta(days=DATE_DAYS_BACK), *low])
+    return first, max([as_of, *days])
+
+
 def build_dimensions(
-    conn: Connection, as_of: dt.date, policy: Policy, targets: dict[str, float]
+    conn: Connection,
+    as_of: dt.date,
+    policy: Policy,
+    targets: dict[str, float],
+    latest: dt.date | None = None,
 ) -> dict[str, int]:
-    """Rewrite every dimension; returns row counts."""
-    first = conn.execute(sa.select(sa.func.min(delinquency_snapshot.c.as_of_date))).all()[0][0]
+    """Extend ``dim_date``; rewrite every other dimension unless a later date has run
+    (then they stay as that run wrote them). Returns row counts."""
+    first, last = _date_span(conn, as_of)
+    dates = {t.dim_date.name: replace_where(conn, t.dim_date, None, _dim_date(first, last))}
+    if latest is not None and as_of < latest:
+        return dates
     tiers = pd.DataFrame(
         [
             {
@@ -116,20 +157,6 @@ def build_dimensions(
             for arm, a in spec.arms.items()
         ]
     )
-    raw = read_raw(
-        conn,
-        {
-            "collectors": ["collector_id", "team", "role", "daily_capacity", "active"],
-            "agencies": [
-                "agency_id",
-                "name",
-                "commission_rate",
-                "monthly_capacity",
-                "provinces",
-                "active",
-            ],
-        },
-    )
     s = account_scores.c
     versions = read_frame(
         conn,
@@ -141,30 +168,21 @@ def build_dimensions(
         ).group_by(s.model_name, s.model_version),
     )
     frames = {
-        t.dim_date: _dim_date(
-            min(first or as_of, as_of - dt.timedelta(days=DATE_DAYS_BACK)), as_of
-        ),
         t.dim_tier: tiers,
         t.dim_strategy_arm: arms,
-        t.dim_collector: raw["collectors"],
-        t.dim_agency: raw["agencies"],
+        t.dim_collector: stg_collectors(conn),
+        t.dim_agency: stg_agencies(conn),
         t.dim_model_version: versions,
-        t.dim_loan: _dim_loan(conn),
+        t.dim_loan: _dim_loan(conn, as_of),
     }
-    return {table.name: replace_where(conn, table, None, frame) for table, frame in frames.items()}
+    written = {table.name: replace_where(conn, table, None, f) for table, f in frames.items()}
+    return {**dates, **written}
 
 
 def _net_repaid_on(conn: Connection, day: dt.date) -> pd.Series:
     """Repayments on ``day`` net of reversals booked that day, per loan."""
-    r = RAW_TABLES["repayments"]
-    start = dt.datetime.combine(day, dt.time())
-    rows = read_frame(
-        conn,
-        sa.select(r.c.repayment_id, r.c.loan_id, r.c.paid_at, r.c.amount, r.c.reversal_of).where(
-            r.c.paid_at >= start, r.c.paid_at < start + dt.timedelta(days=1)
-        ),
-    )
-    return repayment_flows(rows).groupby("loan_id")["amount"].sum()
+    flows = stg_signed_repayments(conn, day, since=day)
+    return flows.groupby("loan_id")["amount"].sum()
 
 
 def build_account_day(conn: Connection, as_of: dt.date) -> pd.DataFrame:
@@ -210,35 +228,28 @@ def build_account_day(conn: Connection, as_of: dt.date) -> pd.DataFrame:
     return fact
 
 
-def build_actions(conn: Connection, first: dt.date, last: dt.date) -> pd.DataFrame:
-    """Actions dated ``first``..``last`` with their KPI flags; promises judged when due."""
-    a, r = RAW_TABLES["collection_actions"], RAW_TABLES["repayments"]
-    start = dt.datetime.combine(first, dt.time())
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time())
-    acts = read_frame(
-        conn,
-        sa.select(
-            a.c.action_id,
-            a.c.action_at,
-            a.c.loan_id,
-            a.c.channel,
-            a.c.performed_by,
-            a.c.outcome,
-            a.c.ptp_amount,
-            a.c.ptp_date,
-        ).where(a.c.action_at >= start, a.c.action_at < end),
-    )
-    agencies = set(read_raw(conn, {"agencies": ["agency_id"]})["agencies"]["agency_id"])
-    by_agency = acts["performed_by"].isin(agencies)
-    from nplpipeline.report.kpis.contact import promise_outcomes
+_ACTION_COLUMNS = (
+    "action_id", "action_at", "loan_id", "channel", "performed_by", "outcome", "ptp_amount",
+    "ptp_date",
+)  # fmt: skip
 
-    pays = read_frame(
-        conn,
-        sa.select(r.c.repayment_id, r.c.loan_id, r.c.paid_at, r.c.amount, r.c.reversal_of).where(
-            r.c.loan_id.in_(sa.select(a.c.loan_id).where(a.c.outcome == "promise_to_pay"))
-        ),
+
+def build_actions(
+    conn: Connection, first: dt.date, last: dt.date, judged_on: dt.date | None = None
+) -> pd.DataFrame:
+    """Actions dated ``first``..``last`` with their contact flags; promises judged as of
+    ``judged_on`` (default ``last``) with the repayments known then."""
+    judged_on = max(last, judged_on or last)
+    acts = stg_contact_history(conn, last, _ACTION_COLUMNS, since=first)
+    agencies = set(stg_agencies(conn, ["agency_id"])["agency_id"])
+    by_agency = acts["performed_by"].isin(agencies)
+    promised = sa.select(RAW_TABLES["collection_actions"].c.loan_id).where(
+        RAW_TABLES["collection_actions"].c.outcome == PROMISE_OUTCOME
     )
-    promises = promise_outcomes(acts, pays, as_of=last)
+    pays = stg_repayments(
+        conn, judged_on, ("repayment_id", "loan_id", "paid_at", "amount", "reversal_of"), promised
+    )
+    promises = promise_outcomes(acts, pays, as_of=judged_on)
     kept = acts["action_id"].map(promises.set_index("action_id")["kept"]).astype("boolean")
     return pd.DataFrame(
         {
@@ -250,23 +261,22 @@ def build_actions(conn: Connection, first: dt.date, last: dt.date) -> pd.DataFra
             "collector_id": acts["performed_by"].where(~by_agency),
             "agency_id": acts["performed_by"].where(by_agency),
             "outcome": acts["outcome"],
-            "is_call_attempt": acts["channel"].isin(CALL_CHANNELS),
-            "is_right_party": acts["outcome"].isin(RIGHT_PARTY_OUTCOMES)
-            & acts["channel"].isin((*CALL_CHANNELS, "visit")),
-            "is_promise": acts["outcome"] == "promise_to_pay",
+            "is_call_attempt": acts["is_call_attempt"],
+            "is_right_party": acts["is_right_party"],
+            "is_promise": acts["is_promise"],
             "ptp_amount": acts["ptp_amount"],
             "ptp_date": acts["ptp_date"],
             "ptp_kept": kept,
-            "is_complaint": acts["outcome"] == "complaint",
+            "is_complaint": acts["is_complaint"],
         }
     )
 
 
-def build_facts(conn: Connection, as_of: dt.date) -> dict[str, int]:
+def build_facts(conn: Connection, as_of: dt.date, latest: dt.date | None = None) -> dict[str, int]:
     """Replace ``as_of``'s account-day rows and the restated window of actions."""
     day = build_account_day(conn, as_of)
     first = as_of - dt.timedelta(days=ACTION_RESTATE_DAYS)
-    actions = build_actions(conn, first, as_of)
+    actions = build_actions(conn, first, as_of, judged_on=latest)
     fa = t.fact_action.c
     return {
         t.fact_account_day.name: replace_partition(

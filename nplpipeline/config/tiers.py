@@ -1,4 +1,5 @@
-"""Assigning the plan's tiers from DPD and recovery probability, by policy, vectorised."""
+"""Assigning the plan's tiers from DPD and recovery probability: policy logic (the
+tiering policy applied), vectorised; scoring and model evaluation both call it."""
 
 from __future__ import annotations
 
