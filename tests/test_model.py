@@ -16,7 +16,7 @@ from nplpipeline.model.monitoring import build_reference, monitor
 from nplpipeline.model.reasons import phrase_for, reason_codes
 from nplpipeline.model.scorecard import WoEScorecard
 from nplpipeline.model.split import out_of_time_split
-from nplpipeline.model.synthetic import make_recovery_frame
+from nplpipeline.devtools.synthetic import make_recovery_frame
 from nplpipeline.model.train import fit_models
 
 CFG = ModelConfig()

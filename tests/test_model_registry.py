@@ -20,7 +20,7 @@ from nplpipeline.model.config import ColumnsConfig, GateConfig, ModelConfig
 from nplpipeline.model.gate import decide
 from nplpipeline.model.monitoring import load_reference
 from nplpipeline.model.registry import NoChampionError, load_champion
-from nplpipeline.model.synthetic import make_recovery_frame
+from nplpipeline.devtools.synthetic import make_recovery_frame
 from nplpipeline.model.train import train_and_register
 
 NAME = "npl_recovery_model"
