@@ -41,6 +41,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from nplpipeline.model import serialization
+from nplpipeline.settings import mask_url
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -241,7 +242,7 @@ def load_champion(tracking_uri: str, name: str = DEFAULT_MODEL_NAME) -> LoadedMo
     mv = alias_version(client(tracking_uri), name, CHAMPION)
     if mv is None:
         raise NoChampionError(
-            f"registered model {name!r} has no {CHAMPION!r} alias at {tracking_uri}; "
+            f"registered model {name!r} has no {CHAMPION!r} alias at {mask_url(tracking_uri)}; "
             "train and promote a model before scoring"
         )
     return load_version(tracking_uri, name, mv.version)

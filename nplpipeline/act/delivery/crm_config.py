@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from nplpipeline.settings import CRM_CONN_ID, ENV_PREFIX, airflow_connection
+from nplpipeline.settings import CRM_CONN_ID, ENV_PREFIX, airflow_connection, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class CrmEndpoint:
     def describe(self) -> str:
         """Where deliveries go, for logs and task results (never the token)."""
         auth = "bearer token" if self.token else "no token"
-        return f"{self.url} ({self.source}, {auth})"
+        return f"{mask_url(self.url)} ({self.source}, {auth})"
 
 
 def _env(name: str) -> str | None:

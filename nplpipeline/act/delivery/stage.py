@@ -37,7 +37,7 @@ from nplpipeline.act.delivery.export import join_url, write_bundle
 from nplpipeline.act.delivery.ledger import PendingBatch
 from nplpipeline.act.delivery.payload import FIELD_NAMES, item_json, items, worklist_table
 from nplpipeline.act.tables import worklist  # importing registers it for ensure_schema
-from nplpipeline.settings import Settings, get_settings
+from nplpipeline.settings import Settings, get_settings, mask_url
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.tables import ensure_schema
 
@@ -211,8 +211,8 @@ def run_crm_delivery(
             "as_of": as_of.isoformat(),
             "rows": table.num_rows,
             "files": len(manifest["files"]),
-            "outbox": join_url(settings.outbox_dir, bundle_folder(as_of)),
-            "crm": endpoint.url if endpoint else "not configured",
+            "outbox": mask_url(join_url(settings.outbox_dir, bundle_folder(as_of))),
+            "crm": mask_url(endpoint.url) if endpoint else "not configured",
             "batches": 0,
             "new_batches": 0,
             "already_acknowledged": 0,
