@@ -671,3 +671,40 @@ def test_deliver_to_crm_has_an_execution_timeout() -> None:
     task = bag.dags["npl_collections"].get_task("deliver_to_crm")
     assert task.execution_timeout is not None
     assert dt.timedelta(minutes=5) <= task.execution_timeout <= dt.timedelta(hours=6)
+
+
+def test_the_manifest_is_written_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nplpipeline.act.delivery import export
+
+    frames = {"worklist_call": worklist_rows(AS_OF, range(4))}
+    export.write_bundle(str(tmp_path), "crm/x", frames, {"run": 1})
+    folder = tmp_path / "crm" / "x"
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, Path.replace
+
+    def crash_on_fsync(fd: int) -> None:
+        events.append("fsync")
+        raise OSError("disk gone while writing the manifest")
+
+    monkeypatch.setattr(export.os, "fsync", crash_on_fsync)
+    with pytest.raises(OSError, match="disk gone"):
+        export.write_bundle(str(tmp_path), "crm/x", frames, {"run": 2})
+    assert events == ["fsync"]  # the data was forced to disk before any rename
+    assert not (folder / "manifest.json").exists()  # no truncated manifest
+    assert not list(folder.glob("*.tmp-*"))  # and no temporary file left behind
+
+    renames: list[tuple[str, str]] = []
+
+    def recording_replace(self: Path, target: Path) -> Path:
+        renames.append((self.name, Path(target).name))
+        return real_replace(self, target)
+
+    monkeypatch.setattr(export.os, "fsync", real_fsync)
+    monkeypatch.setattr(Path, "replace", recording_replace)
+    manifest = export.write_bundle(str(tmp_path), "crm/x", frames, {"run": 3})
+    assert [new for _, new in renames] == ["manifest.json"]
+    assert renames[0][0].startswith("manifest.json.tmp-")
+    assert json.loads((folder / "manifest.json").read_text(encoding="utf-8")) == manifest
+    assert verify_bundle(str(tmp_path), "crm/x")["run"] == 3
