@@ -158,10 +158,12 @@ def _acknowledgement(status: int, body: Mapping[str, Any], key: str) -> str | No
 
 
 def _why_not(status: int, body: Mapping[str, Any], key: str) -> str:
-    if body.get("batch_key") != key and status in (200, 201, 409):
+    """Why an answer is not an acknowledgement (codes and counts only, never values)."""
+    claims_ack = status in (200, 201) or (status == 409 and body.get("status") == "duplicate")
+    if claims_ack and body.get("batch_key") != key:
         named = "another batch" if body.get("batch_key") else "no batch key"
         return f"HTTP {status} naming {named}"
-    if status in (200, 201):
+    if claims_ack:
         return f"HTTP {status} without a valid receipt"
     return f"HTTP {status}"
 
