@@ -118,8 +118,8 @@ class IngestDatabaseError(RuntimeError):
         state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
         kind = type(orig).__name__ + (f", SQLSTATE {state}" if state else "")
         super().__init__(
-            f"{entity}: the warehouse refused loading {len(files)} drop(s) ({kind});"
-            f" row values withheld; files: {', '.join(sorted(files))}"
+            f"{entity}: a database refused the load of {len(files)} drop(s) ({kind});"
+            f" row values withheld; drops: {', '.join(sorted(files))}"
         )
         self.files = files
 
