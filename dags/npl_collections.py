@@ -91,6 +91,7 @@ def npl_collections() -> None:
         retries=5,
         retry_delay=timedelta(minutes=2),
         retry_exponential_backoff=2.0,
+        execution_timeout=timedelta(hours=1),  # a hung CRM must not hold a worker slot
     )
     def deliver_to_crm() -> dict[str, object]:
         from airflow.sdk.exceptions import AirflowFailException

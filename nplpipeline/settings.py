@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from nplpipeline.config.policy import DEFAULT_POLICY_FILE, Policy, load_policy
 
@@ -27,6 +29,11 @@ ENV_PREFIX = "NPL_"
 WAREHOUSE_CONN_ID = "npl_warehouse"
 SOURCE_CONN_ID = "npl_source"
 CRM_CONN_ID = "npl_crm"
+MASK = "***"
+# Query parameters that carry credentials in the URLs we see: libpq (password,
+# sslpassword), cloud storage (SAS sig, tokens, keys), MLflow/HTTP tokens.
+SECRET_PARAMS = re.compile(r"pass|pwd|secret|token|key|sig|credential|auth|session", re.IGNORECASE)
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
 
 
 def project_root() -> Path:
@@ -36,6 +43,37 @@ def project_root() -> Path:
         return Path(explicit).resolve()
     here = Path(__file__).resolve().parent.parent
     return here if (here / "pyproject.toml").exists() else Path.cwd()
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its userinfo password and secret-looking query values replaced.
+
+    Works for every URL a setting can hold (SQLAlchemy, MLflow tracking, fsspec outbox,
+    HTTP); text that is not a URL (a local path) comes back unchanged.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK  # unparseable: say nothing rather than leak
+    if not parts.scheme or "://" not in url:
+        return url
+    masked = url
+    if "@" in parts.netloc:
+        userinfo, _, host = parts.netloc.rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        if has_password:
+            masked = masked.replace(parts.netloc, f"{user}:{MASK}@{host}", 1)
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        hidden = [(k, MASK if SECRET_PARAMS.search(k) and v else v) for k, v in pairs]
+        if hidden != pairs:
+            masked = masked.replace("?" + parts.query, "?" + urlencode(hidden, safe="*/:,"), 1)
+    return masked  # rebuilt by replacement: urlunsplit would drop "////" of file URLs
+
+
+def mask_text(text: str) -> str:
+    """Every URL inside ``text`` masked (for error messages that quote a setting)."""
+    return _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
 
 
 def _env(name: str) -> str | None:
@@ -161,20 +199,21 @@ class Settings:
         return int(_env("INGEST_CHUNK_ROWS") or 2_000_000)
 
     def describe(self) -> dict[str, str]:
-        """Where everything points, with any password in a URL masked (safe to log)."""
-        from sqlalchemy.engine import make_url
+        """Where everything points, every credential masked (safe to log and print).
 
-        return {
-            "warehouse": make_url(self.warehouse_url).render_as_string(hide_password=True),
-            "source": (
-                make_url(self.source_url).render_as_string(hide_password=True)
-                if self.source_url
-                else f"landing zone {self.landing_dir}"
-            ),
+        Every value goes through ``mask_url``: a password may sit in any of them --
+        the warehouse and source URLs, the MLflow tracking URI (``https://u:p@...``),
+        an fsspec outbox (``s3://key:secret@bucket``, ``?sig=`` SAS tokens) -- as
+        userinfo or as a ``?password=`` query parameter.
+        """
+        values = {
+            "warehouse": self.warehouse_url,
+            "source": self.source_url or f"landing zone {self.landing_dir}",
             "mlflow": self.mlflow_tracking_uri,
             "outbox": self.outbox_dir,
             "policy": str(self.policy_file),
         }
+        return {name: mask_url(value) for name, value in values.items()}
 
 
 def get_settings() -> Settings:

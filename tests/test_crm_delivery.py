@@ -29,18 +29,23 @@ import pytest
 import sqlalchemy as sa
 
 from nplpipeline.act.delivery import ledger as ledger_module
-from nplpipeline.act.delivery.client import CrmClient, CrmRejectedError, CrmUnavailableError
+from nplpipeline.act.delivery.client import (
+    CrmClient,
+    CrmRejectedError,
+    CrmUnavailableError,
+    retry_after_seconds,
+)
 from nplpipeline.act.delivery.crm_config import (
     DEFAULT_ENDPOINT,
     CrmEndpoint,
     resolve_crm_endpoint,
 )
-from nplpipeline.act.delivery.crm_server import RunningCrm, start_crm_server
 from nplpipeline.act.delivery.export import verify_bundle
 from nplpipeline.act.delivery.payload import FIELD_NAMES, WITHHELD, items, worklist_table
 from nplpipeline.act.delivery.stage import DeliveryIncompleteError, run_crm_delivery
-from nplpipeline.act.delivery.tables import crm_delivery_ledger
+from nplpipeline.act.delivery.tables import crm_delivery_ledger, crm_rejections
 from nplpipeline.act.tables import worklist
+from nplpipeline.devtools.crm_server import RunningCrm, start_crm_server
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
@@ -120,6 +125,17 @@ def ledger_rows() -> pd.DataFrame:
     finally:
         engine.dispose()
     return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in crm_delivery_ledger.c])
+
+
+def rejection_rows() -> pd.DataFrame:
+    engine = create_warehouse_engine(get_settings().warehouse_url)
+    try:
+        with begin(engine) as conn:
+            ensure_schema(conn)
+            rows = conn.execute(sa.select(crm_rejections)).mappings().all()
+    finally:
+        engine.dispose()
+    return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in crm_rejections.c])
 
 
 def endpoint_for(crm: RunningCrm, **tuning: object) -> CrmEndpoint:
@@ -334,14 +350,25 @@ def test_a_400_fails_fast_without_leaking_values(crm: RunningCrm) -> None:
     assert caught.value.attempts == 1 and crm.stats()["requests"] == 1
 
 
-def test_a_rejected_batch_stops_the_stage_as_permanent(npl_env: dict) -> None:
+def test_a_refused_token_stops_the_stage_as_permanent_without_splitting(npl_env: dict) -> None:
     add_worklist(worklist_rows(AS_OF, range(6)))
-    with start_crm_server(token=TOKEN, max_batch_items=3) as strict:
+    with start_crm_server(token="another-token") as strict:
         with pytest.raises(DeliveryIncompleteError) as caught:
             run_crm_delivery(AS_OF, endpoint=endpoint_for(strict, batch_size=10))
         assert caught.value.permanent and caught.value.remaining == 1
-        assert "too_many_items" in str(caught.value) and "L0000" not in str(caught.value)
-        assert strict.stats()["requests"] == 1
+        assert "unauthorized" in str(caught.value) and "L0000" not in str(caught.value)
+        assert strict.stats()["requests"] == 1  # a 401 is about the request: no split
+    assert rejection_rows().empty
+
+
+def test_an_oversized_batch_is_split_and_delivered(npl_env: dict) -> None:
+    add_worklist(worklist_rows(AS_OF, range(6)))
+    with start_crm_server(token=TOKEN, max_batch_items=3) as strict:
+        summary = run_crm_delivery(AS_OF, endpoint=endpoint_for(strict, batch_size=10))
+        stats = strict.stats()
+    assert summary["split_batches"] == 1 and summary["rejected_items"] == 0
+    assert stats["unique_items"] == 6 and stats["duplicate_items"] == 0
+    assert ledger_rows()["acknowledged_at"].notna().all() and rejection_rows().empty
 
 
 def test_client_retries_429_5xx_and_timeouts_with_backoff() -> None:
@@ -350,7 +377,9 @@ def test_client_retries_429_5xx_and_timeouts_with_backoff() -> None:
             httpx.Response(429, headers={"Retry-After": "0.01"}),
             httpx.Response(503),
             httpx.ReadTimeout("slow"),
-            httpx.Response(409, json={"status": "duplicate", "receipt": "crm-1"}),
+            httpx.Response(
+                409, json={"status": "duplicate", "receipt": "crm-1", "batch_key": "b" * 64}
+            ),
         ]
     )
     seen: list[httpx.Request] = []
@@ -428,7 +457,7 @@ def test_crm_server_runs_from_the_command_line(tmp_path: Path) -> None:
     state = tmp_path / "crm-state.json"
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "nplpipeline.act.delivery.crm_server", "--port", str(port)),
+            *(sys.executable, "-m", "nplpipeline.devtools.crm_server", "--port", str(port)),
             *("--fail-rate", "0.3", "--drop-rate", "0.1", "--seed", "1", "--state", str(state)),
         ],
         stdout=subprocess.PIPE,
@@ -462,3 +491,220 @@ def test_crm_server_runs_from_the_command_line(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         out, _err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and b"listening on" in out
+
+
+# -- what a contract-following CRM may do: each must end in exactly-once delivery --------
+
+
+def _ledger_receipts(crm: RunningCrm) -> tuple[set[str], set[str]]:
+    """(receipts in the ledger, receipts the CRM issued for the keys it applied)."""
+    issued = {str(b["receipt"]) for b in crm.state.batches.values()}
+    return set(ledger_rows()["crm_receipt"]), issued
+
+
+@pytest.mark.parametrize("answer", ["wrong_key", "no_key"])
+def test_an_answer_not_naming_the_key_sent_is_not_an_acknowledgement(
+    npl_env: dict, answer: str
+) -> None:
+    add_worklist(worklist_rows(AS_OF, range(7)))
+    with start_crm_server(token=TOKEN, script=(answer,)) as crm:
+        summary = run_crm_delivery(AS_OF, endpoint=endpoint_for(crm))
+        stats = crm.stats()
+        in_ledger, issued = _ledger_receipts(crm)
+    assert summary["sent"] == 1 and summary["replayed"] == 1  # acked by the replay only
+    assert stats["scripted"] == {answer: 1} and stats["replayed_batches"] == 1
+    assert in_ledger == issued and stats["duplicate_items"] == 0
+    assert set(ledger_rows()["attempts"]) == {2}
+
+
+def test_409_still_processing_is_retried(npl_env: dict) -> None:
+    add_worklist(worklist_rows(AS_OF, range(7)))
+    with start_crm_server(token=TOKEN, script=("in_progress", "in_progress")) as crm:
+        summary = run_crm_delivery(AS_OF, endpoint=endpoint_for(crm))
+        stats = crm.stats()
+    assert summary["sent"] == 1 and summary["replayed"] == 0
+    assert stats["applied_batches"] == 1 and stats["scripted"] == {"in_progress": 2}
+    assert set(ledger_rows()["attempts"]) == {3}
+
+
+def test_a_broken_response_encoding_is_a_recorded_retryable_failure(
+    npl_env: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_worklist(worklist_rows(AS_OF, range(7)))
+    with start_crm_server(token=TOKEN, script=("broken_encoding",)) as crm:
+        with caplog.at_level("WARNING"):
+            summary = run_crm_delivery(AS_OF, endpoint=endpoint_for(crm))
+        stats = crm.stats()
+    assert summary["sent"] == 1 and summary["replayed"] == 1
+    assert stats["applied_batches"] == 1 and stats["duplicate_items"] == 0
+    assert "DecodingError" in caplog.text and set(ledger_rows()["attempts"]) == {2}
+
+    add_worklist(worklist_rows(AS_OF, range(7, 9)))
+    with (
+        start_crm_server(token=TOKEN, script=("broken_encoding",) * 3) as crm,
+        pytest.raises(DeliveryIncompleteError) as caught,
+    ):
+        run_crm_delivery(AS_OF, endpoint=endpoint_for(crm, max_attempts=2))
+    assert not caught.value.permanent and "DecodingError" in str(caught.value)
+    late = ledger_rows().set_index("item_id").loc[worklist_rows(AS_OF, range(7, 9))["item_id"]]
+    assert set(late["attempts"]) == {2} and late["acknowledged_at"].isna().all()
+
+
+def test_retry_after_is_honoured_as_seconds_and_as_an_http_date() -> None:
+    headers = httpx.Headers(
+        {"Retry-After": "Sat, 31 Oct 2026 08:00:30 GMT", "Date": "Sat, 31 Oct 2026 08:00:00 GMT"}
+    )
+    assert retry_after_seconds(headers) == 30.0
+    assert retry_after_seconds(httpx.Headers({"Retry-After": "7"})) == 7.0
+    past = httpx.Headers(
+        {"Retry-After": "Sat, 31 Oct 2026 07:59:00 GMT", **{"Date": headers["Date"]}}
+    )
+    assert retry_after_seconds(past) == 0.0
+    assert retry_after_seconds(httpx.Headers({"Retry-After": "soon"})) is None
+
+    (item,) = items(worklist_table(AS_OF, [worklist_rows(AS_OF, range(1)).iloc[0]]))
+    with start_crm_server(token=TOKEN, script=("unavailable_date",)) as crm:
+        sleeps: list[float] = []
+        endpoint = CrmEndpoint(url=crm.url, token=TOKEN, backoff_base=0.001, backoff_max=10)
+        with CrmClient(endpoint, sleep=sleeps.append) as client:
+            result = client.push_batch(AS_OF, "e" * 64, [item])
+    assert result.attempts == 2 and result.status == 201
+    assert len(sleeps) == 1 and 1.0 <= sleeps[0] <= 3.0  # the date was 2 s after the answer
+
+
+def test_a_trickled_answer_ends_at_the_request_deadline() -> None:
+    (item,) = items(worklist_table(AS_OF, [worklist_rows(AS_OF, range(1)).iloc[0]]))
+    with start_crm_server(token=TOKEN, script=("trickle",), trickle_seconds=0.05) as crm:
+        endpoint = CrmEndpoint(
+            url=crm.url, token=TOKEN, timeout=1.0, deadline=0.3, backoff_base=0.001
+        )
+        with CrmClient(endpoint, sleep=lambda _s: None) as client:
+            result = client.push_batch(AS_OF, "f" * 64, [item])
+        stats = crm.stats()
+    # each byte came well within the read timeout; only the deadline ended the first try
+    assert result.attempts == 2 and result.replayed and result.status == 200
+    assert stats["scripted"] == {"trickle": 1} and stats["applied_batches"] == 1
+
+
+@pytest.mark.parametrize("style", ["integer", "long"])
+def test_integer_and_long_receipts_are_acknowledged_and_stored_as_text(
+    npl_env: dict, style: str
+) -> None:
+    add_worklist(worklist_rows(AS_OF, range(10)))
+    with start_crm_server(token=TOKEN, receipt_style=style) as crm:
+        summary = run_crm_delivery(AS_OF, endpoint=endpoint_for(crm))
+        in_ledger, issued = _ledger_receipts(crm)
+        stats = crm.stats()
+    assert summary["sent"] == summary["batches"] == 2 and stats["requests"] == 2
+    assert in_ledger == issued and len(in_ledger) == 2
+    sample = next(iter(in_ledger))
+    assert sample.isdigit() if style == "integer" else len(sample) > 200
+
+
+def _refuse_bad_customers(item: dict) -> tuple[str, str | None] | None:
+    return ("invalid_value", "customer_id") if item["customer_id"].startswith("BAD") else None
+
+
+def _set_customer(item_ids: list[str], customer: str | None = None) -> None:
+    engine = create_warehouse_engine(get_settings().warehouse_url)
+    try:
+        with begin(engine) as conn:
+            for item_id in item_ids:
+                value = customer or "C" + item_id.split("-")[1][1:]
+                conn.execute(
+                    worklist.update().where(worklist.c.item_id == item_id).values(customer_id=value)
+                )
+    finally:
+        engine.dispose()
+
+
+def test_refused_items_are_isolated_and_the_rest_of_the_day_is_delivered(
+    npl_env: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    frame = worklist_rows(AS_OF, range(20))
+    bad = [frame["item_id"].iloc[3], frame["item_id"].iloc[11]]
+    frame.loc[frame["item_id"].isin(bad), "customer_id"] = "BAD-张三-13800138000"
+    add_worklist(frame)
+    with start_crm_server(token=TOKEN, reject=_refuse_bad_customers) as crm:
+        endpoint = endpoint_for(crm)
+        with caplog.at_level("WARNING"):
+            first = run_crm_delivery(AS_OF, endpoint=endpoint)
+        applied = crm.state.applied_items(AS_OF.isoformat())
+        assert first["rejected_items"] == 2 and first["rejected_open"] == 2
+        assert set(applied) == set(frame["item_id"]) - set(bad)
+        assert crm.stats()["duplicate_items"] == 0
+        assert "act_crm_rejections" in caplog.text and "张三" not in caplog.text
+
+        refused = rejection_rows().set_index("item_id")
+        assert sorted(refused.index) == sorted(bad)
+        assert set(refused["http_status"]) == {422} and set(refused["error_code"]) == {
+            "invalid_value"
+        }
+        assert set(refused["error_field"]) == {"customer_id"}
+        assert "BAD" not in refused.to_string() and "张三" not in refused.to_string()
+        led = ledger_rows()
+        assert len(led) == 18 and led["acknowledged_at"].notna().all()
+
+        # a rerun without a correction sends nothing: the refused payload stays home
+        before = crm.stats()["requests"]
+        again = run_crm_delivery(AS_OF, endpoint=endpoint)
+        assert again["new_batches"] == again["sent"] == 0 and again["rejected_open"] == 2
+        assert crm.stats()["requests"] == before
+
+        # corrected worklist rows are planned anew, under a key of their own
+        _set_customer(bad)
+        fixed = run_crm_delivery(AS_OF, endpoint=endpoint)
+        assert fixed["new_batches"] == 1 and fixed["items_sent"] == 2
+        assert fixed["rejected_open"] == 0
+        applied = crm.state.applied_items(AS_OF.isoformat())
+        assert set(applied) == set(frame["item_id"]) and crm.stats()["duplicate_items"] == 0
+        assert applied[bad[0]]["item"]["customer_id"] == "C" + bad[0].split("-")[1][1:]
+    led = ledger_rows().set_index("item_id")
+    assert not set(led.loc[bad, "batch_key"]) & set(refused["batch_key"])
+
+
+def test_deliver_to_crm_has_an_execution_timeout() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    root = Path(__file__).resolve().parent.parent
+    bag = DagBag(dag_folder=str(root / "dags" / "npl_collections.py"))
+    task = bag.dags["npl_collections"].get_task("deliver_to_crm")
+    assert task.execution_timeout is not None
+    assert dt.timedelta(minutes=5) <= task.execution_timeout <= dt.timedelta(hours=6)
+
+
+def test_the_manifest_is_written_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nplpipeline.act.delivery import export
+
+    frames = {"worklist_call": worklist_rows(AS_OF, range(4))}
+    export.write_bundle(str(tmp_path), "crm/x", frames, {"run": 1})
+    folder = tmp_path / "crm" / "x"
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, Path.replace
+
+    def crash_on_fsync(fd: int) -> None:
+        events.append("fsync")
+        raise OSError("disk gone while writing the manifest")
+
+    monkeypatch.setattr(export.os, "fsync", crash_on_fsync)
+    with pytest.raises(OSError, match="disk gone"):
+        export.write_bundle(str(tmp_path), "crm/x", frames, {"run": 2})
+    assert events == ["fsync"]  # the data was forced to disk before any rename
+    assert not (folder / "manifest.json").exists()  # no truncated manifest
+    assert not list(folder.glob("*.tmp-*"))  # and no temporary file left behind
+
+    renames: list[tuple[str, str]] = []
+
+    def recording_replace(self: Path, target: Path) -> Path:
+        renames.append((self.name, Path(target).name))
+        return real_replace(self, target)
+
+    monkeypatch.setattr(export.os, "fsync", real_fsync)
+    monkeypatch.setattr(Path, "replace", recording_replace)
+    manifest = export.write_bundle(str(tmp_path), "crm/x", frames, {"run": 3})
+    assert [new for _, new in renames] == ["manifest.json"]
+    assert renames[0][0].startswith("manifest.json.tmp-")
+    assert json.loads((folder / "manifest.json").read_text(encoding="utf-8")) == manifest
+    assert verify_bundle(str(tmp_path), "crm/x")["run"] == 3

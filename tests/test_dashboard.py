@@ -36,6 +36,7 @@ from nplpipeline.act.tables import suppression_log
 from nplpipeline.model.tables import model_monitoring
 from nplpipeline.report.dashboard import fmt, load, write_monthly_report
 from nplpipeline.settings import Settings
+from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from tests.dashboard_fixtures import (
     AS_OF,
     CUSTOMER_IDS,
@@ -569,3 +570,23 @@ def test_monthly_report_is_a_self_contained_file(filled: str, tmp_path: Path) ->
     dates = [p.attrs["data-date"] for p in page.all("circle", kpi="npl_ratio")]
     assert len(dates) == 13 and dates[-1] == AS_OF.isoformat()
     assert "2026-10-10" not in dates and "2026-10-20" not in dates
+
+
+def test_a_query_failing_mid_read_gives_the_503_page_not_a_500(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    fill_warehouse(url)
+    engine = create_warehouse_engine(url)
+    try:  # the schema changed under the page (a migration half done): queries now fail
+        with begin(engine) as conn:
+            conn.execute(sa.text("ALTER TABLE mart_npl_trend DROP COLUMN npl_ratio"))
+    finally:
+        engine.dispose()
+    monkeypatch.setenv("NPL_WAREHOUSE_URL", url)
+    client = TestClient(
+        load_plugin().create_app(require_login=False), raise_server_exceptions=False
+    )
+    page = client.get("/")
+    assert page.status_code == 503 and "busy or unreachable" in page.text
+    assert "npl_ratio" not in page.text and "Traceback" not in page.text

@@ -35,13 +35,20 @@ AIRFLOW_SERVICES = {
     "airflow-init": None,
 }
 
-# ${VAR}, ${VAR-default} or ${VAR:-default}, but not the $${VAR} escape.
-SUBSTITUTION = re.compile(r"(?<!\$)\$\{(\w+)(?::?-([^}]*))?\}")
+# ${VAR}, ${VAR-default}, ${VAR:-default} or a required ${VAR:?message}, not the $${VAR} escape.
+SUBSTITUTION = re.compile(r"(?<!\$)\$\{(\w+)(?::?([-?])([^}]*))?\}")
 
 
 def interpolate(value: object) -> str:
-    """The value Compose uses with an empty environment: the defaults the file ships with."""
-    return SUBSTITUTION.sub(lambda m: m.group(2) or "", str(value))
+    """The value Compose uses: the file's defaults, and for a required variable a stand-in
+    for what .env must give (the same for every use of that variable)."""
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(2) == "?":
+            return f"required-{m.group(1).lower().strip('_')}"
+        return m.group(3) or ""
+
+    return SUBSTITUTION.sub(one, str(value))
 
 
 def env(service: str) -> dict[str, str]:
@@ -216,7 +223,7 @@ def test_celery_executor_with_a_healthy_broker():
 
 SECRET_KEY = re.compile(r"(PASSWORD|SECRET|TOKEN|FERNET_KEY|SECRET_KEY|API_KEY)$")
 URL_PASSWORD = re.compile(r"://[^:/@\s]*:([^@\s]+)@")
-WHOLE_SUBSTITUTION = re.compile(r"\$\{\w+(?::?-([^}]*))?\}")
+WHOLE_SUBSTITUTION = re.compile(r"\$\{\w+(?::?[-?]([^}]*))?\}")
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
@@ -264,3 +271,27 @@ def test_env_example_documents_every_substituted_variable():
     assert used and not used - documented, (
         f"undocumented in .env.example: {sorted(used - documented)}"
     )
+
+
+def test_secrets_are_required_and_fail_closed():
+    """No password has a default: without .env, compose refuses to start."""
+    secrets = [m for m in SUBSTITUTION.finditer(COMPOSE_TEXT) if SECRET_KEY.search(m.group(1))]
+    assert {m.group(1) for m in secrets} >= {
+        "AIRFLOW_DB_PASSWORD",
+        "NPL_WAREHOUSE_PASSWORD",
+        "_AIRFLOW_WWW_USER_PASSWORD",
+    }
+    for m in secrets:
+        assert m.group(0).startswith(f"${{{m.group(1)}:?"), f"{m.group(0)} fails open"
+    for key in ("AIRFLOW_DB_PASSWORD", "NPL_WAREHOUSE_PASSWORD", "_AIRFLOW_WWW_USER_PASSWORD"):
+        assert re.search(rf"^{key}=$", ENV_EXAMPLE, flags=re.MULTILINE), f"{key} has a sample"
+
+
+@pytest.mark.parametrize("service", ["mlflow", "airflow-apiserver"])
+def test_the_uis_are_published_on_loopback_only(service):
+    ports = SERVICES[service].get("ports") or []
+    assert ports, f"{service} publishes no port"
+    for port in ports:
+        published = interpolate(port if isinstance(port, str) else port.get("host_ip", ""))
+        assert published.startswith("127.0.0.1:"), f"{service} listens beyond loopback"
+    assert "reverse proxy" in COMPOSE_TEXT  # how to open them safely is documented

@@ -18,6 +18,7 @@ from landing_fixtures import (
     REPAYMENT,
     SURVEY,
     clean_portfolio,
+    csv_text,
     installment,
     write_drop,
 )
@@ -358,3 +359,79 @@ def test_children_of_a_quarantined_parent_say_so_and_do_not_reject_their_file(
     assert loads["repayments"].rules == {"parent_quarantined:loan_id": 30}
     q = quarantined(engine)
     assert set(q.loc[q["entity"] == "repayments", "rules"]) == {"parent_quarantined:loan_id"}
+
+
+# -- no row values in errors: every path by which ingest refuses a drop ------------------
+PII_ROW = {
+    **CUSTOMER,
+    "customer_id": "C7",
+    "full_name": "李秀英",
+    "national_id": "440103198801015678",
+    "phone": "+8613912345678",
+}
+PII_VALUES = ("李秀英", "440103198801015678", "+8613912345678", "13912345678")
+
+
+def _pii_drop(folder: Path, problem: str) -> tuple[str, str]:
+    """A broken customers drop full of PII; returns (file name, expected problem text)."""
+    good = csv_text("customers", [CUSTOMER, PII_ROW])
+    header, clean, pii_line = good.splitlines()
+    width = len(header.split(","))
+    if problem == "extra_field":
+        text = "\n".join([header, clean, pii_line + ",李秀英的备注"]) + "\n"
+        return _write(folder, "part-0.csv", text.encode()), (
+            f"line 3 has {width + 1} field(s), the header has {width}"
+        )
+    if problem == "unterminated_quote":
+        text = "\n".join([header, clean, '"' + pii_line]) + "\n"
+        return _write(folder, "part-0.csv", text.encode()), "not a readable CSV"
+    if problem == "bad_gzip":  # starts with the row itself: gzip's error quotes its first bytes
+        return _write(folder, "part-0.csv.gz", pii_line.encode()), "not a readable gzip file"
+    if problem == "bad_parquet":
+        return _write(folder, "part-0.parquet", good.encode()), "not a readable Parquet file"
+    raise AssertionError(problem)
+
+
+def _write(folder: Path, name: str, data: bytes) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+    return name
+
+
+@pytest.mark.parametrize(
+    "problem", ["extra_field", "unterminated_quote", "bad_gzip", "bad_parquet"]
+)
+def test_a_broken_drop_full_of_pii_fails_without_any_of_it(
+    engine, tmp_path: Path, problem: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import traceback
+
+    name, expected = _pii_drop(tmp_path / "customers" / "2026-01-02", problem)
+    with caplog.at_level("DEBUG"), pytest.raises(IngestError) as error:
+        ingest_entity(engine, tmp_path, "customers", UP_TO)
+    message = str(error.value)
+    assert f"customers/2026-01-02/{name}" in message and expected in message
+    # what the Airflow task log would show: the whole traceback, chained causes included
+    shown = "".join(traceback.format_exception(error.value)) + caplog.text + repr(error.value)
+    for value in PII_VALUES:
+        assert value not in shown, (problem, value)
+
+
+def test_a_database_refusal_names_the_drop_without_row_values(
+    engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import traceback
+
+    from nplpipeline.ingest import loader
+
+    write_drop(tmp_path, "customers", "2026-01-01", [PII_ROW])
+
+    def refuse(conn, *_args, **_kwargs):
+        conn.execute(sa.text("SELECT CAST(:v AS INTEGER)"), {"v": PII_ROW["full_name"]})
+
+    monkeypatch.setattr(loader, "upsert_latest", refuse)
+    with pytest.raises(loader.IngestDatabaseError) as error:
+        ingest_entity(engine, tmp_path, "customers", UP_TO)
+    shown = "".join(traceback.format_exception(error.value))
+    assert "customers/2026-01-01/part-0.csv" in shown and "row values withheld" in shown
+    assert PII_ROW["full_name"] not in shown

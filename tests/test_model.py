@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nplpipeline.devtools.synthetic import make_recovery_frame
 from nplpipeline.model import metrics, serialization
 from nplpipeline.model.config import ColumnsConfig, ModelConfig, MonitoringConfig, SplitConfig
 from nplpipeline.model.frame import infer_feature_spec, label_array
@@ -16,7 +17,6 @@ from nplpipeline.model.monitoring import build_reference, monitor
 from nplpipeline.model.reasons import phrase_for, reason_codes
 from nplpipeline.model.scorecard import WoEScorecard
 from nplpipeline.model.split import out_of_time_split
-from nplpipeline.model.synthetic import make_recovery_frame
 from nplpipeline.model.train import fit_models
 
 CFG = ModelConfig()

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nplpipeline.devtools.synthetic import make_recovery_frame
 from nplpipeline.model import registry
 from nplpipeline.model.config import ColumnsConfig, GateConfig, ModelConfig
 from nplpipeline.model.gate import decide
 from nplpipeline.model.monitoring import load_reference
-from nplpipeline.model.registry import NoChampionError, load_champion
-from nplpipeline.model.synthetic import make_recovery_frame
+from nplpipeline.model.registry import ModelIntegrityError, NoChampionError, load_champion
 from nplpipeline.model.train import train_and_register
 
 NAME = "npl_recovery_model"
@@ -148,6 +148,78 @@ def test_worse_challenger_is_refused(store, better, worse) -> None:
     )
     decision = json.loads(Path(local).read_text())
     assert decision["promote"] is False and decision["champion_version"] == better.version
+
+
+# -- the champion is verified before it scores ----------------------------------------------
+def _artifact(store, version: str) -> tuple[Path, Path]:
+    """(artifact folder, model file) of a registered version in the local artifact store."""
+    from urllib.parse import unquote, urlsplit
+
+    import yaml
+
+    uri = registry.client(store["tracking_uri"]).get_model_version_download_uri(NAME, version)
+    folder = Path(unquote(urlsplit(uri).path))
+    meta = yaml.safe_load((folder / "MLmodel").read_text())
+    return folder, folder / meta["flavors"]["sklearn"]["pickled_model"]
+
+
+@pytest.fixture
+def restore(store, better):
+    """Put the champion's files, tags and alias back however a test left them."""
+    c = registry.client(store["tracking_uri"])
+    folder, model_file = _artifact(store, better.version)
+    saved = {p: p.read_bytes() for p in (folder / "MLmodel", model_file)}
+    tags = dict(c.get_model_version(NAME, better.version).tags)
+    yield c
+    for path, data in saved.items():
+        path.write_bytes(data)
+    for key in (registry.SHA_TAG, registry.GATE_TAG):
+        c.set_model_version_tag(NAME, better.version, key, tags[key])
+    c.set_registered_model_alias(NAME, registry.CHAMPION, better.version)
+    assert load_champion(store["tracking_uri"]).version == better.version
+
+
+def test_promotion_records_the_artifact_sha256_and_the_gate_decision(store, better) -> None:
+    tags = registry.client(store["tracking_uri"]).get_model_version(NAME, better.version).tags
+    _, model_file = _artifact(store, better.version)
+    assert tags[registry.GATE_TAG] == "promoted"
+    assert tags[registry.SHA_TAG] == registry.file_sha256(model_file)
+
+
+def test_a_version_the_gate_refused_is_not_loaded_under_the_alias(store, worse, restore) -> None:
+    restore.set_registered_model_alias(NAME, registry.CHAMPION, worse.version)
+    with pytest.raises(ModelIntegrityError, match=rf"v{worse.version} was never approved"):
+        load_champion(store["tracking_uri"])
+
+
+def test_a_tampered_artifact_of_trusted_types_is_refused(store, first, better, restore) -> None:
+    from nplpipeline.model import serialization
+
+    _, model_file = _artifact(store, better.version)
+    serialization.dump(first.model, model_file)  # a real, loadable model: another one
+    assert serialization.load(model_file) is not None
+    with pytest.raises(ModelIntegrityError, match=rf"v{better.version}: model file SHA-256"):
+        load_champion(store["tracking_uri"])
+
+
+def test_a_model_path_outside_the_artifact_folder_is_refused(store, better, restore) -> None:
+    folder, model_file = _artifact(store, better.version)
+    outside = folder.parent / "elsewhere.skops"
+    outside.write_bytes(model_file.read_bytes())  # same bytes, same digest, wrong place
+    mlmodel = folder / "MLmodel"
+    text = mlmodel.read_text().replace(model_file.name, f"../{outside.name}")
+    mlmodel.write_text(text)
+    with pytest.raises(ModelIntegrityError, match=rf"v{better.version}.*inside the artifact"):
+        load_champion(store["tracking_uri"])
+
+
+def test_a_corrupt_model_fails_naming_the_version(store, better, restore) -> None:
+    _, model_file = _artifact(store, better.version)
+    model_file.write_bytes(b"PK\x03\x04 not really a zip")
+    digest = registry.file_sha256(model_file)  # even with a matching digest recorded
+    restore.set_model_version_tag(NAME, better.version, registry.SHA_TAG, digest)
+    with pytest.raises(ModelIntegrityError, match=rf"v{better.version} cannot be loaded"):
+        load_champion(store["tracking_uri"])
 
 
 # -- the gate rule on its own ---------------------------------------------------------------

@@ -118,8 +118,8 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
 
     # collections in Airflow: plans, placements, worklists, and the CRM push against a
     # stand-in CRM that fails 30% of requests and drops 10% of connections
-    from nplpipeline.act.delivery.crm_server import start_crm_server
     from nplpipeline.act.tables import suppression_log, worklist
+    from nplpipeline.devtools.crm_server import start_crm_server
 
     with start_crm_server(fail_rate=0.3, drop_rate=0.1, seed=5) as crm:
         monkeypatch.setenv("NPL_CRM_URL", crm.url)

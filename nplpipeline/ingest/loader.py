@@ -110,6 +110,22 @@ class IngestError(Exception):
         self.rejected = rejected
 
 
+class IngestDatabaseError(RuntimeError):
+    """The warehouse refused a load (retryable). The driver's message is withheld: it can
+    quote row values (``Key (loan_id)=(...)``, SQL parameters); its type and SQLSTATE
+    are kept, which is what an engineer needs to find the cause in the database log."""
+
+    def __init__(self, entity: str, files: list[str], exc: BaseException) -> None:
+        orig = getattr(exc, "orig", None) or exc
+        state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        kind = type(orig).__name__ + (f", SQLSTATE {state}" if state else "")
+        super().__init__(
+            f"{entity}: a database refused the load of {len(files)} drop(s) ({kind});"
+            f" row values withheld; drops: {', '.join(sorted(files))}"
+        )
+        self.files = files
+
+
 def _loaded_checksums(conn: Connection, entity: str) -> dict[str, str]:
     rows = conn.execute(
         sa.select(load_audit.c.source_file, load_audit.c.checksum).where(
@@ -458,7 +474,11 @@ def ingest_entity(
     total = EntityLoad(entity_name)
     pending = pending_drops(engine, landing_dir, entity_name, up_to)
     for batch in _read_all(pending, entity, options, total):
-        total.add(_load_batch(engine, entity, batch, options))
+        try:
+            total.add(_load_batch(engine, entity, batch, options))
+        except sa.exc.SQLAlchemyError as exc:
+            files = [drop.source_file for drop, _, _ in batch.files]
+            raise IngestDatabaseError(entity_name, files, exc) from None
     if total.dq_warnings or total.dq_critical_failures:
         log.warning(
             "data quality %s: %d critical expectation(s) failed (rows quarantined), "

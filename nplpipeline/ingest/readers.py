@@ -8,6 +8,7 @@ in :mod:`nplpipeline.validate.coerce`.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import gzip
 import io
 
@@ -20,7 +21,12 @@ from nplpipeline.ingest.landing import Drop
 
 
 class DropRejectedError(Exception):
-    """A drop that cannot be loaded at all; nothing of it is written."""
+    """A drop that cannot be loaded at all; nothing of it is written.
+
+    ``problem`` is built here from fixed text, counts, positions and contract column
+    names only -- never from a library's message, which may quote the row (pyarrow's
+    CSV errors do: a customer's name, national id and phone would reach the task log).
+    """
 
     def __init__(self, source_file: str, problem: str) -> None:
         super().__init__(f"{source_file}: {problem}")
@@ -53,29 +59,59 @@ def _as_utf8(raw: bytes, encoding: str, drop: Drop) -> bytes:
     return text.encode("utf-8")
 
 
+def _csv_options(entity: Entity, *, use_threads: bool = True, on_invalid=None) -> dict:
+    return {
+        "read_options": pacsv.ReadOptions(autogenerate_column_names=False, use_threads=use_threads),
+        # Text in, always: inference would turn "+8613800138000" into a number and
+        # drop leading zeros of IDs before any rule could see them.
+        "convert_options": pacsv.ConvertOptions(
+            column_types=dict.fromkeys(entity.columns, pa.string()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+        "parse_options": pacsv.ParseOptions(
+            newlines_in_values=True, invalid_row_handler=on_invalid
+        ),
+    }
+
+
+def _csv_problem(data: bytes, entity: Entity) -> str:
+    """Where a CSV breaks, in counts only: re-parsed single-threaded (on failure only) so
+    pyarrow numbers the row; the row's text is seen here and dropped."""
+    found: list[tuple[int | None, int, int]] = []
+
+    def first_invalid(row: pacsv.InvalidRow) -> str:
+        found.append((row.number, row.expected_columns, row.actual_columns))
+        return "error"
+
+    with contextlib.suppress(pa.ArrowException):
+        pacsv.read_csv(
+            io.BytesIO(data), **_csv_options(entity, use_threads=False, on_invalid=first_invalid)
+        )
+    if not found:
+        return "not a readable CSV (parse error; row values withheld)"
+    number, expected, actual = found[0]
+    where = f"line {number}" if number is not None else "a row"
+    return (
+        f"not a readable CSV: {where} has {actual} field(s), the header has {expected}"
+        " (row values withheld)"
+    )
+
+
 def _read_csv(drop: Drop, entity: Entity, encoding: str) -> pa.Table:
     raw = drop.path.read_bytes()
     if drop.path.name.endswith(".gz"):
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
-            raise DropRejectedError(drop.source_file, f"not a readable gzip file ({exc})") from None
+            problem = f"not a readable gzip file ({type(exc).__name__})"
+            raise DropRejectedError(drop.source_file, problem) from None
     data = _as_utf8(raw, encoding, drop)
     try:
-        return pacsv.read_csv(
-            io.BytesIO(data),
-            read_options=pacsv.ReadOptions(autogenerate_column_names=False),
-            # Text in, always: inference would turn "+8613800138000" into a number and
-            # drop leading zeros of IDs before any rule could see them.
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(entity.columns, pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        )
-    except pa.ArrowInvalid as exc:
-        raise DropRejectedError(drop.source_file, f"not a readable CSV ({exc})") from None
+        return pacsv.read_csv(io.BytesIO(data), **_csv_options(entity))
+    except pa.ArrowException:
+        problem = _csv_problem(data, entity)
+    raise DropRejectedError(drop.source_file, problem)
 
 
 def read_drop(drop: Drop, entity: Entity, encoding: str = "utf-8") -> pa.Table:
@@ -84,13 +120,21 @@ def read_drop(drop: Drop, entity: Entity, encoding: str = "utf-8") -> pa.Table:
     if drop.path.name.endswith(".parquet"):
         try:
             table = pq.read_table(drop.path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DropRejectedError(
-                drop.source_file, f"not a readable Parquet file ({exc})"
-            ) from None
+        except (pa.ArrowException, OSError) as exc:
+            problem = f"not a readable Parquet file ({type(exc).__name__})"
+            raise DropRejectedError(drop.source_file, problem) from None
     else:
         table = _read_csv(drop, entity, encoding)
-    table = table.rename_columns([c.strip() for c in table.column_names])
+    try:
+        return _as_text_columns(drop, entity, table)
+    except pa.ArrowException as exc:  # e.g. a nested Parquet column: no text form
+        problem = f"columns cannot be read as text ({type(exc).__name__})"
+        raise DropRejectedError(drop.source_file, problem) from None
+
+
+def _as_text_columns(drop: Drop, entity: Entity, table: pa.Table) -> pa.Table:
+    """Contract columns as text, in contract order, plus ``_row_number``."""
+    table = table.rename_columns([str(c).strip() for c in table.column_names])
     missing = [c for c in entity.required_columns if c not in table.column_names]
     if missing:
         raise DropRejectedError(

@@ -5,9 +5,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from nplpipeline.ingest.loader import EntityLoad, IngestOptions, ingest_entity
+from nplpipeline.ingest.loader import (
+    EntityLoad,
+    IngestDatabaseError,
+    IngestOptions,
+    ingest_entity,
+)
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.validate.rules import LOAD_ORDER
 from nplpipeline.warehouse.engine import create_warehouse_engine
@@ -21,7 +27,10 @@ def run_ingest_entity(
     engine = create_warehouse_engine(settings.warehouse_url)
     try:
         if settings.source_url and up_to is not None:
-            _pull_from_source(settings, engine, entity, up_to)
+            try:
+                _pull_from_source(settings, engine, entity, up_to)
+            except sa.exc.SQLAlchemyError as exc:  # the driver's text may quote row values
+                raise IngestDatabaseError(entity, ["source database pull"], exc) from None
         options = IngestOptions(
             encoding=settings.source_encoding,
             chunk_rows=settings.ingest_chunk_rows,

@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from nplpipeline.devtools.synthetic import make_recovery_frame
 from nplpipeline.model.reasons import reason_codes
 from nplpipeline.model.registry import load_champion
-from nplpipeline.model.synthetic import make_recovery_frame
 from nplpipeline.model.train import train_and_register
 
 

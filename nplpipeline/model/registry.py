@@ -5,11 +5,27 @@ is the latest candidate the gate refused or has not yet judged (it is removed wh
 candidate is promoted). Loading never goes through the model's own trusted-type list or
 pickle: we download the artifact, require the skops format and load it with
 `serialization.TRUSTED_TYPES`.
+
+**Never load a model with MLflow's own loader** (`mlflow.sklearn.load_model`,
+`mlflow.pyfunc.load_model`): it takes the serialization format *and* the skops trusted
+types from the artifact's `MLmodel` file -- whoever can write to the artifact store
+chooses what gets executed (a pickle, or any type they list) -- and it verifies nothing
+about which version the gate approved.
+
+**The champion is verified before it scores.** At promotion, `promote` records in the
+version's tags the SHA-256 of the model file (`artifact_sha256`) and the gate's decision
+(`gate_decision` = `promoted`). `load_champion` (and `load_version`, by default) refuses
+with `ModelIntegrityError` naming the version: a version the gate never approved (an
+alias moved by hand), a file whose digest differs (a tampered artifact, even one using
+only trusted types), a model path in `MLmodel` outside the artifact folder, and a file
+that does not load (corrupt). A champion promoted before these tags existed is refused
+too; after reviewing it, `record_promotion` seals it once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,14 +41,22 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from nplpipeline.model import serialization
+from nplpipeline.settings import mask_url
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 DEFAULT_MODEL_NAME = "npl_recovery_model"
+SHA_TAG = "artifact_sha256"  # SHA-256 of the model file, recorded at promotion
+GATE_TAG = "gate_decision"  # "promoted" when the gate approved the version
+PROMOTED = "promoted"
 
 
 class NoChampionError(LookupError):
     """The registered model has no `champion` alias: nothing may be scored."""
+
+
+class ModelIntegrityError(RuntimeError):
+    """A registered model failed verification or does not load; names the version."""
 
 
 @dataclass(frozen=True)
@@ -107,26 +131,93 @@ def alias_version(c: MlflowClient, name: str, alias: str) -> ModelVersion | None
         return None
 
 
-def _download_and_load(tracking_uri: str, source: str, label: str) -> Any:
-    """Download a logged sklearn model and load it through skops with our trusted list."""
+def _model_file(local: Path, label: str) -> Path:
+    """The skops file `MLmodel` names, confined to the downloaded artifact folder."""
+    try:
+        meta = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))
+        flavor = meta["flavors"].get("sklearn", {})
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelIntegrityError(f"{label}: unreadable MLmodel ({type(exc).__name__})") from exc
+    if flavor.get("serialization_format") != "skops":
+        raise ModelIntegrityError(f"{label} is not stored as skops; refusing to load it")
+    name = flavor.get("pickled_model")
+    root = local.resolve()
+    path = (root / name).resolve() if isinstance(name, str) and name else root
+    if not path.is_relative_to(root) or path == root or not path.is_file():
+        raise ModelIntegrityError(
+            f"{label}: the model file named in MLmodel is not a file inside the artifact"
+            " folder; refusing to load it"
+        )
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_file(path: Path, label: str) -> Any:
+    try:
+        return serialization.load(path)
+    except Exception as exc:  # corrupt zip, untrusted type, missing class: all refused
+        raise ModelIntegrityError(
+            f"{label} cannot be loaded ({type(exc).__name__}): the artifact is corrupt or"
+            " holds types outside the trusted list"
+        ) from exc
+
+
+def _download_and_load(
+    tracking_uri: str, source: str, label: str, expected_sha: str | None = None
+) -> Any:
+    """Download a logged sklearn model and load it through skops with our trusted list;
+    with ``expected_sha``, only when the model file has that SHA-256."""
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(
             mlflow.artifacts.download_artifacts(
                 artifact_uri=source, dst_path=tmp, tracking_uri=tracking_uri
             )
         )
-        flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"].get("sklearn", {})
-        if flavor.get("serialization_format") != "skops":
-            raise ValueError(f"{label} is not stored as skops; refusing to load it")
-        return serialization.load(local / flavor["pickled_model"])
+        path = _model_file(local, label)
+        if expected_sha is not None and (actual := file_sha256(path)) != expected_sha:
+            raise ModelIntegrityError(
+                f"{label}: model file SHA-256 {actual[:12]}... differs from the"
+                f" {expected_sha[:12]}... recorded at promotion; refusing to load it"
+            )
+        return _load_file(path, label)
 
 
-def load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
-    """Download a registered version and load it through skops with our trusted list."""
+def _approved_sha(mv: ModelVersion, label: str) -> str:
+    """The SHA-256 recorded when the gate promoted ``mv``; refuses anything else."""
+    tags = mv.tags or {}
+    if tags.get(GATE_TAG) != PROMOTED:
+        raise ModelIntegrityError(
+            f"{label} was never approved by the promotion gate ({GATE_TAG}="
+            f"{tags.get(GATE_TAG)!r}); refusing to load it"
+        )
+    sha = tags.get(SHA_TAG, "")
+    if len(sha) != 64:
+        raise ModelIntegrityError(
+            f"{label} has no {SHA_TAG} recorded at promotion; refusing to load it"
+            " (review it, then registry.record_promotion seals it)"
+        )
+    return sha
+
+
+def load_version(tracking_uri: str, name: str, version: str, *, verify: bool = True) -> LoadedModel:
+    """Download a registered version and load it through skops with our trusted list.
+
+    ``verify`` (default) requires the gate's approval and the model file's recorded
+    SHA-256; only tests and forensics may look at an unapproved version.
+    """
     c = client(tracking_uri)
     mv = c.get_model_version(name, version)
+    label = f"{name} v{version}"
+    expected = _approved_sha(mv, label) if verify else None
     source = c.get_model_version_download_uri(name, version)
-    model = _download_and_load(tracking_uri, source, f"{name} v{version}")
+    model = _download_and_load(tracking_uri, source, label, expected)
     return LoadedModel(model, name, str(version), mv.run_id)
 
 
@@ -151,14 +242,35 @@ def load_champion(tracking_uri: str, name: str = DEFAULT_MODEL_NAME) -> LoadedMo
     mv = alias_version(client(tracking_uri), name, CHAMPION)
     if mv is None:
         raise NoChampionError(
-            f"registered model {name!r} has no {CHAMPION!r} alias at {tracking_uri}; "
+            f"registered model {name!r} has no {CHAMPION!r} alias at {mask_url(tracking_uri)}; "
             "train and promote a model before scoring"
         )
     return load_version(tracking_uri, name, mv.version)
 
 
+def record_promotion(c: MlflowClient, name: str, version: str) -> str:
+    """Record the model file's SHA-256 and the gate's approval in the version's tags."""
+    tracking_uri = c._tracking_client.tracking_uri
+    source = c.get_model_version_download_uri(name, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=source, dst_path=tmp, tracking_uri=tracking_uri
+            )
+        )
+        label = f"{name} v{version}"
+        path = _model_file(local, label)
+        _load_file(path, label)  # never approve what does not load
+        sha = file_sha256(path)
+    c.set_model_version_tag(name, version, SHA_TAG, sha)
+    c.set_model_version_tag(name, version, GATE_TAG, PROMOTED)
+    return sha
+
+
 def promote(c: MlflowClient, name: str, version: str) -> None:
-    """Move `champion` to `version`; the previous champion keeps its version, untagged."""
+    """Move `champion` to `version` (the gate approved it), sealing it first: its model
+    file's SHA-256 and the approval go into its tags before the alias moves."""
+    record_promotion(c, name, version)
     c.set_registered_model_alias(name, CHAMPION, version)
     if (ch := alias_version(c, name, CHALLENGER)) is not None and str(ch.version) == str(version):
         c.delete_registered_model_alias(name, CHALLENGER)

@@ -80,7 +80,7 @@ def local_crm(settings: Settings, seed: int) -> Iterator[None]:
     if os.environ.get("NPL_CRM_URL"):
         yield
         return
-    from nplpipeline.act.delivery.crm_server import start_crm_server
+    from nplpipeline.devtools.crm_server import start_crm_server
 
     state = settings.home / "crm-standin.json"
     state.unlink(missing_ok=True)

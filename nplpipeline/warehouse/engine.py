@@ -28,11 +28,12 @@ def create_warehouse_engine(url: str) -> Engine:
     (see :func:`begin`).
     """
     parsed = make_url(url)
+    # hide_parameters: a failed statement's error must not quote row values (PII).
     if parsed.get_backend_name() == "duckdb":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        return sa.create_engine(parsed, poolclass=NullPool)
-    return sa.create_engine(parsed, pool_pre_ping=True)
+        return sa.create_engine(parsed, poolclass=NullPool, hide_parameters=True)
+    return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
 
 
 def dialect(bind: Engine | Connection) -> str:

@@ -7,11 +7,11 @@ Resolution, first hit wins (the same order as ``nplpipeline.settings``):
    is moved out of the URL so it is never printed with it.
 2. the Airflow connection ``npl_crm`` of type ``http``: host, schema (``http``/``https``,
    default ``https``), port, password = bearer token, extra ``{"endpoint", "batch_size",
-   "timeout", "max_attempts", "backoff_base", "backoff_max"}``. Looked up only when Airflow
-   is there to ask, so the package never needs Airflow.
+   "timeout", "deadline", "max_attempts", "backoff_base", "backoff_max"}``. Looked up
+   only when Airflow is there to ask, so the package never needs Airflow.
 3. ``None``: no CRM configured -- the stage exports files only and says so.
 
-``NPL_CRM_BATCH_SIZE``, ``NPL_CRM_TIMEOUT``, ``NPL_CRM_MAX_ATTEMPTS``,
+``NPL_CRM_BATCH_SIZE``, ``NPL_CRM_TIMEOUT``, ``NPL_CRM_DEADLINE``, ``NPL_CRM_MAX_ATTEMPTS``,
 ``NPL_CRM_BACKOFF_BASE`` and ``NPL_CRM_BACKOFF_MAX`` override the tuning of either source.
 The token is kept out of ``repr`` and ``describe``; nothing here logs it.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from nplpipeline.settings import CRM_CONN_ID, ENV_PREFIX, airflow_connection
+from nplpipeline.settings import CRM_CONN_ID, ENV_PREFIX, airflow_connection, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ _TUNING: dict[str, type] = {
     "max_attempts": int,
     "backoff_base": float,
     "backoff_max": float,
+    "deadline": float,
 }
 
 
@@ -46,6 +47,7 @@ class CrmEndpoint:
     token: str | None = field(default=None, repr=False)
     batch_size: int = 500
     timeout: float = 30.0  # seconds, per request (connect, read, write each)
+    deadline: float = 120.0  # seconds, per request in total (a trickled answer ends here)
     max_attempts: int = 6  # per batch and task run, the first try included
     backoff_base: float = 0.5  # seconds before the 2nd attempt; doubles each time
     backoff_max: float = 30.0
@@ -59,13 +61,15 @@ class CrmEndpoint:
             raise ValueError("CRM URL must not carry credentials: use the token")
         if self.batch_size < 1 or self.max_attempts < 1:
             raise ValueError("CRM batch_size and max_attempts must be at least 1")
-        if self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0:
-            raise ValueError("CRM timeout must be positive and backoff non-negative")
+        if self.timeout <= 0 or self.deadline <= 0:
+            raise ValueError("CRM timeout and deadline must be positive")
+        if self.backoff_base < 0 or self.backoff_max < 0:
+            raise ValueError("CRM backoff must be non-negative")
 
     def describe(self) -> str:
         """Where deliveries go, for logs and task results (never the token)."""
         auth = "bearer token" if self.token else "no token"
-        return f"{self.url} ({self.source}, {auth})"
+        return f"{mask_url(self.url)} ({self.source}, {auth})"
 
 
 def _env(name: str) -> str | None:

@@ -4,23 +4,32 @@ Each bundle is a folder of tables, each written twice -- CSV in UTF-8 *with* a B
 Excel opens Chinese text correctly) and Parquet (typed, for systems) -- plus a
 ``manifest.json`` with each file's row count, byte size and SHA-256. The manifest is
 written last (and a previous one removed first), so a reader that sees it sees complete
-files. Writing the same frames again produces the same bytes: reruns overwrite, never
+files, and it is written atomically (``write_atomically``), so a crash never leaves a
+truncated one: locally a temporary file in the same folder, flushed and fsynced, renamed
+over the name (``os.replace``), then the folder fsynced; on other filesystems a
+temporary object moved into place (object stores publish an object whole anyway).
+Writing the same frames again produces the same bytes: reruns overwrite, never
 append, and files of the previous manifest that the new bundle lacks are removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import os
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 
 MANIFEST = "manifest.json"
 CSV_ENCODING = "utf-8-sig"  # UTF-8 with BOM
@@ -47,6 +56,41 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
 
 def join_url(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename durable: fsync the folder entry (not possible on every OS)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_atomically(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
+    """``path`` holds either its previous content or all of ``data``, never a part."""
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    if isinstance(fs, LocalFileSystem):
+        local, local_tmp = Path(fs._strip_protocol(path)), Path(fs._strip_protocol(tmp))
+        try:
+            with local_tmp.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            local_tmp.replace(local)  # atomic on POSIX and Windows
+        except BaseException:
+            local_tmp.unlink(missing_ok=True)
+            raise
+        _fsync_folder(local.parent)
+        return
+    try:
+        fs.pipe_file(tmp, data)
+        fs.mv(tmp, path)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            fs.rm(tmp)
+        raise
 
 
 def _previous_files(fs: fsspec.AbstractFileSystem, root: str) -> set[str]:
@@ -97,8 +141,8 @@ def write_bundle(
         "files": [f.__dict__ for f in files],
         "total_rows": {name: len(frame) for name, frame in tables.items()},
     }
-    with fs.open(join_url(root, MANIFEST), "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    write_atomically(fs, join_url(root, MANIFEST), text.encode("utf-8"))
     return manifest
 
 

@@ -10,7 +10,10 @@
    each ack in its own transaction (see ``ledger.py``). Without one: say so and stop.
 
 A batch that exhausts its retries stops the run with ``DeliveryIncompleteError`` naming
-how many batches remain; rerunning (or the task's retry) sends only those.
+how many batches remain; rerunning (or the task's retry) sends only those. A batch the
+CRM refuses item by item (400, 413, 422) is split until the refused items stand alone;
+they go to ``act_crm_rejections`` with the CRM's reason, and the rest of the day is
+delivered. Other 4xx (401, 403, 404, ...) stop the run as permanent.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import datetime as dt
 import hashlib
 import logging
 import re
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -26,12 +31,13 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from nplpipeline.act.delivery import ledger  # importing it registers the ledger table
-from nplpipeline.act.delivery.client import CrmClient, CrmDeliveryError
+from nplpipeline.act.delivery.client import CrmClient, CrmDeliveryError, CrmRejectedError
 from nplpipeline.act.delivery.crm_config import CrmEndpoint, resolve_crm_endpoint
 from nplpipeline.act.delivery.export import join_url, write_bundle
+from nplpipeline.act.delivery.ledger import PendingBatch
 from nplpipeline.act.delivery.payload import FIELD_NAMES, item_json, items, worklist_table
 from nplpipeline.act.tables import worklist  # importing registers it for ensure_schema
-from nplpipeline.settings import Settings, get_settings
+from nplpipeline.settings import Settings, get_settings, mask_url
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.tables import ensure_schema
 
@@ -94,42 +100,94 @@ def export_files(settings: Settings, as_of: dt.date, table: pa.Table) -> dict[st
     return write_bundle(settings.outbox_dir, bundle_folder(as_of), channel_frames(table), meta)
 
 
-def push_pending(engine: sa.Engine, as_of: dt.date, endpoint: CrmEndpoint) -> dict[str, int]:
-    """Send every unacknowledged batch of the date; ack each in its own transaction."""
+# 4xx that say "something in these items is wrong": splitting the batch finds the item.
+# Others (401, 403, 404, 415, ...) concern the request itself: splitting cannot help.
+ITEM_LEVEL_STATUSES = frozenset({400, 413, 422})
+
+
+@dataclass
+class _PushTally:
+    sent: int = 0
+    replayed: int = 0
+    items_sent: int = 0
+    split: int = 0
+    rejected: int = 0
+
+
+def _isolate(engine: sa.Engine, as_of: dt.date, batch: PendingBatch, exc: CrmRejectedError):
+    """A refused batch: its halves to send next, or (one item) its rejection recorded."""
     with begin(engine) as conn:
-        pending = ledger.pending_batches(conn, as_of)
+        if len(batch.item_ids) > 1:
+            ledger.record_attempts(conn, as_of, batch.batch_key, exc.attempts)
+            return ledger.split_batch(conn, as_of, batch)
+        reason = {
+            "http_status": exc.status,
+            "error_code": exc.code,
+            "error_field": exc.field,
+            "attempts": exc.attempts,
+        }
+        ledger.record_rejection(conn, as_of, batch, reason)
+    return []
+
+
+def _incomplete(
+    engine: sa.Engine, as_of: dt.date, batch: PendingBatch, exc: CrmDeliveryError
+) -> DeliveryIncompleteError:
+    with begin(engine) as conn:
+        ledger.record_attempts(conn, as_of, batch.batch_key, exc.attempts)
+        counts = ledger.ledger_counts(conn, as_of)
+    remaining = counts.batches - counts.acknowledged_batches
+    return DeliveryIncompleteError(
+        f"CRM delivery for {as_of} incomplete: {remaining} of {counts.batches}"
+        f" batch(es) unacknowledged after batch {batch.batch_no} failed ({exc});"
+        " a rerun sends only those",
+        remaining=remaining,
+        total=counts.batches,
+        permanent=exc.permanent,
+    )
+
+
+def push_pending(engine: sa.Engine, as_of: dt.date, endpoint: CrmEndpoint) -> dict[str, int]:
+    """Send every unacknowledged batch of the date; ack each in its own transaction.
+
+    A batch refused with an item-level 4xx is split in halves, sent next, until every
+    refused item stands alone and goes to ``act_crm_rejections``; the rest is delivered.
+    """
+    with begin(engine) as conn:
+        queue = deque(ledger.pending_batches(conn, as_of))
         before = ledger.ledger_counts(conn, as_of)
-    sent = replayed = items_sent = 0
-    if pending:
-        log.info("CRM %s: %d unacknowledged batch(es) to send", as_of, len(pending))
+    tally = _PushTally()
+    if queue:
+        log.info("CRM %s: %d unacknowledged batch(es) to send", as_of, len(queue))
     with CrmClient(endpoint) as client:
-        for batch in pending:
+        while queue:
+            batch = queue.popleft()
             try:
                 result = client.push_batch(as_of, batch.batch_key, batch.items)
+            except CrmRejectedError as exc:
+                if exc.status not in ITEM_LEVEL_STATUSES:
+                    raise _incomplete(engine, as_of, batch, exc) from exc
+                halves = _isolate(engine, as_of, batch, exc)
+                queue.extendleft(reversed(halves))
+                tally.split += int(bool(halves))
+                tally.rejected += int(not halves)
+                continue
             except CrmDeliveryError as exc:
-                with begin(engine) as conn:
-                    ledger.record_attempts(conn, as_of, batch.batch_key, exc.attempts)
-                remaining = len(pending) - sent
-                raise DeliveryIncompleteError(
-                    f"CRM delivery for {as_of} incomplete: {remaining} of {before.batches}"
-                    f" batch(es) unacknowledged after batch {batch.batch_no} failed ({exc});"
-                    " a rerun sends only those",
-                    remaining=remaining,
-                    total=before.batches,
-                    permanent=exc.permanent,
-                ) from exc
+                raise _incomplete(engine, as_of, batch, exc) from exc
             with begin(engine) as conn:  # the ack, and nothing else, in this transaction
                 ledger.mark_acknowledged(
                     conn, as_of, batch.batch_key, result.receipt, result.attempts
                 )
-            sent += 1
-            replayed += int(result.replayed)
-            items_sent += len(batch.items)
+            tally.sent += 1
+            tally.replayed += int(result.replayed)
+            tally.items_sent += len(batch.item_ids)
     return {
         "already_acknowledged": before.acknowledged_batches,
-        "sent": sent,
-        "replayed": replayed,
-        "items_sent": items_sent,
+        "sent": tally.sent,
+        "replayed": tally.replayed,
+        "items_sent": tally.items_sent,
+        "split_batches": tally.split,
+        "rejected_items": tally.rejected,
     }
 
 
@@ -153,14 +211,17 @@ def run_crm_delivery(
             "as_of": as_of.isoformat(),
             "rows": table.num_rows,
             "files": len(manifest["files"]),
-            "outbox": join_url(settings.outbox_dir, bundle_folder(as_of)),
-            "crm": endpoint.url if endpoint else "not configured",
+            "outbox": mask_url(join_url(settings.outbox_dir, bundle_folder(as_of))),
+            "crm": mask_url(endpoint.url) if endpoint else "not configured",
             "batches": 0,
             "new_batches": 0,
             "already_acknowledged": 0,
             "sent": 0,
             "replayed": 0,
             "items_sent": 0,
+            "split_batches": 0,
+            "rejected_items": 0,
+            "rejected_open": 0,
         }
         if endpoint is None:
             log.warning(
@@ -176,7 +237,15 @@ def run_crm_delivery(
         summary.update(push_pending(engine, as_of, endpoint))
         with begin(engine) as conn:
             summary["batches"] = ledger.ledger_counts(conn, as_of).batches
+            summary["rejected_open"] = ledger.rejection_count(conn, as_of)
     finally:
         engine.dispose()
     log.info("CRM delivery %s to %s: %s", as_of, endpoint.describe(), summary)
+    if summary["rejected_open"]:
+        log.warning(
+            "CRM delivery %s: %d item(s) refused by the CRM are held in act_crm_rejections"
+            " (everything else was delivered); correct their worklist rows and rerun",
+            as_of,
+            summary["rejected_open"],
+        )
     return summary

@@ -13,6 +13,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
+import psycopg
+import sqlalchemy as sa
+
 from nplpipeline.report.dashboard.load import WarehouseUnavailableError, read_dashboard
 from nplpipeline.report.dashboard.model import Dashboard
 from nplpipeline.report.dashboard.render import NO_DATA, render_dashboard, render_message
@@ -21,6 +25,13 @@ from nplpipeline.settings import Settings
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = "The warehouse is busy or unreachable; try again in a minute."
+# Errors a query can raise mid-read: through SQLAlchemy, or from the drivers' own bulk
+# paths (frames read DuckDB and PostgreSQL natively, unwrapped by SQLAlchemy).
+QUERY_ERRORS: tuple[type[BaseException], ...] = (
+    sa.exc.SQLAlchemyError,
+    duckdb.Error,
+    psycopg.Error,
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,9 @@ def _dashboard(as_of: str | None, settings: Settings | None) -> tuple[int, Dashb
         dashboard = read_dashboard(day, settings=settings)
     except WarehouseUnavailableError as exc:
         log.warning("dashboard: warehouse unavailable (%s)", exc, exc_info=True)
+        return 503, UNAVAILABLE
+    except QUERY_ERRORS as exc:  # any query-time failure: a page, not a 500
+        log.warning("dashboard: warehouse query failed (%s)", type(exc).__name__, exc_info=True)
         return 503, UNAVAILABLE
     if dashboard is None:
         message = NO_DATA if day is None else f"No KPI data on or before {day.isoformat()}."

@@ -9,11 +9,20 @@ the client times out). Part of every fault happens *after* the batch was applied
 the client sees a failure although the CRM holds the batch -- the case that makes
 idempotency necessary.
 
+Tests can also script what a contract-following CRM may legitimately do (``script``:
+per idempotency key, the behaviour of its 1st, 2nd, ... request; later requests are
+answered normally): ``in_progress`` (409, still working on the key's first request),
+``unavailable_date`` (503 with ``Retry-After`` as an HTTP-date), ``wrong_key`` and
+``no_key`` (applies, then acknowledges another batch key / none), ``broken_encoding``
+(applies, then sends a body that does not decode), ``trickle`` (applies, then sends the
+answer a byte at a time). ``reject`` refuses batches holding certain items with 422
+naming the field, and ``receipt_style`` gives receipts as text, integers or long text.
+
 It records every applied item per (as_of_date, item_id) and counts each application of
 an item it already held for that date as a duplicate, so a test can prove exactly-once
 delivery. ``GET /stats`` and ``GET /items?as_of_date=YYYY-MM-DD`` expose what it saw.
 
-    python -m nplpipeline.act.delivery.crm_server --port 8765 --fail-rate 0.3 \\
+    python -m nplpipeline.devtools.crm_server --port 8765 --fail-rate 0.3 \\
         --drop-rate 0.1 --seed 7 --state var/crm-standin.json
 """
 
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import email.utils
 import hashlib
 import hmac
 import json
@@ -34,6 +44,7 @@ import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -54,6 +65,12 @@ _KIND_PATTERNS = {
     "timestamp": re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"),
 }
 _TOP_LEVEL = {"as_of_date", "batch_key", "items"}
+BEHAVIOURS = frozenset(
+    {"in_progress", "unavailable_date", "wrong_key", "no_key", "broken_encoding", "trickle"}
+)
+RECEIPT_STYLES = frozenset({"string", "integer", "long"})
+# An item refusal: (error code, field name) for an item the CRM will not take, else None.
+ItemRule = Callable[[dict[str, Any]], tuple[str, str | None] | None]
 
 
 @dataclass(frozen=True)
@@ -90,9 +107,13 @@ class RejectedError(Exception):
 class CrmState:
     """Everything the stand-in CRM holds; thread-safe, optionally persisted to a JSON file."""
 
-    def __init__(self, state_file: Path | None = None) -> None:
+    def __init__(self, state_file: Path | None = None, receipt_style: str = "string") -> None:
+        if receipt_style not in RECEIPT_STYLES:
+            raise ValueError(f"receipt_style must be one of {sorted(RECEIPT_STYLES)}")
         self.lock = threading.RLock()
         self.state_file = state_file
+        self.receipt_style = receipt_style
+        self.requests_by_key: Counter[str] = Counter()
         self.batches: dict[str, dict[str, Any]] = {}
         self.applied: dict[str, dict[str, dict[str, Any]]] = {}
         self.counters: Counter[str] = Counter()
@@ -104,6 +125,20 @@ class CrmState:
     def count(self, name: str) -> None:
         with self.lock:
             self.counters[name] += 1
+
+    def next_request_no(self, key: str) -> int:
+        """0 for a key's first request, 1 for its second, ..."""
+        with self.lock:
+            self.requests_by_key[key] += 1
+            return self.requests_by_key[key] - 1
+
+    def _new_receipt(self, key: str) -> str | int:
+        n = len(self.batches) + 1
+        if self.receipt_style == "integer":
+            return 9_000_000_000_000 + n  # beyond 32 bits, as real CRMs' ids often are
+        if self.receipt_style == "long":
+            return f"crm-{n:06d}-" + key * 5  # 331 characters
+        return f"crm-{n:06d}-{key[:12]}"
 
     def submit(
         self, as_of: str, key: str, body_sha: str, items: list[dict[str, Any]]
@@ -121,7 +156,7 @@ class CrmState:
                     "error": "idempotency_key_reused",
                     **self._receipt(key),
                 }
-            receipt = f"crm-{len(self.batches) + 1:06d}-{key[:12]}"
+            receipt = self._new_receipt(key)
             on_date = self.applied.setdefault(as_of, {})
             for item in items:
                 slot = on_date.get(item["item_id"])
@@ -159,7 +194,7 @@ class CrmState:
         """Counts only (no item values): safe to print."""
         with self.lock:
             c = self.counters
-            prefixed: dict[str, dict[str, int]] = {"rejected": {}, "fault": {}}
+            prefixed: dict[str, dict[str, int]] = {"rejected": {}, "fault": {}, "scripted": {}}
             for name, value in sorted(c.items()):
                 prefix, _, rest = name.partition("_")
                 if prefix in prefixed:
@@ -174,6 +209,7 @@ class CrmState:
                 "duplicate_items": c["duplicate_items"],
                 "rejected": prefixed["rejected"],
                 "faults": prefixed["fault"],
+                "scripted": prefixed["scripted"],
                 "by_date": {d: len(v) for d, v in sorted(self.applied.items())},
             }
 
@@ -257,8 +293,17 @@ class CrmHttpServer(ThreadingHTTPServer):
         token: str | None,
         endpoint: str,
         max_batch_items: int,
+        script: tuple[str, ...] = (),
+        reject: ItemRule | None = None,
+        trickle_seconds: float = 0.2,
     ) -> None:
+        unknown = set(script) - BEHAVIOURS
+        if unknown:
+            raise ValueError(f"unknown scripted behaviour(s): {sorted(unknown)}")
         super().__init__(address, _Handler)
+        self.script = script
+        self.reject = reject
+        self.trickle_seconds = trickle_seconds
         self.state = state
         self.faults = faults
         self.token = token
@@ -294,9 +339,15 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("CRM stand-in: " + format, *args)
 
     def _send(
-        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+        self,
+        status: int,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        *,
+        raw: bytes | None = None,
+        trickle: float = 0.0,
     ) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        data = raw if raw is not None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -304,7 +355,13 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            if not trickle:
+                self.wfile.write(data)
+                return
+            for i in range(len(data)):  # every byte well within any read timeout
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+                time.sleep(trickle)
         except OSError:  # the client gave up (timed out) before the answer
             self.close_connection = True
 
@@ -332,6 +389,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": "not_found"})
             return
         srv.state.count("requests")
+        key = self.headers.get("Idempotency-Key") or ""
+        n = srv.state.next_request_no(key)
+        if n < len(srv.script):
+            srv.state.count(f"scripted_{srv.script[n]}")
+            self._scripted(srv.script[n], raw)
+            return
         fault = srv.draw_fault()
         if fault is None:
             self._send(*self._process(raw))
@@ -351,6 +414,37 @@ class _Handler(BaseHTTPRequestHandler):
             self._process(raw)  # applied, but the client never hears about it
         self._misbehave(fault)
 
+    def _scripted(self, behaviour: str, raw: bytes) -> None:
+        """What a contract-following CRM may do, on request (see the module docstring)."""
+        if behaviour == "in_progress":
+            body = {"status": "in_progress", "error": "request_in_progress"}
+            self._send(409, body, {"Retry-After": "0"})
+            return
+        if behaviour == "unavailable_date":
+            later = time.time() + 2
+            retry_at = email.utils.formatdate(later, usegmt=True)
+            self._send(503, {"error": "unavailable"}, {"Retry-After": retry_at})
+            return
+        status, answer = self._process(raw)  # the rest apply the batch first
+        if behaviour == "wrong_key" and "batch_key" in answer:
+            answer["batch_key"] = hashlib.sha256(answer["batch_key"].encode()).hexdigest()
+        elif behaviour == "no_key":
+            answer.pop("batch_key", None)
+        if behaviour == "broken_encoding":
+            self._send(status, answer, {"Content-Encoding": "gzip"}, raw=b"not gzip at all")
+        elif behaviour == "trickle":
+            self._send(status, answer, trickle=self.server.trickle_seconds)
+        else:
+            self._send(status, answer)
+
+    def _refusal(self, items: list[dict[str, Any]]) -> RejectedError | None:
+        rule = self.server.reject
+        for item in items if rule else ():
+            found = rule(item)  # type: ignore[misc]
+            if found is not None:
+                return RejectedError(422, found[0], found[1])
+        return None
+
     def _process(self, raw: bytes) -> tuple[int, dict[str, Any]]:
         srv = self.server
         try:
@@ -366,6 +460,8 @@ class _Handler(BaseHTTPRequestHandler):
             except (UnicodeDecodeError, json.JSONDecodeError):
                 raise RejectedError(400, "invalid_json") from None
             validate_batch(body, self.headers.get("Idempotency-Key"), srv.max_batch_items)
+            if (refused := self._refusal(body["items"])) is not None:
+                raise refused
         except RejectedError as exc:
             srv.state.count(f"rejected_{exc.status}")
             answer = {"error": exc.code, **({"field": exc.field} if exc.field else {})}
@@ -435,16 +531,23 @@ def start_crm_server(
     state_file: Path | str | None = None,
     max_batch_items: int = 1000,
     endpoint: str = DEFAULT_ENDPOINT,
+    script: tuple[str, ...] = (),
+    reject: ItemRule | None = None,
+    receipt_style: str = "string",
+    trickle_seconds: float = 0.2,
 ) -> RunningCrm:
     """Start the stand-in CRM in a daemon thread (``port=0``: any free port)."""
     faults = Faults(fail_rate, drop_rate, slow_rate, slow_seconds, after_apply_share, seed)
     server = CrmHttpServer(
         (host, port),
-        state=CrmState(Path(state_file) if state_file else None),
+        state=CrmState(Path(state_file) if state_file else None, receipt_style),
         faults=faults,
         token=token,
         endpoint=endpoint,
         max_batch_items=max_batch_items,
+        script=script,
+        reject=reject,
+        trickle_seconds=trickle_seconds,
     )
     bound_host, bound_port = server.server_address[:2]
     base = f"http://{bound_host}:{bound_port}"
@@ -466,6 +569,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", type=Path, default=None, help="JSON file that keeps state")
     parser.add_argument("--max-batch-items", type=int, default=1000)
     parser.add_argument("--endpoint", default=DEFAULT_ENDPOINT)
+    parser.add_argument(
+        "--script",
+        default="",
+        help="comma-separated behaviours for each key's 1st, 2nd, ... request: "
+        + ", ".join(sorted(BEHAVIOURS)),
+    )
+    parser.add_argument("--receipt-style", choices=sorted(RECEIPT_STYLES), default="string")
     args = parser.parse_args(argv)
     token = os.environ.get("NPL_CRM_STANDIN_TOKEN") or None  # env, not argv: ps shows argv
     running = start_crm_server(
@@ -481,6 +591,8 @@ def main(argv: list[str] | None = None) -> None:
         state_file=args.state,
         max_batch_items=args.max_batch_items,
         endpoint=args.endpoint,
+        script=tuple(b for b in args.script.split(",") if b),
+        receipt_style=args.receipt_style,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
