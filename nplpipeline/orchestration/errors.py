@@ -1,0 +1,30 @@
+"""Which failures are permanent: retrying them cannot help, so the task fails at once.
+
+One list, read by the DAG factory, instead of a try/except in every DAG file. A stage
+marks its own permanent failures with a ``permanent`` attribute (True or False per
+instance, e.g. a CRM 4xx versus a timeout); the stage errors below are permanent by
+nature. Imports are lazy: DAG files are parsed without loading the stages.
+"""
+
+from __future__ import annotations
+
+
+class PermanentStageError(Exception):
+    """Raised by DAG wiring for a condition a retry cannot change (e.g. a drift alert)."""
+
+    permanent = True
+
+
+def _permanent_types() -> tuple[type[BaseException], ...]:
+    from nplpipeline.ingest.loader import IngestError  # a rejected drop stays rejected
+    from nplpipeline.model.registry import NoChampionError  # no champion until one is trained
+
+    return (IngestError, NoChampionError)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True when retrying the task with the same inputs would fail the same way."""
+    flag = getattr(exc, "permanent", None)
+    if flag is not None:
+        return bool(flag)
+    return isinstance(exc, _permanent_types())
