@@ -9,7 +9,8 @@ with every rule they broke, and `rows in = loaded + quarantined` recorded per fi
 
 Parents load before children so referential checks see them. Each entity publishes an
 Asset carrying the as-of date; `npl_delinquency` runs when loans, installments and
-repayments are fresh.
+repayments are fresh. Afterwards `prune_validation_results` keeps the newest
+`NPL_GX_KEEP_RESULTS` (default 30) GX validation results and Data Docs pages per suite.
 """
 
 # An Airflow DAG file (the word keeps it in the DAG processor's safe-mode scan): wiring
@@ -38,6 +39,15 @@ def npl_ingest() -> None:
         if previous:
             cross_downstream(previous, tasks)
         previous = tasks
+
+    # After every load, even a failed one: the GX store must not grow without bound.
+    @npl_task(trigger_rule="all_done")
+    def prune_validation_results() -> dict[str, object]:
+        from nplpipeline.validate.retention import run_validation_retention
+
+        return run_validation_retention()
+
+    cross_downstream(previous, [prune_validation_results()])
 
 
 def _load_task(entity: str):

@@ -28,3 +28,18 @@ def is_permanent(exc: BaseException) -> bool:
     if flag is not None:
         return bool(flag)
     return isinstance(exc, _permanent_types())
+
+
+class DriftAlertError(PermanentStageError):
+    """Model monitoring found a subject in alert; the figures are already stored."""
+
+
+def check_drift(summary: dict[str, object]) -> str:
+    """The monitoring status, or DriftAlertError when anything is in alert."""
+    if summary["status"] == "alert":
+        alerts = summary.get("alert") or []
+        raise DriftAlertError(
+            f"model v{summary['model_version']} drift alert on {summary['as_of']}: "
+            f"{', '.join(map(str, alerts))} (see ops_model_monitoring)"  # type: ignore[call-overload]
+        )
+    return str(summary["status"])
