@@ -40,7 +40,7 @@ def npl_train_model() -> None:
     @npl_task(
         outlets=[FEATURES],
         map_index_template="{{ task.op_kwargs['month_end'] }}",
-        reads=tables("int_delinquency_snapshot", "raw_repayments", "raw_collection_actions"),
+        reads=tables("raw_loans", "raw_installments", "raw_repayments", "raw_collection_actions"),
         writes=tables("int_features"),
     )
     def build_features(month_end: str) -> dict[str, object]:

@@ -103,7 +103,9 @@ def _landing(spec: LandingDrops, as_of: dt.date, settings: Settings, result: Any
     from nplpipeline.ingest.landing import list_drops
 
     drops = list_drops(settings.landing_dir, spec.entity, as_of)
-    rows = result.get("rows_in") if isinstance(result, dict) else None
+    rows = None
+    if isinstance(result, dict):  # ingest reports rows read, the simulator rows written
+        rows = result.get("rows_in", (result.get("rows_written") or {}).get(spec.entity))
     entity = ENTITIES[spec.entity]
     facets = {"schema": _schema_facet([(f.name, str(f.type)) for f in entity.fields])}
     stats = _Stats(rows=rows, size=sum(d.path.stat().st_size for d in drops), files=len(drops))
