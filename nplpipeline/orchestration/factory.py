@@ -22,6 +22,7 @@ import datetime as dt
 import functools
 import inspect
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from airflow.providers.standard.decorators.python import _PythonDecoratedOperator
@@ -68,11 +69,18 @@ def npl_dag(
     return dag(schedule=schedule, **options)
 
 
-def current_as_of() -> dt.date:
-    """The as-of date of the running task (see ``run_dates``)."""
-    from nplpipeline.orchestration.run_dates import resolve_as_of
+# Set by StageOperator.execute for the task function it runs (one task per process).
+_RUNNING_AS_OF: ContextVar[dt.date] = ContextVar("npl_running_as_of")
 
-    return resolve_as_of(get_current_context())
+
+def current_as_of() -> dt.date:
+    """The as-of date of the running stage task (resolved once, in ``execute``)."""
+    try:
+        return _RUNNING_AS_OF.get()
+    except LookupError:
+        from nplpipeline.orchestration.run_dates import resolve_as_of
+
+        return resolve_as_of(get_current_context())
 
 
 def _inject_as_of(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -113,6 +121,7 @@ class StageOperator(_PythonDecoratedOperator):
         from nplpipeline.orchestration.run_dates import resolve_as_of
 
         self.npl_as_of = resolve_as_of(context)
+        token = _RUNNING_AS_OF.set(self.npl_as_of)
         try:
             result = super().execute(context)
         except AirflowFailException:
@@ -121,6 +130,8 @@ class StageOperator(_PythonDecoratedOperator):
             if is_permanent(exc):  # the same inputs would fail the same way: no retries
                 raise AirflowFailException(str(exc)) from None
             raise
+        finally:
+            _RUNNING_AS_OF.reset(token)
         self.npl_result = result
         self._stamp_outlet_events(context, result)
         return result
