@@ -8,36 +8,31 @@ principal, last payment and months on book, and replaces that date's partition o
 and repayments; the as-of date comes from those asset events (or the `as_of` param).
 """
 
+# An Airflow DAG file (the word keeps it in the DAG processor's safe-mode scan): wiring
+# only; nplpipeline.orchestration.factory holds what every DAG shares.
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, get_current_context, task
-
 from nplpipeline.orchestration.assets import DELINQUENCY_SNAPSHOT, RAW_ASSETS
-from nplpipeline.orchestration.defaults import START_DATE, default_args
+from nplpipeline.orchestration.factory import npl_dag, npl_task
+from nplpipeline.orchestration.lineage import tables
 
 
-@dag(
-    dag_id="npl_delinquency",
+@npl_dag(
+    "npl_delinquency",
     schedule=RAW_ASSETS["loans"] & RAW_ASSETS["installments"] & RAW_ASSETS["repayments"],
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
-    tags=["npl", "delinquency"],
+    tags=["delinquency"],
     doc_md=__doc__,
-    params={"as_of": Param(None, type=["null", "string"], format="date")},
 )
 def npl_delinquency() -> None:
-    @task(outlets=[DELINQUENCY_SNAPSHOT])
-    def snapshot() -> dict[str, object]:
+    @npl_task(
+        outlets=[DELINQUENCY_SNAPSHOT],
+        reads=tables("raw_loans", "raw_installments", "raw_repayments"),
+        writes=tables("int_delinquency_snapshot"),
+    )
+    def snapshot(as_of) -> dict[str, object]:
         from nplpipeline.delinquency.stage import run_delinquency_snapshot
-        from nplpipeline.orchestration.run_dates import resolve_as_of
 
-        context = get_current_context()
-        as_of = resolve_as_of(context)
-        counts = run_delinquency_snapshot(as_of)
-        context["outlet_events"][DELINQUENCY_SNAPSHOT].extra = {"as_of": as_of.isoformat()}
-        return counts
+        return run_delinquency_snapshot(as_of)
 
     snapshot()
 

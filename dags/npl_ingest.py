@@ -9,15 +9,19 @@ with every rule they broke, and `rows in = loaded + quarantined` recorded per fi
 
 Parents load before children so referential checks see them. Each entity publishes an
 Asset carrying the as-of date; `npl_delinquency` runs when loans, installments and
-repayments are fresh.
+repayments are fresh. Afterwards `prune_validation_results` keeps the newest
+`NPL_GX_KEEP_RESULTS` (default 30) GX validation results and Data Docs pages per suite.
 """
 
+# An Airflow DAG file (the word keeps it in the DAG processor's safe-mode scan): wiring
+# only; nplpipeline.orchestration.factory holds what every DAG shares.
 from __future__ import annotations
 
-from airflow.sdk import Param, cross_downstream, dag, get_current_context, task
+from airflow.sdk import cross_downstream
 
 from nplpipeline.orchestration.assets import RAW_ASSETS
-from nplpipeline.orchestration.defaults import START_DATE, default_args
+from nplpipeline.orchestration.factory import npl_dag, npl_task
+from nplpipeline.orchestration.lineage import LandingDrops, tables
 
 # Parents first: each level's entities only reference entities of earlier levels.
 LOAD_LEVELS: tuple[tuple[str, ...], ...] = (
@@ -27,17 +31,7 @@ LOAD_LEVELS: tuple[tuple[str, ...], ...] = (
 )
 
 
-@dag(
-    dag_id="npl_ingest",
-    schedule="@daily",
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
-    tags=["npl", "ingest"],
-    doc_md=__doc__,
-    params={"as_of": Param(None, type=["null", "string"], format="date")},
-)
+@npl_dag("npl_ingest", schedule="@daily", tags=["ingest"], doc_md=__doc__)
 def npl_ingest() -> None:
     previous = None
     for level in LOAD_LEVELS:
@@ -46,28 +40,29 @@ def npl_ingest() -> None:
             cross_downstream(previous, tasks)
         previous = tasks
 
+    # After every load, even a failed one: the GX store must not grow without bound.
+    @npl_task(trigger_rule="all_done")
+    def prune_validation_results() -> dict[str, object]:
+        from nplpipeline.validate.retention import run_validation_retention
+
+        return run_validation_retention()
+
+    cross_downstream(previous, [prune_validation_results()])
+
 
 def _load_task(entity: str):
-    @task(task_id=f"load_{entity}", outlets=[RAW_ASSETS[entity]])
-    def load() -> dict[str, object]:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from nplpipeline.ingest.loader import IngestError
+    # A rejected drop (IngestError) will be rejected again: the factory fails it at once.
+    @npl_task(
+        task_id=f"load_{entity}",
+        outlets=[RAW_ASSETS[entity]],
+        event_extra=("rows_loaded",),
+        reads=(LandingDrops(entity),),
+        writes=tables(f"raw_{entity}", "ops_load_audit", "ops_quarantine", "ops_dq_results"),
+    )
+    def load(as_of) -> dict[str, object]:
         from nplpipeline.ingest.stage import run_ingest_entity
-        from nplpipeline.orchestration.run_dates import resolve_as_of
 
-        context = get_current_context()
-        as_of = resolve_as_of(context)
-        try:
-            counts = run_ingest_entity(entity, as_of)
-        except IngestError as exc:
-            # A rejected drop will be rejected again: fail now, don't retry.
-            raise AirflowFailException(str(exc)) from None
-        context["outlet_events"][RAW_ASSETS[entity]].extra = {
-            "as_of": as_of.isoformat(),
-            "rows_loaded": counts["rows_loaded"],
-        }
-        return counts
+        return run_ingest_entity(entity, as_of)
 
     return load()
 

@@ -8,7 +8,6 @@ date without a scheduler.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import subprocess
@@ -17,26 +16,36 @@ from pathlib import Path
 
 import click
 
+from nplpipeline.cli_common import EXIT_PERMANENT, echo_json, run_stage
+from nplpipeline.cli_common import parse_date as _date
+from nplpipeline.cli_stages import COMMANDS as STAGE_COMMANDS
 from nplpipeline.settings import get_settings
 
-
-def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a YYYY-MM-DD date") from None
+_echo_json = echo_json
 
 
-def _echo_json(data: object) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+class _StageOrder(click.Group):
+    """List commands in the order the pipeline runs them, not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
 
 
-@click.group()
+@click.group(cls=_StageOrder)
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def main(verbose: bool) -> None:
-    """NPL collections pipeline: simulate, ingest, delinquency, summary."""
+    """NPL collections pipeline: every stage, without Airflow.
+
+    \b
+    Stages, in chain order:
+      simulate -> ingest -> delinquency -> train -> score -> monitor
+      -> plan -> place -> worklists -> deliver -> kpis
+    plus backfill (a date range), retention, summary, settings, airflow and demo.
+
+    Each stage command calls the function its Airflow task calls, with the same NPL_*
+    settings. Exit codes: 0 ok, 1 permanent failure (no retry would help), 75
+    transient failure (retry later), 2 usage error.
+    """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -70,7 +79,11 @@ def simulate(
     dirty_share: float,
     file_format: str,
 ) -> None:
-    """Write a simulated portfolio as daily landing-zone drops."""
+    """Write a simulated portfolio as daily landing-zone drops.
+
+    Reads nothing; writes <landing>/<entity>/<date>/ drops of all eight entities and the
+    simulator's answers in the ground-truth folder (never read by the pipeline).
+    """
     if out is not None:
         os.environ["NPL_LANDING_DIR"] = str(out)
         if truth_dir is None and not os.environ.get("NPL_GROUND_TRUTH_DIR"):
@@ -94,7 +107,11 @@ def simulate(
 @click.option("--date", "as_of", required=True, callback=_date, help="Load drops up to here.")
 @click.option("--entity", "entities", multiple=True, help="Only these entities (repeatable).")
 def ingest(as_of: dt.date, entities: tuple[str, ...]) -> None:
-    """Load pending landing-zone drops into the warehouse; non-zero exit if a drop fails."""
+    """Load pending landing-zone drops into the warehouse; exit 1 if a drop is rejected.
+
+    Reads <landing>/<entity>/<date>/ drops up to --date (or NPL_SOURCE_URL); writes the
+    raw_* tables, ops_quarantine, ops_load_audit, ops_dq_results and GX Data Docs.
+    """
     from nplpipeline.ingest.loader import IngestError
     from nplpipeline.ingest.stage import run_ingest
     from nplpipeline.validate.rules import LOAD_ORDER
@@ -107,16 +124,43 @@ def ingest(as_of: dt.date, entities: tuple[str, ...]) -> None:
         _echo_json(run_ingest(as_of, chosen))
     except IngestError as exc:
         click.echo(f"ingest failed: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_PERMANENT)
 
 
 @main.command()
 @click.option("--date", "as_of", required=True, callback=_date)
 def delinquency(as_of: dt.date) -> None:
-    """Compute the delinquency snapshot for one as-of date (replaces that date)."""
+    """Compute the delinquency snapshot for one as-of date (replaces that date).
+
+    Reads raw_loans, raw_installments and raw_repayments; writes the date's partition
+    of int_delinquency_snapshot.
+    """
     from nplpipeline.delinquency.stage import run_delinquency_snapshot
 
-    _echo_json(run_delinquency_snapshot(as_of))
+    _echo_json(run_stage("delinquency", lambda: run_delinquency_snapshot(as_of)))
+
+
+for _command in STAGE_COMMANDS:
+    main.add_command(_command)
+
+
+@main.command()
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    help="Results kept per suite (default: NPL_GX_KEEP_RESULTS, 30).",
+)
+def retention(keep: int | None) -> None:
+    """Prune Great Expectations validation results and Data Docs, newest N per suite.
+
+    Reads and writes the GX project in NPL_GX_DIR: deletes older validation results
+    and their Data Docs pages, then rebuilds the docs index. ops_dq_results is kept.
+    """
+    from nplpipeline.validate.retention import prune_validations
+
+    settings = get_settings()
+    count = keep or settings.gx_keep_results
+    _echo_json(run_stage("retention", lambda: prune_validations(settings.gx_dir, count).as_dict()))
 
 
 @main.command()

@@ -160,6 +160,11 @@ class Settings:
         return Path(_env("GX_DIR") or self.home / "gx")
 
     @cached_property
+    def gx_keep_results(self) -> int:
+        """Validation results (and Data Docs pages) kept per GX suite; older are pruned."""
+        return int(_env("GX_KEEP_RESULTS") or 30)
+
+    @cached_property
     def expectations_dir(self) -> Path:
         """The reviewed suites (one JSON file per entity) the checkpoints run."""
         return Path(_env("EXPECTATIONS_DIR") or self.root / "expectations")

@@ -3,6 +3,15 @@ migrated, test-local Airflow metadata DB.
 
 Airflow reads its configuration on first import, so its environment is set here, at
 import time, before any test module imports it.
+
+Levels: tests that need PostgreSQL carry the ``postgres`` marker and tests that run
+Airflow against its metadata DB the ``airflow`` marker. Files may say so themselves
+(``pytestmark``); the hook below adds the marker to any test that uses the
+``postgres`` warehouse or the ``airflow_db`` fixture, so ``-m "not postgres"`` is
+right even when a file forgets. Helper modules (``raw_rows``, ``landing_fixtures``,
+...) live in this folder and are importable from test files in any sub-folder
+(``tests/unit``, ``tests/integration``, ``tests/airflow``) through ``TESTS_DIR`` on
+``sys.path``.
 """
 
 from __future__ import annotations
@@ -18,6 +27,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+TESTS_DIR = Path(__file__).resolve().parent
+if str(TESTS_DIR) not in sys.path:  # helpers stay importable after tests move into levels
+    sys.path.insert(0, str(TESTS_DIR))
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="npl-airflow-"))
 os.environ.update(
     {
@@ -77,7 +89,20 @@ def _throwaway_postgres(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what a test really needs, whatever its file declares."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("warehouse_url") == "postgres"
+        if on_postgres or "postgres_server_url" in fixtures:
+            item.add_marker(pytest.mark.postgres)
+        if "airflow_db" in fixtures:
+            item.add_marker(pytest.mark.airflow)
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The same tests on both warehouses: embedded DuckDB and a throwaway PostgreSQL DB."""
     if request.param == "duckdb":

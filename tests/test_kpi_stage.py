@@ -30,6 +30,8 @@ from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.tables import RAW_TABLES
 
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]  # runs npl_kpis with dag.test
+
 AS_OF = dt.date(2026, 10, 31)
 COHORT = dt.date(2026, 7, 31)  # its 90-day recovery window closed on 2026-10-29
 

@@ -21,7 +21,7 @@ from nplpipeline.warehouse.tables import RAW_TABLES, load_audit, quarantine, sql
 ENTITIES_USED = ("customers", "loans", "installments", "repayments")
 
 
-@pytest.fixture(params=["postgres", "sqlite"])
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"])
 def source_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'core.db'}"

@@ -187,6 +187,13 @@ def _context(gx_dir: Path):
     return context
 
 
+@contextmanager
+def gx_context(gx_dir: Path) -> Iterator[gx.data_context.AbstractDataContext]:
+    """The project's GX context, held under the checkpoints' lock (e.g. for retention)."""
+    with _locked(Path(gx_dir)):
+        yield _context(Path(gx_dir))
+
+
 def _batch_definition(context, entity_name: str):
     try:
         source = context.data_sources.get(DATASOURCE)

@@ -1,0 +1,57 @@
+"""What each task reads and writes, declared next to its wiring, for OpenLineage.
+
+A DAG file names a task's datasets with these small specs; when the task finishes, the
+DAG factory's operator turns them into OpenLineage datasets with schema, row-count and
+version facets (``lineage_facets``), which the ``apache-airflow-providers-openlineage``
+listener sends through ``get_openlineage_facets_on_complete``. Only the standard library
+is imported here: DAG files import this module at parse time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MODEL_NAME = "npl_recovery_model"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A warehouse table; partitioned tables report their as-of partition's rows."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class LandingDrops:
+    """An entity's drops in the landing zone (``<landing>/<entity>/<date>/``)."""
+
+    entity: str
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """A file bundle in the outbox: ``crm`` worklists or ``agencies`` exports."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """The MLflow registered model; the version the task used or registered."""
+
+    name: str = MODEL_NAME
+
+
+DatasetSpec = Table | LandingDrops | Outbox | RegisteredModel
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """A task's inputs and outputs."""
+
+    reads: tuple[DatasetSpec, ...] = ()
+    writes: tuple[DatasetSpec, ...] = ()
+
+
+def tables(*names: str) -> tuple[Table, ...]:
+    return tuple(Table(n) for n in names)
