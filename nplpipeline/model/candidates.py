@@ -37,6 +37,7 @@ def build(name: str, spec: FeatureSpec, config: ModelConfig) -> Any:
             encoding=lc.encoding,
             C_grid=lc.C_grid,
             cv_folds=lc.cv_folds,
+            cv_max_rows=lc.cv_max_rows,
             random_state=config.seed,
             **points,
         )

@@ -103,6 +103,7 @@ class ScorecardConfig(_Strict):
     min_category_share: float = Field(default=0.005, ge=0, lt=0.5)
     C: float = Field(default=1.0, gt=0)
     C_grid: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+    cv_max_rows: int = Field(default=20_000, ge=100)  # C is searched on a sample this big
     pdo: float = Field(default=20.0, gt=0)
     base_score: float = 600.0
     base_odds: float = Field(default=50.0, gt=0)
@@ -118,6 +119,7 @@ class LogisticConfig(_Strict):
     min_category_share: float = Field(default=0.005, ge=0, lt=0.5)
     C_grid: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
     cv_folds: int = Field(default=5, ge=2, le=20)
+    cv_max_rows: int = Field(default=20_000, ge=100)  # C is searched on a sample this big
 
 
 class BoostingConfig(_Strict):

@@ -29,6 +29,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from nplpipeline.model.encoding import MISSING, UNKNOWN, category_codes, category_levels
 from nplpipeline.model.frame import is_categorical
+from nplpipeline.model.split import stratified_mask
 
 OTHER_LABEL = "__other__"
 MISSING_LABEL = "missing"
@@ -58,6 +59,7 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         min_bin_share: float = 0.05,
         C_grid: tuple[float, ...] | None = None,
         cv_folds: int = 5,
+        cv_max_rows: int = 20_000,
         random_state: int = 0,
     ):
         self.numeric_features = numeric_features
@@ -74,6 +76,7 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         self.min_bin_share = min_bin_share
         self.C_grid = C_grid
         self.cv_folds = cv_folds
+        self.cv_max_rows = cv_max_rows
         self.random_state = random_state
 
     def __setstate__(self, state: dict[str, object]) -> None:
@@ -83,6 +86,7 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         state.setdefault("min_bin_share", 0.05)
         state.setdefault("C_grid", None)
         state.setdefault("cv_folds", 5)
+        state.setdefault("cv_max_rows", 20_000)
         state.setdefault("random_state", 0)
         super().__setstate__(state)
 
@@ -138,6 +142,9 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         folds = min(self.cv_folds, int(np.bincount(y).min()))
         if folds < 2:
             return float(self.C)
+        if len(y) > self.cv_max_rows:  # the strength is stable long before this many rows
+            keep = stratified_mask(y, len(y), self.cv_max_rows / len(y), self.random_state)
+            W, y = W[keep], y[keep]
         cv = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
         loss = np.zeros(len(self.C_grid))
         for fit_idx, val_idx in cv.split(np.zeros(len(y)), y):
