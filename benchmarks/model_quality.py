@@ -111,7 +111,7 @@ def main() -> None:
         p_model = champion.score(joined)
         p_oracle = joined["true_recovery_prob"].to_numpy(dtype=float)
         by_model = {}
-        for name in ("scorecard", "boosted"):
+        for name in ("scorecard", "logistic", "boosted"):
             p = load_run_model(uri, trained["run_id"], name).predict_proba(joined)[:, 1]
             by_model[name] = {
                 "auc": round(metrics.auc(y, p), 4),

@@ -245,7 +245,9 @@ def test_reason_codes_name_the_planted_driver(fitted) -> None:
     assert len(late) >= 20
     for name, m in models.items():
         r = reason_codes(m, late, top_k=3)
-        share = (r.reason_feature_1 == "dpd").mean()
+        # the one-hot logistic model shares lateness between dpd and its bucket (M6+)
+        lateness = ("dpd", "bucket") if name == "logistic" else ("dpd",)
+        share = r.reason_feature_1.isin(lateness).mean()
         assert share >= 0.9, (name, share)
         assert (r.loc[r.reason_feature_1 == "dpd", "reason_1"] == "Days past due is high").all()
         assert list(r.index) == list(late.index)

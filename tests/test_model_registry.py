@@ -17,11 +17,17 @@ import pytest
 
 from nplpipeline.devtools.synthetic import make_recovery_frame
 from nplpipeline.model import registry
-from nplpipeline.model.config import ColumnsConfig, GateConfig, ModelConfig
+from nplpipeline.model.config import (
+    OTHER_DATA_EXPERIMENT,
+    OTHER_DATA_MODEL_NAME,
+    ColumnsConfig,
+    GateConfig,
+    ModelConfig,
+)
 from nplpipeline.model.gate import decide
 from nplpipeline.model.monitoring import load_reference
 from nplpipeline.model.registry import ModelIntegrityError, NoChampionError, load_champion
-from nplpipeline.model.train import train_and_register
+from nplpipeline.model.train import artifact_root_for, train_and_register
 
 NAME = "npl_recovery_model"
 CFG = ModelConfig(evaluation_sample_rows=3000)
@@ -42,7 +48,9 @@ def base() -> pd.DataFrame:
 
 
 def _train(store, frame, config=CFG, dq="dq-1"):
-    return train_and_register(frame, config, data_identity={"dq_run_id": dq}, **store)
+    return train_and_register(
+        frame, config, data_identity={"dq_run_id": dq}, pipeline=True, **store
+    )
 
 
 def _aliases(store) -> dict[str, str]:
@@ -74,6 +82,13 @@ def test_first_model_becomes_champion(store, base, first) -> None:
     assert run.data.tags["data.test_to"] == str(base.as_of_date.max().date())
     assert run.data.metrics["boosted.oot.auc"] > 0.6
     assert "scorecard.oot.auc.product.cash_loan" in run.data.metrics
+    # the champion was chosen on validation rows inside training, and the run says so
+    assert run.data.tags["chosen_model"] == first.chosen == run.data.params["selection.chosen"]
+    assert run.data.params["selection.method"] == "latest_dates"
+    validation = {n: run.data.metrics[f"{n}.validation.auc"] for n in first.selection.auc}
+    assert first.chosen == max(validation, key=validation.get)
+    assert run.data.params["split.kind"] == "out_of_time"
+    assert int(run.data.params["boosted.resolved.min_samples_leaf"]) >= 5
     names = {
         a.path for a in registry.client(store["tracking_uri"]).list_artifacts(first.run_id, "plots")
     }
@@ -220,6 +235,32 @@ def test_a_corrupt_model_fails_naming_the_version(store, better, restore) -> Non
     restore.set_model_version_tag(NAME, better.version, registry.SHA_TAG, digest)
     with pytest.raises(ModelIntegrityError, match=rf"v{better.version} cannot be loaded"):
         load_champion(store["tracking_uri"])
+
+
+def test_other_data_never_touches_the_pipelines_model(store, base, better, worse) -> None:
+    """The README path: same store, default config, undated data of another shape."""
+    before = _aliases(store)
+    versions = len(registry.client(store["tracking_uri"]).search_model_versions(f"name='{NAME}'"))
+    public = base.drop(columns=["as_of_date", "tier"]).sample(4000, random_state=1)
+    other = train_and_register(public, ModelConfig(evaluation_sample_rows=1000), **store)
+    c = registry.client(store["tracking_uri"])
+    assert _aliases(store) == before  # neither champion nor challenger moved
+    assert len(c.search_model_versions(f"name='{NAME}'")) == versions
+    assert other.model_name == OTHER_DATA_MODEL_NAME and other.promoted
+    assert c.get_experiment(other.experiment_id).name == OTHER_DATA_EXPERIMENT
+    run = c.get_run(other.run_id)
+    assert run.data.params["split.kind"] == "random_stratified"
+    assert run.data.params["selection.method"] == "stratified_folds"
+    assert run.data.params["boosted.resolved.recency_half_life_days"] == "None"
+    with pytest.raises(ValueError, match="pipeline's registered model"):
+        train_and_register(public, ModelConfig(registered_model_name=NAME), **store)
+    assert _aliases(store) == before
+
+
+def test_artifacts_follow_the_tracking_uri(tmp_path: Path) -> None:
+    db = tmp_path / "store" / "mlflow.db"
+    assert artifact_root_for(f"sqlite:///{db}") == (db.parent / "artifacts").as_uri()
+    assert artifact_root_for("http://127.0.0.1:5000") is None
 
 
 # -- the gate rule on its own ---------------------------------------------------------------

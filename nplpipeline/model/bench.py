@@ -33,6 +33,7 @@ def main() -> None:
         t = time.perf_counter()
         r = train_and_register(
             frame,
+            pipeline=True,  # the bench loads the pipeline's champion below
             tracking_uri=uri,
             data_identity={"dq_run_id": "bench"},
             artifact_location=(Path(tmp) / "artifacts").as_uri(),

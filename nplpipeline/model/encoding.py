@@ -35,9 +35,14 @@ def category_levels(
 
 
 def category_codes(series: pd.Series, levels: list[str]) -> np.ndarray:
-    """Index into `levels`; UNKNOWN for other values, MISSING for NA. Vectorised."""
+    """Index into `levels`; UNKNOWN for other values, MISSING for NA. Vectorised.
+
+    Unseen levels are mapped explicitly (a hash lookup, -1 when absent) rather than by
+    building a Categorical whose categories lack them, which pandas deprecates.
+    """
     s = as_strings(series)
-    codes = pd.Categorical(s, categories=levels).codes.astype(np.int64)
+    codes = pd.Index(levels, dtype="string").get_indexer(s).astype(np.int64)
+    codes[codes < 0] = UNKNOWN
     codes[s.isna().to_numpy()] = MISSING
     return codes
 

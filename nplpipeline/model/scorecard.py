@@ -5,6 +5,12 @@ missing bin), each bin gets its WoE, and a logistic regression on the WoE column
 the log-odds of recovery. Scaled to points (PDO), each bin carries a fixed number of
 points a collector or auditor can read off `points_table()`, and reason codes are the
 points a row lost against each feature's best bin. Higher score = likelier to recover.
+
+The same class is the regularised logistic-regression candidate (`encoding="onehot"`):
+each bin is its own indicator column, so the fit learns each bin's effect itself
+rather than through WoE computed on the same labels, with the L2 strength chosen by
+stratified cross-validation over `C_grid`. Its points, reason codes and points table
+read the same way (a bin's points = its coefficient, scaled).
 """
 
 from __future__ import annotations
@@ -14,11 +20,16 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from sklearn.model_selection import StratifiedKFold
+from sklearn.tree import DecisionTreeClassifier
 
 from nplpipeline.model.encoding import MISSING, UNKNOWN, category_codes, category_levels
 from nplpipeline.model.frame import is_categorical
+from nplpipeline.model.split import stratified_mask
 
 OTHER_LABEL = "__other__"
 MISSING_LABEL = "missing"
@@ -43,6 +54,13 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         pdo: float = 20.0,
         base_score: float = 600.0,
         base_odds: float = 50.0,
+        encoding: str = "woe",
+        binning: str = "quantile",
+        min_bin_share: float = 0.05,
+        C_grid: tuple[float, ...] | None = None,
+        cv_folds: int = 5,
+        cv_max_rows: int = 20_000,
+        random_state: int = 0,
     ):
         self.numeric_features = numeric_features
         self.categorical_features = categorical_features
@@ -53,6 +71,24 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         self.pdo = pdo
         self.base_score = base_score
         self.base_odds = base_odds
+        self.encoding = encoding
+        self.binning = binning
+        self.min_bin_share = min_bin_share
+        self.C_grid = C_grid
+        self.cv_folds = cv_folds
+        self.cv_max_rows = cv_max_rows
+        self.random_state = random_state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Scorecards stored before the one-hot option were WoE with a fixed C."""
+        state.setdefault("encoding", "woe")
+        state.setdefault("binning", "quantile")
+        state.setdefault("min_bin_share", 0.05)
+        state.setdefault("C_grid", None)
+        state.setdefault("cv_folds", 5)
+        state.setdefault("cv_max_rows", 20_000)
+        state.setdefault("random_state", 0)
+        super().__setstate__(state)
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> WoEScorecard:
@@ -67,7 +103,11 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         self.levels_: dict[str, list[str]] = {}
         for f in self.numeric_features_:
             x = _as_float(X[f])
-            self.edges_[f] = _quantile_edges(x, self.n_bins)
+            self.edges_[f] = (
+                _tree_edges(x, y, self.n_bins, self.min_bin_share)
+                if self.binning == "tree"
+                else _quantile_edges(x, self.n_bins)
+            )
         for f in self.categorical_features_:
             self.levels_[f] = category_levels(X[f], min_share=self.min_category_share)
         self.feature_names_ = [*self.numeric_features_, *self.categorical_features_]
@@ -89,21 +129,66 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
             woe = np.log((pos + a) / (n_pos + a * size)) - np.log((neg + a) / (n_neg + a * size))
             woe[tot == 0] = 0.0
             self.woe_[f], self.bin_counts_[f], self.bin_events_[f] = woe, tot, pos
-        W = self._woe_matrix(bins)
-        self.logit_ = LogisticRegression(C=self.C, max_iter=1000).fit(W, y)
+        W = self._design(bins)
+        self.C_ = self._choose_strength(W, y)
+        self.logit_ = LogisticRegression(C=self.C_, max_iter=2000).fit(W, y)
         self._scale_points()
         return self
+
+    def _choose_strength(self, W: np.ndarray | sparse.csr_matrix, y: np.ndarray) -> float:
+        """`C`, or the grid value with the best stratified-CV log loss."""
+        if not self.C_grid:
+            return float(self.C)
+        folds = min(self.cv_folds, int(np.bincount(y).min()))
+        if folds < 2:
+            return float(self.C)
+        if len(y) > self.cv_max_rows:  # the strength is stable long before this many rows
+            keep = stratified_mask(y, len(y), self.cv_max_rows / len(y), self.random_state)
+            W, y = W[keep], y[keep]
+        cv = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
+        loss = np.zeros(len(self.C_grid))
+        for fit_idx, val_idx in cv.split(np.zeros(len(y)), y):
+            for i, c in enumerate(self.C_grid):
+                m = LogisticRegression(C=c, max_iter=2000).fit(W[fit_idx], y[fit_idx])
+                loss[i] += log_loss(y[val_idx], m.predict_proba(W[val_idx])[:, 1], labels=[0, 1])
+        return float(self.C_grid[int(np.argmin(loss))])
+
+    def _design(self, bins: np.ndarray) -> np.ndarray | sparse.csr_matrix:
+        """The logistic regression's inputs: WoE per feature, or one indicator per bin
+        (sparse: one non-zero per feature and row)."""
+        if self.encoding == "woe":
+            return self._woe_matrix(bins)
+        if self.encoding != "onehot":
+            raise ValueError(f"unknown encoding {self.encoding!r}")
+        offsets = np.cumsum([0] + [self._n_bins_of(f) for f in self.feature_names_])
+        n, k = bins.shape
+        cols = (bins + offsets[:-1][None, :]).ravel()
+        rows = np.repeat(np.arange(n), k)
+        return sparse.csr_matrix((np.ones(n * k), (rows, cols)), shape=(n, int(offsets[-1])))
+
+    def _bin_logits(self) -> dict[str, np.ndarray]:
+        """Each bin's contribution to the log-odds (before the intercept)."""
+        coef = self.logit_.coef_[0]
+        if self.encoding == "woe":
+            return {f: coef[j] * self.woe_[f] for j, f in enumerate(self.feature_names_)}
+        out, start = {}, 0
+        for f in self.feature_names_:
+            size = self._n_bins_of(f)
+            contribution = coef[start : start + size].copy()
+            contribution[self.bin_counts_[f] == 0] = 0.0  # unseen bin: neutral
+            out[f], start = contribution, start + size
+        return out
 
     def _scale_points(self) -> None:
         """Points per bin so that the sum over features = offset + factor * ln(odds)."""
         factor = self.pdo / math.log(2.0)
         offset = self.base_score - factor * math.log(self.base_odds)
         k = len(self.feature_names_)
-        coef = self.logit_.coef_[0]
         intercept = float(self.logit_.intercept_[0])
+        logits = self._bin_logits()
         self.points_: dict[str, np.ndarray] = {}
-        for j, f in enumerate(self.feature_names_):
-            self.points_[f] = factor * (coef[j] * self.woe_[f] + intercept / k) + offset / k
+        for f in self.feature_names_:
+            self.points_[f] = factor * (logits[f] + intercept / k) + offset / k
         # Best bin = the most points among bins seen in training (what reason codes compare to)
         self.best_points_ = {
             f: float(self.points_[f][self.bin_counts_[f] > 0].max()) for f in self.feature_names_
@@ -142,7 +227,15 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
 
     # -- prediction ------------------------------------------------------------------------
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        if self.encoding == "onehot":  # unseen bins score neutral, as in the points
+            return _from_logit(self.row_points_logit(X))
         return self.logit_.predict_proba(self._woe_matrix(self._bin_matrix(X)))
+
+    def row_points_logit(self, X: pd.DataFrame) -> np.ndarray:
+        """Log-odds of recovery per row (the points, unscaled)."""
+        factor = self.pdo / math.log(2.0)
+        offset = self.base_score - factor * math.log(self.base_odds)
+        return (self.score_points(X) - offset) / factor
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
@@ -183,8 +276,27 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         return pd.DataFrame(rows)
 
 
+def _from_logit(z: np.ndarray) -> np.ndarray:
+    p = 1.0 / (1.0 + np.exp(-z))
+    return np.column_stack([1.0 - p, p])
+
+
 def _as_float(series: pd.Series) -> np.ndarray:
     return pd.to_numeric(series, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
+
+
+def _tree_edges(x: np.ndarray, y: np.ndarray, n_bins: int, min_share: float) -> np.ndarray:
+    """Cut points of a CART tree on x alone (at most `n_bins` leaves of at least
+    `min_share` of the non-missing rows): supervised bins, as optbinning's prebinning,
+    that merge ranges with the same outcome instead of splitting on noise."""
+    ok = ~np.isnan(x)
+    if ok.sum() < 2 or len(np.unique(y[ok])) < 2:
+        return _quantile_edges(x, n_bins)
+    leaf = max(1, math.ceil(min_share * ok.sum()))
+    tree = DecisionTreeClassifier(max_leaf_nodes=n_bins, min_samples_leaf=leaf, random_state=0)
+    tree.fit(x[ok, None], y[ok])
+    inner = tree.tree_.feature >= 0
+    return np.unique(tree.tree_.threshold[inner])
 
 
 def _quantile_edges(x: np.ndarray, n_bins: int) -> np.ndarray:

@@ -106,6 +106,7 @@ def run_training(
         data_identity=identity,
         artifact_location=settings.mlflow_artifact_root.as_uri(),
         derived_segments=tier_segments(settings.policy.tiering),
+        pipeline=True,
     )
     log.info(
         "model %s v%s (%s): %s",

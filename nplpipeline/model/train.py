@@ -1,4 +1,4 @@
-"""Train both models, validate out of time, log to MLflow, register, and run the gate.
+"""Train the candidates, choose on validation, test out of time, log, register, gate.
 
 `train_and_register` is the one entry point an Airflow task needs. Every figure the gate
 uses is logged with the run (metrics, tags, `gate/decision.json`), so a promotion or a
@@ -19,14 +19,23 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
-from nplpipeline.model import metrics, monitoring, plots, registry
-from nplpipeline.model.boosting import BoostedRecoveryModel
-from nplpipeline.model.config import ModelConfig
+from nplpipeline.model import candidates, metrics, monitoring, plots, registry, selection
+from nplpipeline.model.config import (
+    OTHER_DATA_EXPERIMENT,
+    OTHER_DATA_MODEL_NAME,
+    PIPELINE_MODEL_NAME,
+    ModelConfig,
+)
 from nplpipeline.model.frame import FeatureSpec, infer_feature_spec, label_array
 from nplpipeline.model.gate import GateDecision, decide
 from nplpipeline.model.scorecard import WoEScorecard
+from nplpipeline.model.selection import Selection
 from nplpipeline.model.split import OOTSplit, out_of_time_split
+
+# Registered-model names only the pipeline's own training stage may write to.
+PROTECTED_MODEL_NAMES = frozenset({PIPELINE_MODEL_NAME, registry.DEFAULT_MODEL_NAME})
 
 
 @dataclass
@@ -35,13 +44,14 @@ class TrainingResult:
     experiment_id: str
     model_name: str
     version: str
-    chosen: str  # "boosted" or "scorecard"
-    oot_metrics: dict[str, dict[str, float]]  # model -> summary
+    chosen: str  # "scorecard", "logistic" or "boosted": best on validation, not on test
+    oot_metrics: dict[str, dict[str, float]]  # model -> summary on the test rows
     segments: pd.DataFrame  # model, segment, value, n, auc, ...
     gate: GateDecision
     model: Any  # the fitted estimator that was registered
     timings: dict[str, float] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
+    selection: Selection | None = None
 
     @property
     def promoted(self) -> bool:
@@ -51,22 +61,38 @@ class TrainingResult:
 def fit_models(
     split: OOTSplit, spec: FeatureSpec, config: ModelConfig
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """Scorecard and boosted model on the training period; returns models and seconds."""
-    cols = config.columns
-    y = label_array(split.train, cols.label_column)
+    """Every candidate on the whole training period; returns models and seconds."""
+    y = label_array(split.train, config.columns.label_column)
+    dates = split.train[config.columns.date_column] if split.dated else None
+    models: dict[str, Any] = {}
     timings: dict[str, float] = {}
-    t = time.perf_counter()
-    sc = WoEScorecard(
-        list(spec.numeric), list(spec.categorical), **config.scorecard.model_dump()
-    ).fit(split.train, y)
-    timings["fit_scorecard_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    bo = BoostedRecoveryModel.from_config(
-        config.boosting, list(spec.numeric), list(spec.categorical)
-    )
-    bo.fit(split.train, y, split.train[cols.date_column])
-    timings["fit_boosted_s"] = time.perf_counter() - t
-    return {"scorecard": sc, "boosted": bo}, timings
+    for name in config.selection.candidates:
+        t = time.perf_counter()
+        models[name] = candidates.fit(candidates.build(name, spec, config), split.train, y, dates)
+        timings[f"fit_{name}_s"] = time.perf_counter() - t
+    return models, timings
+
+
+def resolve_names(config: ModelConfig, pipeline: bool) -> ModelConfig:
+    """The pipeline's names for the pipeline; other data get their own unless set.
+
+    Other data may never register under the pipeline's model name: its `champion` is
+    what the daily scoring loads, and even a refused model would take `challenger`.
+    """
+    if pipeline:
+        return config
+    explicit = config.model_fields_set
+    update: dict[str, str] = {}
+    if "experiment_name" not in explicit:
+        update["experiment_name"] = OTHER_DATA_EXPERIMENT
+    if "registered_model_name" not in explicit:
+        update["registered_model_name"] = OTHER_DATA_MODEL_NAME
+    elif config.registered_model_name in PROTECTED_MODEL_NAMES:
+        raise ValueError(
+            f"{config.registered_model_name!r} is the pipeline's registered model; training "
+            "on other data must register under its own name (or pass pipeline=True)"
+        )
+    return config.model_copy(update=update)
 
 
 def train_and_register(
@@ -76,27 +102,65 @@ def train_and_register(
     data_identity: dict[str, Any] | None = None,
     artifact_location: str | None = None,
     derived_segments: Callable[[pd.DataFrame, np.ndarray], pd.DataFrame] | None = None,
+    pipeline: bool = False,
 ) -> TrainingResult:
-    """Fit, validate out of time, log, register the better model as `challenger`, gate it.
+    """Fit, choose on validation, test, log, register the chosen model as `challenger`,
+    gate it.
 
+    `pipeline=True` is the training stage's own call: it registers under the config's
+    names (the pipeline's by default). Anything else is training on other data: its own
+    experiment and registered model unless the config names them, never the pipeline's
+    model (see `resolve_names`). `tracking_uri` defaults to the settings' store.
+    `artifact_location` applies when the experiment is first created; by default it
+    follows the tracking URI (`artifacts/` beside a sqlite file, the settings' artifact
+    root for the settings' own store, the server's default for a server).
     `data_identity` (e.g. {"dq_run_id": ..., "feature_table": ...}) is logged verbatim
-    beside the as-of range and row counts computed here. `artifact_location` applies when
-    the experiment is first created (default: the settings' artifact root for a local
-    sqlite/file store, the server's default otherwise). `derived_segments(test, p)` may add
-    columns that depend on a model's own scores (the pipeline adds the tier each model
-    would assign), reported by segment beside product and bucket; the promotion gate
-    compares only model-independent segments, so champion and challenger are judged on
-    the same rows.
+    beside the as-of range and row counts computed here. `derived_segments(test, p)` may
+    add columns that depend on a model's own scores (the pipeline adds the tier each
+    model would assign), reported by segment beside product and bucket; the promotion
+    gate compares only model-independent segments, so champion and challenger are judged
+    on the same rows.
     """
-    config = config or ModelConfig()
+    config = resolve_names(config or ModelConfig(), pipeline)
     tracking_uri, artifact_location = _locations(tracking_uri, artifact_location)
+    with threadpool_limits(limits=config.threads):
+        fitted = _fit_and_evaluate(frame, config, data_identity, derived_segments)
+        return _log_and_register(fitted, config, tracking_uri, artifact_location)
+
+
+@dataclass
+class _Fitted:
+    split: OOTSplit
+    spec: FeatureSpec
+    data: dict[str, Any]
+    selection: Selection
+    models: dict[str, Any]
+    y_te: np.ndarray
+    test_scores: dict[str, np.ndarray]
+    oot: dict[str, dict[str, float]]
+    segs: pd.DataFrame
+    train_scores: np.ndarray
+    score_psi: float
+    timings: dict[str, float]
+
+    @property
+    def chosen(self) -> str:
+        return self.selection.chosen
+
+
+def _fit_and_evaluate(
+    frame: pd.DataFrame,
+    config: ModelConfig,
+    data_identity: dict[str, Any] | None,
+    derived_segments: Callable[[pd.DataFrame, np.ndarray], pd.DataFrame] | None,
+) -> _Fitted:
+    """Split, choose the champion on validation, fit every candidate, score the test."""
     cols = config.columns
     t0 = time.perf_counter()
-
     unlabelled = int(frame[cols.label_column].isna().sum())
     frame = frame.loc[frame[cols.label_column].notna()]
     spec = infer_feature_spec(frame, cols)
-    split = out_of_time_split(frame, config.split, cols.date_column)
+    split = out_of_time_split(frame, config.split, cols.date_column, cols.label_column, config.seed)
     data = {
         **split.describe(cols.date_column),
         "unlabelled_rows_dropped": unlabelled,
@@ -104,13 +168,17 @@ def train_and_register(
         "n_categorical_features": len(spec.categorical),
         **{f"identity.{k}": v for k, v in (data_identity or {}).items()},
     }
-
-    models, timings = fit_models(split, spec, config)
+    y_tr = label_array(split.train, cols.label_column)
+    dates = split.train[cols.date_column] if split.dated else None
+    t = time.perf_counter()
+    chosen = selection.choose(split.train, y_tr, dates, spec, config)
+    timings = {"select_s": time.perf_counter() - t}
+    models, fit_timings = fit_models(split, spec, config)
+    timings |= fit_timings
     y_te = label_array(split.test, cols.label_column)
     t = time.perf_counter()
     test_scores = {name: m.predict_proba(split.test)[:, 1] for name, m in models.items()}
     oot = {name: metrics.summarise(y_te, p) for name, p in test_scores.items()}
-    fixed = [c for c in cols.segment_columns if c in split.test.columns]
     segs = pd.concat(
         [
             metrics.segment_metrics(
@@ -123,12 +191,34 @@ def train_and_register(
         ],
         ignore_index=True,
     )
-    chosen = "boosted" if oot["boosted"]["auc"] >= oot["scorecard"]["auc"] else "scorecard"
-    model = models[chosen]
-    train_scores = model.predict_proba(split.train)[:, 1]
-    score_psi = metrics.psi(train_scores, test_scores[chosen])
+    train_scores = models[chosen.chosen].predict_proba(split.train)[:, 1]
+    score_psi = metrics.psi(train_scores, test_scores[chosen.chosen])
     timings["evaluate_s"] = time.perf_counter() - t
+    timings["fit_and_evaluate_s"] = time.perf_counter() - t0
+    return _Fitted(
+        split,
+        spec,
+        data,
+        chosen,
+        models,
+        y_te,
+        test_scores,
+        oot,
+        segs,
+        train_scores,
+        score_psi,
+        timings,
+    )
 
+
+def _log_and_register(
+    f: _Fitted, config: ModelConfig, tracking_uri: str, artifact_location: str | None
+) -> TrainingResult:
+    """Log the run, register the chosen model as `challenger`, gate it, maybe promote."""
+    t0 = time.perf_counter()
+    timings = f.timings
+    chosen, split, models = f.chosen, f.split, f.models
+    fixed = [c for c in config.columns.segment_columns if c in split.test.columns]
     c = registry.client(tracking_uri)
     exp_id = registry.ensure_experiment(c, config.experiment_name, artifact_location)
     name = config.registered_model_name
@@ -138,29 +228,31 @@ def train_and_register(
         tempfile.TemporaryDirectory() as tmp,
     ):
         out = Path(tmp)
-        _log_setup(config, spec, data, chosen)
-        _log_metrics(oot, segs, chosen, score_psi)
+        _log_setup(config, f.spec, f.data, f.selection, models)
+        _log_metrics(f.oot, f.segs, chosen, f.score_psi)
         t = time.perf_counter()
         sample = split.test.sample(
             min(len(split.test), config.evaluation_sample_rows), random_state=config.seed
         )
-        importances = _log_plots(out, models, chosen, split.test, y_te, test_scores, sample, config)
-        timings["plots_s"] = time.perf_counter() - t
-        mlflow.log_text(
-            models["scorecard"].points_table().to_csv(index=False), "scorecard/points_table.csv"
+        importances = _log_plots(
+            out, models, chosen, split.test, f.y_te, f.test_scores, sample, config
         )
+        timings["plots_s"] = time.perf_counter() - t
+        for n, m in models.items():
+            if isinstance(m, WoEScorecard):
+                mlflow.log_text(m.points_table().to_csv(index=False), f"{n}/points_table.csv")
         key = (
             list(config.monitoring.key_features)
             or importances.feature.head(config.monitoring.n_key_features).tolist()
         )
         monitoring.log_reference(
             monitoring.build_reference(
-                split.train, train_scores, key, config.monitoring.bins, oot[chosen]["auc"]
+                split.train, f.train_scores, key, config.monitoring.bins, f.oot[chosen]["auc"]
             )
         )
 
         t = time.perf_counter()
-        example = _example(sample, spec)
+        example = _example(sample, f.spec)
         uris = {n: registry.log_model(m, n, example) for n, m in models.items()}
         mv = mlflow.register_model(
             uris[chosen], name, tags={"model_type": chosen, "run_id": run.info.run_id}
@@ -168,37 +260,65 @@ def train_and_register(
         c.set_registered_model_alias(name, registry.CHALLENGER, mv.version)
         timings["log_register_s"] = time.perf_counter() - t
 
+        segs = f.segs
         decision = _gate(
             tracking_uri,
             config,
             split,
-            y_te,
-            oot[chosen]["auc"],
-            score_psi,
+            f.y_te,
+            f.oot[chosen]["auc"],
+            f.score_psi,
             segs[(segs.model == chosen) & segs.segment.isin(fixed)],
             str(mv.version),
         )
         _log_decision(c, name, decision)
         if decision.promote:
             registry.promote(c, name, str(mv.version))
-        timings["total_s"] = time.perf_counter() - t0
+        timings["total_s"] = timings["fit_and_evaluate_s"] + time.perf_counter() - t0
         mlflow.log_metrics({f"time.{k}": v for k, v in timings.items()})
         run_id = run.info.run_id
     return TrainingResult(
-        run_id, exp_id, name, str(mv.version), chosen, oot, segs, decision, model, timings, data
+        run_id,
+        exp_id,
+        name,
+        str(mv.version),
+        chosen,
+        f.oot,
+        f.segs,
+        decision,
+        models[chosen],
+        timings,
+        f.data,
+        f.selection,
     )
 
 
 # -- helpers ------------------------------------------------------------------------------
 def _locations(tracking_uri: str | None, artifact_location: str | None) -> tuple[str, str | None]:
-    if tracking_uri is None or artifact_location is None:
-        from nplpipeline.settings import get_settings
+    """Where runs and artifacts go. Artifacts follow the tracking URI: the settings'
+    artifact root for the settings' own store, `artifacts/` beside any other sqlite
+    file, and the store's or server's own default otherwise (never the checkout)."""
+    from nplpipeline.settings import get_settings
 
-        s = get_settings()
-        tracking_uri = tracking_uri or s.mlflow_tracking_uri
-        if artifact_location is None and tracking_uri.startswith(("sqlite:", "file:")):
+    s = get_settings()
+    tracking_uri = tracking_uri or s.mlflow_tracking_uri
+    if artifact_location is None:
+        if tracking_uri == s.mlflow_tracking_uri and tracking_uri.startswith(("sqlite:", "file:")):
             artifact_location = s.mlflow_artifact_root.as_uri()
+        else:
+            artifact_location = artifact_root_for(tracking_uri)
     return tracking_uri, artifact_location
+
+
+def artifact_root_for(tracking_uri: str) -> str | None:
+    """`artifacts/` beside a sqlite store's file (absolute, so the working directory at
+    run time does not matter); None (the store's default) for anything else."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    db = tracking_uri.removeprefix("sqlite:///").split("?", 1)[0]
+    if not db or db == ":memory:":
+        return None
+    return (Path(db).resolve().parent / "artifacts").as_uri()
 
 
 def _example(sample: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
@@ -223,14 +343,44 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def _log_setup(config: ModelConfig, spec: FeatureSpec, data: dict[str, Any], chosen: str) -> None:
-    mlflow.log_params({k: v[:500] for k, v in _flatten(config.model_dump()).items()})
+def _log_setup(
+    config: ModelConfig,
+    spec: FeatureSpec,
+    data: dict[str, Any],
+    chosen: Selection,
+    models: dict[str, Any],
+) -> None:
+    """Config, size-adaptive settings as used, split kind and the champion choice."""
+    params = {k: v[:500] for k, v in _flatten(config.model_dump()).items()}
+    params |= chosen.params() | {"split.kind": str(data["split_kind"])}
+    booster = models.get("boosted")
+    if booster is not None:
+        params |= {f"boosted.resolved.{k}": str(v) for k, v in booster.resolved_.items()}
+    for n, m in models.items():
+        if isinstance(m, WoEScorecard):
+            params[f"{n}.resolved.C"] = str(m.C_)
+    mlflow.log_params(params)
     mlflow.log_dict(
         {"numeric": list(spec.numeric), "categorical": list(spec.categorical)}, "features.json"
     )
     mlflow.log_dict(data, "data_identity.json")
+    mlflow.log_dict(
+        {
+            "chosen": chosen.chosen,
+            "method": chosen.method,
+            "validation_auc": chosen.auc,
+            "errors": chosen.errors,
+        },
+        "selection.json",
+    )
+    mlflow.log_metrics({f"{n}.validation.auc": a for n, a in chosen.auc.items() if np.isfinite(a)})
     mlflow.set_tags(
-        {"chosen_model": chosen, **{f"data.{k}": str(v)[:500] for k, v in data.items()}}
+        {
+            "chosen_model": chosen.chosen,
+            "selection.method": chosen.method,
+            "split.kind": str(data["split_kind"]),
+            **{f"data.{k}": str(v)[:500] for k, v in data.items()},
+        }
     )
 
 

@@ -1,0 +1,104 @@
+"""Choosing the champion among the candidates on validation rows the test never sees.
+
+Choosing by the out-of-time test AUC would make the test a selection set and its AUC
+optimistic. Instead every candidate is fit on the earlier part of the training period
+and judged on its latest dates (`selection.validation_share` of rows); undated data get
+stratified folds of the training rows (small public sets: one holdout of a few hundred
+rows is too noisy to choose on). The served models are then refit on all training rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from nplpipeline.model import candidates, metrics
+from nplpipeline.model.boosting import latest_dates_mask
+from nplpipeline.model.config import ModelConfig
+from nplpipeline.model.frame import FeatureSpec
+from nplpipeline.model.split import stratified_folds
+
+LATEST_DATES = "latest_dates"
+STRATIFIED_FOLDS = "stratified_folds"
+
+
+@dataclass(frozen=True)
+class Selection:
+    chosen: str
+    method: str  # LATEST_DATES, STRATIFIED_FOLDS, or "only_candidate"
+    folds: int
+    validation_rows: int
+    auc: dict[str, float]  # mean validation AUC per candidate (NaN: could not be fit)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def params(self) -> dict[str, str]:
+        return {
+            "selection.method": self.method,
+            "selection.folds": str(self.folds),
+            "selection.validation_rows": str(self.validation_rows),
+            "selection.chosen": self.chosen,
+        }
+
+
+def validation_masks(
+    y: np.ndarray, dates: pd.Series | None, config: ModelConfig
+) -> tuple[str, list[np.ndarray]]:
+    """The validation rows of each selection fit (True = judged, False = fit)."""
+    sel = config.selection
+    if dates is not None:
+        return LATEST_DATES, [latest_dates_mask(len(y), dates.to_numpy(), sel.validation_share)]
+    folds = min(sel.folds, int(np.bincount(y, minlength=2).min()))
+    if folds < 2:
+        raise ValueError("too few rows of one class to choose a champion on folds")
+    fold = stratified_folds(y, folds, config.seed)
+    return STRATIFIED_FOLDS, [fold == k for k in range(folds)]
+
+
+def choose(
+    train: pd.DataFrame,
+    y: np.ndarray,
+    dates: pd.Series | None,
+    spec: FeatureSpec,
+    config: ModelConfig,
+) -> Selection:
+    """Mean validation AUC per candidate; the best (ties to the earlier) is chosen."""
+    names = list(config.selection.candidates)
+    if len(names) == 1:
+        return Selection(names[0], "only_candidate", 0, 0, {names[0]: math.nan})
+    method, masks = validation_masks(y, dates, config)
+    scores: dict[str, list[float]] = {n: [] for n in names}
+    errors: dict[str, str] = {}
+    for val in masks:
+        fit_rows, val_rows = train.loc[~val], train.loc[val]
+        fit_dates = None if dates is None else dates.loc[~val]
+        for name in names:
+            if name in errors:
+                continue
+            try:
+                model = candidates.fit(
+                    candidates.build(name, spec, config), fit_rows, y[~val], fit_dates
+                )
+            except ValueError as exc:  # e.g. too few dates for the booster's slices
+                errors[name] = f"{type(exc).__name__}: {exc}"[:300]
+                continue
+            scores[name].append(metrics.auc(y[val], model.predict_proba(val_rows)[:, 1]))
+    auc = {n: float(np.mean(s)) if s and n not in errors else math.nan for n, s in scores.items()}
+    return Selection(
+        _best(auc, names, config.selection.tie_margin),
+        method,
+        len(masks),
+        int(sum(int(m.sum()) for m in masks)),
+        auc,
+        errors,
+    )
+
+
+def _best(auc: dict[str, float], order: list[str], tie_margin: float) -> str:
+    finite = {n: a for n, a in auc.items() if math.isfinite(a)}
+    if not finite:
+        raise ValueError("no candidate could be validated; see the selection errors")
+    top = max(finite.values())
+    return next(n for n in order if n in finite and finite[n] >= top - tie_margin)
