@@ -18,7 +18,7 @@ from nplpipeline.act.guardrails_config import STRICTEST
 from nplpipeline.act.stage import build_worklists
 from nplpipeline.act.strategies import plan_treatments
 from nplpipeline.config.policy import load_policy
-from nplpipeline.score.tiers import assign_tiers
+from nplpipeline.config.tiers import assign_tiers
 
 RUN = dt.date(2026, 10, 31)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nplpipeline.devtools.synthetic import make_recovery_frame
 from nplpipeline.model import candidates, selection
 from nplpipeline.model.boosting import (
     BoostedRecoveryModel,
@@ -18,7 +19,6 @@ from nplpipeline.model.config import ModelConfig, SelectionConfig, SplitConfig
 from nplpipeline.model.encoding import MISSING, UNKNOWN, category_codes
 from nplpipeline.model.frame import infer_feature_spec, label_array
 from nplpipeline.model.split import RANDOM_STRATIFIED, out_of_time_split
-from nplpipeline.devtools.synthetic import make_recovery_frame
 
 CFG = ModelConfig()
 
