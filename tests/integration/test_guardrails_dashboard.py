@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
+from dashboard_fixtures import fill_warehouse
 
 from nplpipeline.act.tables import compliance_report
 from nplpipeline.report.dashboard import load
 from nplpipeline.report.dashboard.render import render_dashboard
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame
-from tests.dashboard_fixtures import fill_warehouse
 
 
 def _report(day: dt.date, breach: bool) -> pd.DataFrame:

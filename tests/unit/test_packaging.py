@@ -6,7 +6,7 @@ import ast
 import importlib.util
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "nplpipeline"
+PACKAGE = Path(__file__).resolve().parents[2] / "nplpipeline"
 # The only production modules allowed to import the stand-ins, each on purpose.
 EXPLICIT_USERS = {"orchestration/demo.py", "model/bench.py"}
 

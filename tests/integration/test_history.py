@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from landing_fixtures import ACTION, CUSTOMER, LOAN, write_drop
 
 from nplpipeline.ingest.loader import ingest_entity
 from nplpipeline.staging import (
@@ -20,7 +21,6 @@ from nplpipeline.staging import (
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.tables import HISTORY_TABLES, RAW_TABLES
-from tests.landing_fixtures import ACTION, CUSTOMER, LOAN, write_drop
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from raw_rows import insert_raw
 
 from nplpipeline.act.delivery.export import verify_bundle
 from nplpipeline.act.placement.allocate import served_provinces
@@ -24,7 +25,6 @@ from nplpipeline.score.tables import TOP_REASONS, account_scores
 from nplpipeline.settings import get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
-from tests.raw_rows import insert_raw
 
 D1 = dt.date(2026, 3, 10)
 D2 = dt.date(2026, 3, 11)

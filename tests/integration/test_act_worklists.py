@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
+from guardrail_reference import FLAGS, Reference, worlds
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from raw_rows import insert_raw
 
 from nplpipeline.act.guardrails_config import STRICTEST
 from nplpipeline.act.stage import build_worklists, run_treatment_plan, run_worklists
@@ -21,8 +23,6 @@ from nplpipeline.schema import ensure_schema
 from nplpipeline.score.tables import account_scores
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
-from tests.guardrail_reference import FLAGS, Reference, worlds
-from tests.raw_rows import insert_raw
 
 RUN = dt.date(2026, 3, 10)
 CUSTS = [f"C{i}" for i in range(5)]

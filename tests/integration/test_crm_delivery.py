@@ -666,7 +666,7 @@ def test_refused_items_are_isolated_and_the_rest_of_the_day_is_delivered(
 def test_deliver_to_crm_has_an_execution_timeout() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     bag = DagBag(dag_folder=str(root / "dags" / "npl_collections.py"))
     task = bag.dags["npl_collections"].get_task("deliver_to_crm")
     assert task.execution_timeout is not None

@@ -7,12 +7,12 @@ from datetime import datetime, time, timedelta
 
 import pandas as pd
 import pytest
+from test_guardrails import RUN, cands, customers, hist, reasons, run
 
 from nplpipeline.act.compliance import compliance_rows
 from nplpipeline.act.guardrail_audit import GuardrailBreachError, audit_worklist, enforce
 from nplpipeline.act.guardrails import apply_guardrails
 from nplpipeline.act.guardrails_config import PRC_2026, STRICTEST, US_REG_F
-from tests.test_guardrails import RUN, cands, customers, hist, reasons, run
 
 
 def _at(days: int, hhmm: str) -> datetime:
@@ -204,5 +204,5 @@ def test_the_shipped_guardrail_file_spells_out_the_strict_defaults():
 
     from nplpipeline.act.guardrails_config import load_guardrail_policy
 
-    path = Path(__file__).parents[1] / "nplpipeline/config/policies/guardrails.yaml"
+    path = Path(__file__).parents[2] / "nplpipeline/config/policies/guardrails.yaml"
     assert load_guardrail_policy(str(path)) == STRICTEST

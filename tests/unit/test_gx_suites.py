@@ -37,7 +37,7 @@ from nplpipeline.validate.suites import (
     suite_to_dict,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SUITES_DIR = ROOT / "expectations"
 DROP = pd.Timestamp("2026-03-01")
 END_OF_DROP = DROP + pd.Timedelta(days=1)

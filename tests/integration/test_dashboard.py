@@ -29,15 +29,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
-
-import nplpipeline.report.marts.tables as marts
-from nplpipeline.act.tables import suppression_log
-from nplpipeline.model.tables import model_monitoring
-from nplpipeline.report.dashboard import fmt, load, write_monthly_report
-from nplpipeline.settings import Settings
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from tests.dashboard_fixtures import (
+from dashboard_fixtures import (
     AS_OF,
     CUSTOMER_IDS,
     LOAN_IDS,
@@ -46,8 +38,16 @@ from tests.dashboard_fixtures import (
     create_schema,
     fill_warehouse,
 )
+from fastapi.testclient import TestClient
 
-ROOT = Path(__file__).resolve().parents[1]
+import nplpipeline.report.marts.tables as marts
+from nplpipeline.act.tables import suppression_log
+from nplpipeline.model.tables import model_monitoring
+from nplpipeline.report.dashboard import fmt, load, write_monthly_report
+from nplpipeline.settings import Settings
+from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+
+ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_FILE = ROOT / "plugins" / "npl_dashboard.py"
 CHROMIUM_TIMEOUT = 60
 

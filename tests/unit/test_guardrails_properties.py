@@ -7,12 +7,12 @@ and unknown, and calls at every window and day edge; each candidate in it is a c
 
 from __future__ import annotations
 
+from guardrail_reference import Reference, check_both_directions, worlds
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nplpipeline.act.guardrails import apply_guardrails
 from nplpipeline.act.guardrails_config import PRC_2026, STRICTEST, US_REG_F
-from tests.guardrail_reference import Reference, check_both_directions, worlds
 
 POLICIES = st.sampled_from([STRICTEST, STRICTEST, PRC_2026, US_REG_F])
 

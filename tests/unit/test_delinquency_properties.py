@@ -11,11 +11,11 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference_delinquency import reference_snapshot
 
 from nplpipeline.config.policy import DelinquencyPolicy, load_policy
 from nplpipeline.delinquency import SNAPSHOT_COLUMNS, compute_snapshot
 from nplpipeline.delinquency.schema import DATE_COLUMNS, MONEY_COLUMNS
-from tests.reference_delinquency import reference_snapshot
 
 BASE = dt.date(2024, 1, 1)
 STATUSES = ["active", "closed", "charged_off", "written_off", "sold"]
