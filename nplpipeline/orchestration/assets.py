@@ -5,7 +5,6 @@ from __future__ import annotations
 from airflow.sdk import Asset
 
 from nplpipeline.contract import ENTITIES
-from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.warehouse.tables import raw_table_name
 
 
@@ -18,7 +17,9 @@ def _table_asset(table_name: str) -> Asset:
 
 RAW_ASSETS: dict[str, Asset] = {entity: _table_asset(raw_table_name(entity)) for entity in ENTITIES}
 
-DELINQUENCY_SNAPSHOT = _table_asset(delinquency_snapshot.name)
+# Names as literals: importing a stage's table module would load its package (numpy,
+# pandas) while the DAG processor parses a file.
+DELINQUENCY_SNAPSHOT = _table_asset("int_delinquency_snapshot")
 
 FEATURES = _table_asset("int_features")
 

@@ -51,3 +51,14 @@ def test_vintage_cells_observed_at_a_runs_month_ends_are_replaced_others_kept() 
     merged = merge_vintage(stored, earlier, [dt.date(2026, 1, 31)], rerun=True)
     merged = merged.sort_values("months_on_book")
     assert merged["share_balance"].tolist() == [0.0, 0.1, 0.2, 0.3]
+
+
+def test_table_assets_name_registered_tables() -> None:
+    """Assets name their tables as literals (DAG parsing stays light); each must exist."""
+    from nplpipeline.orchestration import assets
+    from nplpipeline.schema import register_all
+
+    tables = register_all().tables
+    for name in ("DELINQUENCY_SNAPSHOT", "FEATURES", "ACCOUNT_SCORES", "TREATMENT_PLAN",
+                 "AGENCY_PLACEMENTS", "WORKLISTS", "KPI_MARTS"):  # fmt: skip
+        assert getattr(assets, name).name in tables, name
