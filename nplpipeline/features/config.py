@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nplpipeline.config.loading import load_yaml_model
-from nplpipeline.contract import ACTION_CHANNELS, ACTION_OUTCOMES
+from nplpipeline.contract import ACTION_CHANNELS, ACTION_OUTCOMES, CONVERSATION_OUTCOMES
 
 ENV_VAR = "NPL_FEATURE_CONFIG"
 
@@ -40,14 +40,9 @@ class FeatureConfig(BaseModel):
 
     # ---- contact outcome definitions ----
     attempt_channels: tuple[str, ...] = ("call", "visit", "agency")
-    right_party_outcomes: tuple[str, ...] = (
-        "right_party_contact",
-        "promise_to_pay",
-        "refused",
-        "dispute",
-        "complaint",
-        "paid",
-    )
+    # A feature's "attempt" is any outreach a collector or agency made (wider than the
+    # contract's call attempt); a right-party contact is the contract's conversation.
+    right_party_outcomes: tuple[str, ...] = CONVERSATION_OUTCOMES
     # A promise is kept when payments from the promise day to its date reach this share.
     ptp_kept_share: float = Field(default=1.0, gt=0, le=1)
 
