@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-stamp
 LOANS ?= 20000
 SEED ?= 42
 PYTEST_ARGS ?=
+# Two workers: one per core on the CI machine; tests keep their own ports, folders and DBs.
+PYTEST_WORKERS ?= 2
 
 .PHONY: install demo test lint airflow mlflow bench clean chromium
 
@@ -32,7 +34,7 @@ chromium:
 ## Lint (ruff, incl. Airflow AIR rules) and the full test suite (DuckDB and PostgreSQL).
 test: install chromium
 	$(BIN)/ruff check .
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
