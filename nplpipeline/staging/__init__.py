@@ -8,7 +8,11 @@ surveys) dated on or before D. Contact rows carry the contract's vocabulary
 """
 
 from nplpipeline.staging.asof import day_end
-from nplpipeline.staging.contacts import CONTACT_COLUMNS, stg_contact_history
+from nplpipeline.staging.contacts import (
+    CONTACT_COLUMNS,
+    stg_contact_history,
+    stg_contacted_loan_ids,
+)
 from nplpipeline.staging.entities import (
     CUSTOMER_COLUMNS,
     LOAN_COLUMNS,
@@ -39,6 +43,7 @@ __all__ = [
     "stg_agencies",
     "stg_collectors",
     "stg_contact_history",
+    "stg_contacted_loan_ids",
     "stg_customers_as_of",
     "stg_installments",
     "stg_loan_status_history",

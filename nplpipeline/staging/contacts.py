@@ -57,6 +57,7 @@ def stg_contact_history(
     customer_ids: sa.Select | Sequence[str] | None = None,
     where: sa.ColumnElement[bool] | None = None,
     vocabulary: bool = True,
+    channel: str | None = None,
 ) -> pd.DataFrame:
     """Collection actions dated on or before ``as_of`` (and on or after ``since``), with
     the vocabulary flags when ``vocabulary`` (they need ``channel`` and ``outcome``)."""
@@ -68,9 +69,26 @@ def stg_contact_history(
         query = query.where(a.c.loan_id.in_(loan_ids))
     if customer_ids is not None:
         query = query.where(a.c.customer_id.in_(customer_ids))
+    if channel is not None:
+        query = query.where(a.c.channel == channel)
     if where is not None:
         query = query.where(where)
     frame = read_frame(conn, query)
     if vocabulary and {"channel", "outcome"} <= set(frame.columns):
         frame = with_vocabulary(frame)
     return frame
+
+
+def stg_contacted_loan_ids(
+    as_of: dt.date, channel: str | None = None, outcome: str | None = None
+) -> sa.Select:
+    """Loan ids with a contact known by ``as_of`` (of ``channel`` / with ``outcome`` when
+    given), as a subquery: other readers narrow their reads with it in SQL, through the
+    same as-of cut as the contact history itself."""
+    a = RAW_TABLES["collection_actions"]
+    query = sa.select(a.c.loan_id).where(a.c.action_at < day_end(as_of))
+    if channel is not None:
+        query = query.where(a.c.channel == channel)
+    if outcome is not None:
+        query = query.where(a.c.outcome == outcome)
+    return query

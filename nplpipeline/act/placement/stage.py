@@ -63,6 +63,7 @@ from nplpipeline.settings import Settings, get_settings
 from nplpipeline.staging import (
     stg_agencies,
     stg_contact_history,
+    stg_contacted_loan_ids,
     stg_customers_as_of,
     stg_installments,
     stg_repayments,
@@ -70,7 +71,6 @@ from nplpipeline.staging import (
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.partitions import replace_where
-from nplpipeline.warehouse.tables import RAW_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +172,6 @@ def _read_inputs(conn: Connection, as_of: dt.date, policy: PlacementPolicy) -> P
     """What the day needs, narrowed in SQL: the tier's accounts and customers, the
     loans with agency history, and nothing dated after the as-of day."""
     p, s, snap = agency_placements, account_scores, delinquency_snapshot
-    actions = RAW_TABLES["collection_actions"]
-    until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
     since_day = as_of - dt.timedelta(days=GUARDRAIL_HISTORY_DAYS)
     # Candidates: accounts the day's treatment plan routes to agencies (the tier's
     # champion strategy); an in-house challenger arm of the same tier is never placed.
@@ -185,9 +183,8 @@ def _read_inputs(conn: Connection, as_of: dt.date, policy: PlacementPolicy) -> P
     open_loans = sa.select(p.c.loan_id).where(
         sa.or_(p.c.recalled_on.is_(None), p.c.recalled_on >= as_of)
     )
-    agency_work = sa.and_(actions.c.channel == CHANNEL, actions.c.action_at < until)
     history_loans = sa.union(
-        sa.select(actions.c.loan_id).where(agency_work), sa.select(p.c.loan_id)
+        stg_contacted_loan_ids(as_of, channel=CHANNEL), sa.select(p.c.loan_id)
     ).subquery()
     with_history = sa.select(history_loans.c.loan_id)
     snapshot_rows = sa.select(sa.func.count()).select_from(snap).where(snap.c.as_of_date == as_of)
@@ -205,7 +202,7 @@ def _read_inputs(conn: Connection, as_of: dt.date, policy: PlacementPolicy) -> P
         agencies=stg_agencies(conn),
         placements=read_frame(conn, sa.select(p).order_by(p.c.placement_id)),
         agency_actions=stg_contact_history(
-            conn, as_of, _AGENCY_ACTION_COLUMNS, where=agency_work, vocabulary=False
+            conn, as_of, _AGENCY_ACTION_COLUMNS, channel=CHANNEL, vocabulary=False
         ),
         guard_actions=stg_contact_history(
             conn,

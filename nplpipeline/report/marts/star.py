@@ -34,6 +34,7 @@ from nplpipeline.staging import (
     stg_agencies,
     stg_collectors,
     stg_contact_history,
+    stg_contacted_loan_ids,
     stg_customers_as_of,
     stg_loans_as_of,
     stg_repayments,
@@ -41,7 +42,6 @@ from nplpipeline.staging import (
 )
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.partitions import replace_partition, replace_where
-from nplpipeline.warehouse.tables import RAW_TABLES
 
 # The calendar reaches back far enough for the trailing-year marts and their comparisons.
 DATE_DAYS_BACK = 2 * 366
@@ -243,9 +243,7 @@ def build_actions(
     acts = stg_contact_history(conn, last, _ACTION_COLUMNS, since=first)
     agencies = set(stg_agencies(conn, ["agency_id"])["agency_id"])
     by_agency = acts["performed_by"].isin(agencies)
-    promised = sa.select(RAW_TABLES["collection_actions"].c.loan_id).where(
-        RAW_TABLES["collection_actions"].c.outcome == PROMISE_OUTCOME
-    )
+    promised = stg_contacted_loan_ids(last, outcome=PROMISE_OUTCOME)
     pays = stg_repayments(
         conn, judged_on, ("repayment_id", "loan_id", "paid_at", "amount", "reversal_of"), promised
     )
