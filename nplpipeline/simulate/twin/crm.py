@@ -135,7 +135,6 @@ def _promises(st: WorldState, w: pd.DataFrame, day: int, rng: np.random.Generato
     ln_["ptp_until"][lo] = until
     ln_["ptp_kept"][lo] = rng.random(len(lo)) < -np.expm1(-cum_h)
     ln_["ptp_by"][lo] = w["performer"].to_numpy()[rows]
-    start = st.loan_starts()
     due = sc["due_day"]
     unpaid_due = (sc["paid_day"] == BIG) & (due <= day)
     od = np.bincount(
@@ -143,7 +142,6 @@ def _promises(st: WorldState, w: pd.DataFrame, day: int, rng: np.random.Generato
         weights=(sc["principal"] + sc["interest"] + sc["fee"])[unpaid_due],
         minlength=len(ln_["cust"]),
     )
-    del start
     w.loc[rows, "ptp_day"] = until
     w.loc[rows, "ptp_amount"] = np.round(od[lo], -2).astype(np.int64)
 
