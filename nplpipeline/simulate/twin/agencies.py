@@ -94,12 +94,19 @@ def agency_work(st: WorldState, day: int, rng: np.random.Generator) -> dict[str,
     st.borrowers["dispute_since"][disputed] = np.minimum(
         st.borrowers["dispute_since"][disputed], day
     )
+    from .crm import overdue
+
+    ptp = out == rs.OC["promise_to_pay"]  # an agency's promise: its effect is its rate
+    ptp_day = np.where(ptp, day + rng.integers(3, 11, len(loan)), -1)
+    ptp_amount = np.where(ptp, np.maximum(np.round(overdue(st, day)[loan], -2), 100), -1)
     return {
         "loan": loan,
         "ts": day * DAY + time_of_day(rng, len(loan), 9, 20),
         "channel": ch,
         "performer_agency": ln_["agency"][loan],
         "outcome": out,
+        "ptp_day": ptp_day.astype(np.int64),
+        "ptp_amount": ptp_amount.astype(np.int64),
     }
 
 

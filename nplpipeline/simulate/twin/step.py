@@ -81,8 +81,6 @@ def _agency_actions(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {
         **a,
         "performer": np.full(n, -1, dtype=np.int64),
-        "ptp_amount": np.full(n, -1, dtype=np.int64),
-        "ptp_day": np.full(n, -1, dtype=np.int64),
         "offer": np.full(n, "", dtype=object),
     }
 
@@ -227,9 +225,9 @@ def _truth(st, day, truth_dir, payments, acts, worked, sat, dirty) -> dict[str, 
     scored = sat["score"] >= 0
     summary = {
         "day": from_day(day).isoformat(),
-        "recovered": int((payments["amount"] * sign).sum()),
-        "agency_collected": int((payments["amount"] * sign * is_ag).sum()),
-        "commission": float(np.round(comm.sum(), 2)),
+        "recovered": round(float((payments["amount"] * sign).sum()) / 100, 2),
+        "agency_collected": round(float((payments["amount"] * sign * is_ag).sum()) / 100, 2),
+        "commission": round(float(comm.sum()) / 100, 2),
         "reversed_agency": int((rev & is_ag).sum()),
         "contacts_crm": len(worked),
         "contacts_agency": int((acts["performer_agency"] >= 0).sum()),
