@@ -147,3 +147,51 @@ def test_reads_what_the_crm_and_agencies_received(tmp_path: Path) -> None:
     assert got.placements[["loan_id", "agency_id"]].values.tolist() == [["L000000002", "AG02"]]
     assert got.recalls["reason"].tolist() == ["cured"]
     assert json.loads((tmp_path / "crm-standin.json").read_text())["applied"]
+
+
+def test_the_crm_bundle_of_d_is_worked_inside_its_windows_into_the_drop_of_d_plus_1(
+    tmp_path: Path,
+) -> None:
+    """The pipeline's own export (payload allow-list, typed bundle) drives the twin."""
+    from nplpipeline.act.delivery.payload import worklist_table
+    from nplpipeline.act.delivery.stage import bundle_folder, channel_frames
+
+    warm_up(CONFIG, tmp_path / "twin", tmp_path / "landing", tmp_path / "truth")
+    sq = status_quo_decisions(tmp_path / "twin", START, load_status_quo_policy())
+    calls = sq.worklist[sq.worklist["channel"] == "call"].head(40)
+    assert len(calls) >= 10
+    rows = [
+        {
+            **rec,
+            "tier": "mild",
+            "earliest_local_time": "09:00:00",
+            "latest_local_time": "20:00:00",
+            "dpd": 10,
+            "overdue_amount": 100,
+            "legal_ready": False,
+            "offer_type": "flexible_plan",
+            "offer_instalments": 3,
+            "offer_instalment_amount": 250.5,
+            "offer_first_due_date": START + dt.timedelta(days=7),
+        }
+        for rec in calls.to_dict("records")
+    ]
+    write_bundle(
+        str(tmp_path / "outbox"),
+        bundle_folder(START),
+        channel_frames(worklist_table(START, rows)),
+    )
+    got = read_pipeline_decisions(_Settings(tmp_path), START)
+    assert sorted(got.worklist["item_id"]) == sorted(calls["item_id"])
+    assert len(got.offers) == len(calls)
+    step_day(tmp_path / "twin", START, got, tmp_path / "landing", tmp_path / "truth")
+    drop = (START + dt.timedelta(days=1)).isoformat()
+    acts = pd.read_csv(tmp_path / "landing" / "collection_actions" / drop / "part-00000.csv")
+    worked = acts[acts["channel"] == "call"]
+    assert set(worked["loan_id"]) <= set(calls["loan_id"]) and len(worked) > 0
+    local = pd.to_datetime(worked["action_at"])
+    assert (local.dt.date == START).all()
+    assert ((local.dt.hour >= 9) & (local.dt.hour < 20)).all()
+    assert worked["performed_by"].str.startswith("E").all()
+    ptp = acts[acts["outcome"] == "promise_to_pay"]
+    assert ptp["ptp_amount"].notna().all() and ptp["ptp_date"].notna().all()
