@@ -85,6 +85,7 @@ def _concat(chunks: list[ChunkWorld]) -> dict[str, Any]:
     sc.update({"fee": [], "paid_ts": []})
     eps: dict[str, list] = {f: [] for f in ("loan", "d0", "cd", "agency", "place_dpd", "plan")}
     eps.update({"plan_dpd": [], "visit": [], "visit_dpd": [], "i_early": [], "i_mid": []})
+    eps.update({"partial": [], "partial_dpd": [], "partial_amount": []})
     disputes: list[np.ndarray] = []
     c_off = 0
     for w in chunks:
@@ -103,7 +104,19 @@ def _concat(chunks: list[ChunkWorld]) -> dict[str, Any]:
         sc["paid_ts"].append(beh.paid_ts)
         ep = beh.episodes
         eps["loan"].append(ep.loan + ln.first_id)
-        for f in ("d0", "cd", "agency", "place_dpd", "plan", "plan_dpd", "visit", "visit_dpd"):
+        for f in (
+            "d0",
+            "cd",
+            "agency",
+            "place_dpd",
+            "plan",
+            "plan_dpd",
+            "visit",
+            "visit_dpd",
+            "partial",
+            "partial_dpd",
+            "partial_amount",
+        ):
             eps[f].append(getattr(ep, f))
         eps["i_early"].append(ep.i_early)
         eps["i_mid"].append(ep.i_mid)
@@ -220,6 +233,11 @@ def _treatments(st: WorldState, eps: dict, open_ep: np.ndarray, s_day: int, rng)
     on = op & eps["plan"] & (eps["d0"] + eps["plan_dpd"] <= s_day)
     ln_["plan"][e[on]] = 1
     ln_["offer_day"][e[on]] = (eps["d0"] + eps["plan_dpd"])[on]
+    # a partial payment made before start_date counts against the arrears the cure pays
+    ln_["credit"] = z(0)
+    part = op & eps["partial"] & (eps["partial_dpd"] < eps["cd"])
+    part &= eps["d0"] + eps["partial_dpd"] <= s_day
+    ln_["credit"][e[part]] = eps["partial_amount"][part]
     vis = op & eps["visit"] & (eps["d0"] + eps["visit_dpd"] <= s_day)
     ln_["visit_day"][e[vis]] = (eps["d0"] + eps["visit_dpd"])[vis]
     placed_on = eps["d0"] + eps["place_dpd"]
