@@ -195,3 +195,14 @@ def test_the_crm_bundle_of_d_is_worked_inside_its_windows_into_the_drop_of_d_plu
     assert worked["performed_by"].str.startswith("E").all()
     ptp = acts[acts["outcome"] == "promise_to_pay"]
     assert ptp["ptp_amount"].notna().all() and ptp["ptp_date"].notna().all()
+
+
+def test_with_a_crm_a_date_it_never_acknowledged_is_an_empty_worklist(tmp_path: Path) -> None:
+    CrmState(tmp_path / "crm-standin.json").submit("2026-07-01", "a" * 64, "sha", [])
+    frame = pd.DataFrame({"item_id": ["x"], "loan_id": ["L000000001"], "channel": ["sms"]})
+    write_bundle(str(tmp_path / "outbox"), "crm/2026-07-02", {"worklist_sms": frame})
+    got = read_pipeline_decisions(_Settings(tmp_path), dt.date(2026, 7, 2))
+    assert got.worklist.empty  # the files exist, but the CRM never received them
+    (tmp_path / "crm-standin.json").unlink()
+    files_only = read_pipeline_decisions(_Settings(tmp_path), dt.date(2026, 7, 2))
+    assert files_only.worklist["item_id"].tolist() == ["x"]
