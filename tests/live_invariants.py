@@ -7,10 +7,10 @@ was not vacuous -- or raises ``InvariantError`` whose message names the invarian
 at most a few ids (loan, item, placement, repayment, batch ids; never a name, phone
 number or amount). They only read; they never fix anything.
 
-What "known by D" means here: a raw row counts for day D when it arrived in a drop dated
-D or earlier (``_drop_date <= D``) and is dated D or earlier: what the day's run could
-see. The day's run is ingest -> delinquency -> score -> act -> placements -> delivery ->
-KPIs, all for D, after the drop of D landed.
+What "known by D" means here (as ``staging.contacts`` reads it): a contact counts for
+day D when it is dated before D, or dated D and arrived in a drop dated D or earlier:
+what the day's run could see. The day's run is ingest -> delinquency -> score -> act ->
+placements -> delivery -> KPIs, all for D, after the drop of D landed.
 
     check_contacts_counted(url, days)  yesterday's performed contacts count today
     check_promises_block(url, days)    a pending promise blocks every contact
@@ -110,8 +110,11 @@ def _actions(url: str, last: dt.date, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def _known_by(frame: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    """Rows the run of ``day`` could see: dated before it, or dated on it and arrived in
+    a drop of that day or earlier (a day's own contacts come with the next day's drop)."""
     d = pd.Timestamp(day)
-    return frame[(frame["_drop_date"] <= d).to_numpy() & (frame["day"] <= d).to_numpy()]
+    arrived = (frame["day"] < d) | (frame["_drop_date"] <= d)
+    return frame[arrived.to_numpy() & (frame["day"] <= d).to_numpy()]
 
 
 def _worklists(url: str, days: list[dt.date]) -> pd.DataFrame:

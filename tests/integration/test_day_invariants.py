@@ -16,6 +16,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from live_invariants import (
     InvariantError,
     check_all,
@@ -30,12 +31,13 @@ from nplpipeline.act.delivery.stage import run_crm_delivery
 from nplpipeline.act.placement.config import PlacementPolicy
 from nplpipeline.act.placement.stage import run_placements
 from nplpipeline.act.stage import run_treatment_plan, run_worklists
+from nplpipeline.act.tables import worklist
 from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.devtools.crm_server import start_crm_server
 from nplpipeline.schema import ensure_schema
 from nplpipeline.score.tables import TOP_REASONS, account_scores
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import insert_frame
+from nplpipeline.warehouse.frames import insert_frame, read_frame
 
 D1 = dt.date(2026, 3, 10)
 D2 = D1 + dt.timedelta(days=1)
@@ -231,12 +233,25 @@ def _run_day(day: dt.date, endpoint: CrmEndpoint) -> None:
     run_crm_delivery(day, endpoint=endpoint)
 
 
+def _worklist(url: str, day: dt.date) -> pd.DataFrame:
+    engine = create_warehouse_engine(url)
+    with engine.connect() as conn:
+        rows = read_frame(conn, sa.select(worklist).where(worklist.c.as_of_date == day))
+    engine.dispose()
+    return rows.sort_values("item_id").reset_index(drop=True)
+
+
+day1_worklist: list[pd.DataFrame] = []
+
+
 @pytest.fixture
 def two_days(npl_env, warehouse_url):
+    day1_worklist.clear()
     with start_crm_server() as crm:
         endpoint = CrmEndpoint(url=crm.url, source="test", backoff_base=0.01)
         _seed_day1(warehouse_url)
         _run_day(D1, endpoint)
+        day1_worklist.append(_worklist(warehouse_url, D1))
         _seed_day2(warehouse_url)
         _run_day(D2, endpoint)
         applied = {d: crm.state.applied_items(d.isoformat()) for d in (D1, D2)}
@@ -286,3 +301,14 @@ def test_the_checks_catch_what_they_guard(two_days):
     engine.dispose()
     with pytest.raises(InvariantError, match=r"placements: due but not recalled.*AG1-L005-1"):
         check_placements(url, [D1, D2])
+
+
+def test_rerunning_day_one_after_day_two_arrived_reproduces_it(two_days):
+    """Day 1's own contacts (L003's SMS and call) arrive with day 2's drop; a rerun of
+    day 1 must not see them, or it would drop the very items that caused them."""
+    url, _ = two_days
+    before = day1_worklist[0]
+    assert {"20260310-L003-sms", "20260310-L003-call"} <= set(before["item_id"])
+    run_treatment_plan(D1)
+    run_worklists(D1)
+    pd.testing.assert_frame_equal(_worklist(url, D1), before)
