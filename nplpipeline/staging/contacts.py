@@ -1,5 +1,13 @@
 """Contact history known by D, each row flagged with the contract's contact vocabulary.
 
+*Known by D* means dated before D, or dated D and arrived in a drop dated D or earlier.
+A CRM or an agency exports a day's performed contacts with the next day's drop, so
+without the second clause a rerun of D after D + 1's drop would see D's own contacts
+-- the ones D's worklist caused -- and decide differently (cadence, caps, promises)
+from the run it repeats, and a closed day's contact KPIs would move. Rows dated before
+D count whatever their drop, so a catch-up load (years of history in one drop dated
+later) still answers every earlier date.
+
 The flags come from ``nplpipeline.contract`` (the one definition the guardrails, the
 facts and the marts share), so a count over them is the same count everywhere.
 """
@@ -21,7 +29,7 @@ from nplpipeline.contract import (
     is_conversation,
     is_right_party_call,
 )
-from nplpipeline.staging.asof import day_end, project
+from nplpipeline.staging.asof import as_date, day_end, project
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.tables import RAW_TABLES
 
@@ -59,10 +67,15 @@ def stg_contact_history(
     vocabulary: bool = True,
     channel: str | None = None,
 ) -> pd.DataFrame:
-    """Collection actions dated on or before ``as_of`` (and on or after ``since``), with
-    the vocabulary flags when ``vocabulary`` (they need ``channel`` and ``outcome``)."""
+    """Collection actions known by ``as_of`` (dated before it, or on it and arrived by
+    it; on or after ``since``), with the vocabulary flags when ``vocabulary`` (they need
+    ``channel`` and ``outcome``)."""
     a = RAW_TABLES["collection_actions"]
-    query = project(a, columns).where(a.c.action_at < day_end(as_of))
+    day_start = dt.datetime.combine(as_date(as_of), dt.time())
+    query = project(a, columns).where(
+        a.c.action_at < day_end(as_of),
+        sa.or_(a.c.action_at < day_start, a.c._drop_date <= as_date(as_of)),
+    )
     if since is not None:
         query = query.where(a.c.action_at >= dt.datetime.combine(since, dt.time()))
     if loan_ids is not None:

@@ -112,11 +112,20 @@ def test_contact_history_carries_the_contract_vocabulary(engine, tmp_path: Path)
         {**ACTION, "action_id": "A3", "channel": "visit", "outcome": "refused"},
         {**ACTION, "action_id": "A4", "action_at": "2025-12-06T10:00:00"},  # after the day
     ]
-    write_drop(tmp_path, "collection_actions", "2026-01-01", actions)
+    # a catch-up drop dated later: every earlier day's contacts count, whatever the drop
+    late = {**ACTION, "action_id": "A0", "action_at": "2025-12-04T10:00:00"}
+    write_drop(tmp_path, "collection_actions", "2026-01-01", [late])
+    write_drop(tmp_path, "collection_actions", "2025-12-05", actions)
+    # the day's own contacts exported with the next day's drop are not known on the day
+    own = {**ACTION, "action_id": "A5", "action_at": "2025-12-05T16:00:00"}
+    write_drop(tmp_path, "collection_actions", "2025-12-06", [own])
     for entity in ("customers", "loans", "collection_actions"):
         _load(engine, tmp_path, entity)
     acts = _as_of(engine, "2025-12-05", stg_contact_history).set_index("action_id")
-    assert sorted(acts.index) == ["A1", "A2", "A3"]
+    assert sorted(acts.index) == ["A0", "A1", "A2", "A3"]
+    next_day = _as_of(engine, "2025-12-06", stg_contact_history)
+    assert "A5" in set(next_day["action_id"])
+    acts = acts.drop(index="A0")
     assert acts["is_call_attempt"].to_dict() == {"A1": True, "A2": True, "A3": False}
     assert acts["is_right_party"].to_dict() == {"A1": True, "A2": False, "A3": False}
     assert acts["is_conversation"].to_dict() == {"A1": True, "A2": False, "A3": True}
