@@ -206,3 +206,45 @@ def test_with_a_crm_a_date_it_never_acknowledged_is_an_empty_worklist(tmp_path: 
     (tmp_path / "crm-standin.json").unlink()
     files_only = read_pipeline_decisions(_Settings(tmp_path), dt.date(2026, 7, 2))
     assert files_only.worklist["item_id"].tolist() == ["x"]
+
+
+def test_over_weeks_promises_pay_on_their_date_and_truth_matches_the_drops(
+    tmp_path: Path,
+) -> None:
+    config = TwinConfig(n_loans=1500, seed=8, start_date=START, history_days=180, dirty_share=0)
+    warm_up(config, tmp_path / "twin", tmp_path / "landing", tmp_path / "truth")
+    policy = load_status_quo_policy()
+    days = 21
+    for k in range(days):
+        day = START + dt.timedelta(days=k)
+        decisions = status_quo_decisions(tmp_path / "twin", day, policy)
+        step_day(tmp_path / "twin", day, decisions, tmp_path / "landing", tmp_path / "truth")
+    dates = [(START + dt.timedelta(days=k)).isoformat() for k in range(1, days + 1)]
+
+    def frames(entity: str) -> pd.DataFrame:
+        parts = [
+            pd.read_csv(p)
+            for d in dates
+            for p in (tmp_path / "landing" / entity / d).glob("part-*.csv")
+        ]
+        return pd.concat(parts, ignore_index=True)
+
+    pays = frames("repayments")
+    signed = pays["amount"].where(pays["reversal_of"].isna(), -pays["amount"])
+    truth = pd.concat(
+        [pd.read_parquet(tmp_path / "truth" / "days" / d / "repayments.parquet") for d in dates]
+    )
+    assert round(signed.sum() * 100) == truth["amount_cents"].sum()
+
+    acts = frames("collection_actions")
+    ptp = acts[(acts["outcome"] == "promise_to_pay") & acts["performed_by"].str.startswith("E")]
+    assert len(ptp) >= 10
+    ptp = ptp.assign(made=pd.to_datetime(ptp["action_at"]).dt.normalize())
+    ptp["due"] = pd.to_datetime(ptp["ptp_date"])
+    paid = pays.assign(day=pd.to_datetime(pays["paid_at"]).dt.normalize())
+    paid = paid.rename(columns={"channel": "pay_channel"})[["loan_id", "day", "pay_channel"]]
+    got = ptp.merge(paid, on="loan_id", how="left")
+    inside = got[(got["day"] > got["made"]) & (got["day"] < got["due"])]
+    assert inside.empty, "a promised account paid before its promised date"
+    kept = got[got["day"] == got["due"]]
+    assert len(kept) > 0 and (kept["pay_channel"] == "collector").all()

@@ -10,6 +10,7 @@ two are kept so the last day can be re-stepped.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -147,7 +148,7 @@ def snapshots(twin_dir: Path) -> list[int]:
     for p in root.iterdir():
         if p.is_dir() and (p / "meta.json").exists():
             try:
-                days.append(to_day(__import__("datetime").date.fromisoformat(p.name)))
+                days.append(to_day(dt.date.fromisoformat(p.name)))
             except ValueError:
                 continue
     return sorted(days)

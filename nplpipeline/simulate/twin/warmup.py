@@ -137,7 +137,6 @@ def _concat(chunks: list[ChunkWorld]) -> dict[str, Any]:
 
 
 def build_state(config: TwinConfig, chunks: list[ChunkWorld]) -> WorldState:
-    p = PARAMS
     s_day = start_day(config)
     parts = _concat(chunks)
     ln_, bw, sc, eps = parts["L"], parts["B"], parts["S"], parts["E"]
@@ -192,16 +191,15 @@ def build_state(config: TwinConfig, chunks: list[ChunkWorld]) -> WorldState:
     plan_day = np.where(finite & ~in_open, paid_ts // DAY, BIG)
     st.schedule = {**sc, "paid_day": paid_day, "plan_day": plan_day}
 
-    _treatments(st, eps, open_ep, s_day, rng)
+    _treatments(st, eps, open_ep, s_day)
     st.loans["pref_app"] = rng.random(n) < 0.75
     st.rev, st.survey = empty_pending()
     st.customers = _master(chunks)
     assert st.customers.num_rows == nb
-    assert p.intensity_tau_days > 0
     return st
 
 
-def _treatments(st: WorldState, eps: dict, open_ep: np.ndarray, s_day: int, rng) -> None:
+def _treatments(st: WorldState, eps: dict, open_ep: np.ndarray, s_day: int) -> None:
     """Per-loan treatment state at start_day, continuing the simulator's for open episodes."""
     p = PARAMS
     n = len(open_ep)
@@ -249,7 +247,6 @@ def _treatments(st: WorldState, eps: dict, open_ep: np.ndarray, s_day: int, rng)
     ln_["placements"][e[eps["agency"] >= 0]] = ((placed_on <= s_day) & (eps["agency"] >= 0))[
         eps["agency"] >= 0
     ]
-    del rng
 
 
 def warm_up(
