@@ -38,6 +38,7 @@ from nplpipeline.act.delivery.tables import crm_delivery_ledger, crm_rejections
 from nplpipeline.act.guardrail_audit import audit_worklist
 from nplpipeline.act.guardrails_config import GuardrailPolicy, load_guardrail_policy
 from nplpipeline.act.placement.tables import agency_commissions, agency_placements
+from nplpipeline.act.stage import HISTORY_DAYS
 from nplpipeline.act.strategies import due_today
 from nplpipeline.act.tables import treatment_plan, worklist
 from nplpipeline.config.strategy import StrategyPolicy
@@ -161,8 +162,9 @@ def check_contacts_counted(
 ) -> dict[str, int]:
     """Every day's worklist respects the contacts performed before it -- in particular
     yesterday's, which arrive in today's drop: a recount of every guardrail rule (the
-    independent audit) and of the cadence over the history known by D finds nothing the
-    day scheduled against them. Counts the items audited and yesterday's contacts seen."""
+    independent audit) and of the cadence over the history known by D (within the act
+    stage's look-back, ``HISTORY_DAYS``) finds nothing the day scheduled against them.
+    Counts the items audited and yesterday's contacts seen."""
     days = _days(days)
     if strategies is None:
         from nplpipeline.settings import get_settings
@@ -183,7 +185,10 @@ def check_contacts_counted(
             todays = items[_day(items["as_of_date"]) == ts].reset_index(drop=True)
             if todays.empty:
                 continue
-            history = _known_by(actions, day).drop(columns=["day", "_drop_date"])
+            known = _known_by(actions, day)
+            # the look-back the act stage reads (its rules look no further back)
+            known = known[known["day"] >= ts - pd.Timedelta(days=HISTORY_DAYS)]
+            history = known.drop(columns=["day", "_drop_date"])
             with engine.connect() as conn:
                 customers = stg_customers_as_of(conn, day, _AUDIT_CUSTOMER_COLUMNS)
             audit = audit_worklist(todays, customers, history, day, guardrails)
@@ -342,7 +347,7 @@ def check_placements(
         )
         cured = (dpd == 0) & on_book & recalled_today
         period = (before["recall_date"] <= ts).to_numpy() & on_book & (dpd != 0)
-        reason = before["recall_reason"].astype("string").to_numpy()
+        reason = before["recall_reason"].astype("string").fillna("").to_numpy(dtype=object)
         wrong.setdefault("cure recalled under another reason", set()).update(
             before.loc[cured & (reason != "cured"), "placement_id"]
         )
