@@ -23,6 +23,7 @@ from nplpipeline.contract import (
 )
 from nplpipeline.staging.asof import day_end, project
 from nplpipeline.warehouse.frames import read_frame
+from nplpipeline.warehouse.shards import Shard, narrow
 from nplpipeline.warehouse.tables import RAW_TABLES
 
 CONTACT_COLUMNS: tuple[str, ...] = (
@@ -57,9 +58,11 @@ def stg_contact_history(
     customer_ids: sa.Select | Sequence[str] | None = None,
     where: sa.ColumnElement[bool] | None = None,
     vocabulary: bool = True,
+    shard: Shard | None = None,
 ) -> pd.DataFrame:
     """Collection actions dated on or before ``as_of`` (and on or after ``since``), with
-    the vocabulary flags when ``vocabulary`` (they need ``channel`` and ``outcome``)."""
+    the vocabulary flags when ``vocabulary`` (they need ``channel`` and ``outcome``); of
+    ``shard``'s loans when given."""
     a = RAW_TABLES["collection_actions"]
     query = project(a, columns).where(a.c.action_at < day_end(as_of))
     if since is not None:
@@ -70,7 +73,7 @@ def stg_contact_history(
         query = query.where(a.c.customer_id.in_(customer_ids))
     if where is not None:
         query = query.where(where)
-    frame = read_frame(conn, query)
+    frame = read_frame(conn, narrow(query, a.c.loan_id, shard))
     if vocabulary and {"channel", "outcome"} <= set(frame.columns):
         frame = with_vocabulary(frame)
     return frame
