@@ -13,6 +13,7 @@ import datetime as dt
 import pandas as pd
 import sqlalchemy as sa
 
+from nplpipeline.act.placement.stage import run_placements
 from nplpipeline.act.stage import run_treatment_plan, run_worklists
 from nplpipeline.act.tables import suppression_log, treatment_plan, worklist
 from nplpipeline.delinquency.stage import run_delinquency_snapshot
@@ -56,10 +57,12 @@ def train_champion(end: dt.date = END, months: int = 8) -> dict[str, object]:
 
 
 def run_day(as_of: dt.date, shards: int) -> None:
-    """The per-account steps shard by shard, then the whole-book worklists."""
+    """The per-account steps shard by shard, then the whole-book placements and
+    worklists (the order of ``npl_collections``)."""
     for step in (run_delinquency_snapshot, run_scoring, run_treatment_plan):
         for shard in all_shards(shards):
             step(as_of, shard=shard)
+    run_placements(as_of)
     run_worklists(as_of)
 
 
