@@ -66,6 +66,13 @@ def run_day(as_of: dt.date, shards: int) -> None:
     run_worklists(as_of)
 
 
+def snapshot_shard(label: str, as_of: dt.date = END) -> int:
+    """One shard's snapshot (``"k/K"``), e.g. in its own process as a mapped task would."""
+    from nplpipeline.warehouse.shards import Shard
+
+    return int(run_delinquency_snapshot(as_of, shard=Shard.parse(label))["loans"])
+
+
 def wipe(as_of: dt.date) -> None:
     engine = create_warehouse_engine(get_settings().warehouse_url)
     with begin(engine) as conn:

@@ -9,7 +9,9 @@ own loans, and a shard's rerun must change nothing.
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -102,6 +104,20 @@ def test_a_shard_reads_and_writes_only_its_loans(ingested) -> None:
     written = _read(sa.select(delinquency_snapshot.c.loan_id))
     assert summary["loans"] == len(written) == len(frames["loans"])
     assert written["loan_id"].map(shard.contains).all()
+
+
+def test_shards_in_parallel_processes_write_the_same_snapshot(ingested) -> None:
+    """Four processes at once: on DuckDB they take turns on the file, on PostgreSQL they
+    write in parallel; either way the day's snapshot is the unsharded one."""
+    run_delinquency_snapshot(END)
+    whole = day_tables(END)["int_delinquency_snapshot"]
+    wipe(END)
+    context = multiprocessing.get_context("spawn")  # children inherit the NPL_* environment
+    with ProcessPoolExecutor(K, mp_context=context) as pool:
+        written = list(pool.map(shard_chain.snapshot_shard, [f"{i}/{K}" for i in range(K)]))
+    assert sum(written) == len(whole) == shard_chain.LOANS and min(written) > 0
+    got = day_tables(END)["int_delinquency_snapshot"]
+    pd.testing.assert_frame_equal(got, whole, check_dtype=False)
 
 
 def read_inputs_of(shard: Shard) -> dict[str, pd.DataFrame]:
