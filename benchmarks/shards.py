@@ -65,6 +65,15 @@ def prepare(workdir: Path, loans: int) -> dict[str, float]:
     return seconds
 
 
+def _peak_mb() -> float:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss it is not inherited across exec,
+    so a spawned shard process reports its own peak, not its parent's)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _one_shard(args: tuple[str, int, int, Path, str | None]) -> dict[str, float]:
     """One shard of one stage in a fresh process: seconds and this process's peak RSS."""
     stage, index, count, workdir, warehouse_url = args
@@ -78,7 +87,7 @@ def _one_shard(args: tuple[str, int, int, Path, str | None]) -> dict[str, float]
            "plan": run_treatment_plan}[stage]  # fmt: skip
     clock = time.perf_counter()
     run(END, shard=Shard(index, count))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_mb()
     return {"seconds": time.perf_counter() - clock, "peak_mb": peak}
 
 
@@ -88,7 +97,7 @@ def _worklists(workdir: Path, warehouse_url: str | None) -> dict[str, float]:
 
     clock = time.perf_counter()
     run_worklists(END)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_mb()
     return {"seconds": time.perf_counter() - clock, "peak_mb": peak}
 
 
