@@ -6,6 +6,8 @@ After each day's scoring:
 1. **plan_treatments**: each scored account gets its experiment arm (champion /
    challenger / control, stable per loan), its strategy step by DPD, an offer
    (flexible plan or hardship route) and legal readiness -- `act_treatment_plan`.
+   One mapped task per shard (`NPL_SHARDS`), each planning only its accounts;
+   `publish_plan` checks every shard reported and that the day has a plan.
 2. **place_with_agencies**: accounts routed to agencies are recalled / allocated across
    active agencies (expected net recovery after commission, capacity, provinces, a
    randomised share); one export per agency in the outbox; commissions on what they
@@ -18,6 +20,9 @@ After each day's scoring:
 4. **deliver_to_crm**: worklist files (CSV with BOM + Parquet + manifest) to the outbox,
    then an idempotent batched push to the CRM (`npl_crm` HTTP connection) with a
    delivery ledger: a retry or rerun sends only what the CRM has not acknowledged.
+
+Steps 2-4 need the whole book (agency capacity, caps per phone number across debtors,
+collectors' capacity): they run once, after the shards.
 
 Every task replaces its as-of date's rows: rerunning a date changes nothing.
 """
@@ -41,16 +46,28 @@ from nplpipeline.orchestration.lineage import Outbox, tables
 
 @npl_dag("npl_collections", schedule=ACCOUNT_SCORES, tags=["act"], doc_md=__doc__)
 def npl_collections() -> None:
+    @npl_task
+    def shards() -> list[dict[str, int]]:
+        from nplpipeline.orchestration.sharding import shard_plan
+
+        return shard_plan()
+
     @npl_task(
         inlets=[ACCOUNT_SCORES],
-        outlets=[TREATMENT_PLAN],
         reads=tables("int_account_scores", "int_delinquency_snapshot"),
         writes=tables("act_treatment_plan"),
     )
-    def plan_treatments(as_of) -> dict[str, object]:
+    def plan_treatments(as_of, shard: dict[str, int]) -> dict[str, object]:
         from nplpipeline.act.stage import run_treatment_plan
+        from nplpipeline.warehouse.shards import Shard
 
-        return run_treatment_plan(as_of)
+        return run_treatment_plan(as_of, shard=Shard.parse(shard))
+
+    @npl_task(outlets=[TREATMENT_PLAN])
+    def publish_plan(as_of, results) -> dict[str, object]:
+        from nplpipeline.orchestration.sharding import gather
+
+        return gather(as_of, results, ("accounts", "legal_ready"), require="accounts")
 
     @npl_task(
         inlets=[TREATMENT_PLAN],
@@ -98,7 +115,8 @@ def npl_collections() -> None:
 
         return run_crm_delivery(as_of)
 
-    plan_treatments() >> place_with_agencies() >> build_worklists() >> deliver_to_crm()
+    plan = publish_plan(plan_treatments.expand(shard=shards()))
+    plan >> place_with_agencies() >> build_worklists() >> deliver_to_crm()
 
 
 npl_collections()

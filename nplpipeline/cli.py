@@ -13,10 +13,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from nplpipeline.cli_common import EXIT_PERMANENT, echo_json, run_stage
+from nplpipeline.cli_common import EXIT_PERMANENT, echo_json, run_stage, shard_option
 from nplpipeline.cli_common import parse_date as _date
 from nplpipeline.cli_stages import COMMANDS as STAGE_COMMANDS
 from nplpipeline.cli_twin import twin as twin_command
@@ -130,7 +131,8 @@ def ingest(as_of: dt.date, entities: tuple[str, ...]) -> None:
 
 @main.command()
 @click.option("--date", "as_of", required=True, callback=_date)
-def delinquency(as_of: dt.date) -> None:
+@shard_option()
+def delinquency(as_of: dt.date, shard: Any) -> None:
     """Compute the delinquency snapshot for one as-of date (replaces that date).
 
     Reads raw_loans, raw_installments and raw_repayments; writes the date's partition
@@ -138,7 +140,7 @@ def delinquency(as_of: dt.date) -> None:
     """
     from nplpipeline.delinquency.stage import run_delinquency_snapshot
 
-    _echo_json(run_stage("delinquency", lambda: run_delinquency_snapshot(as_of)))
+    _echo_json(run_stage("delinquency", lambda: run_delinquency_snapshot(as_of, shard=shard)))
 
 
 for _command in STAGE_COMMANDS:

@@ -40,6 +40,27 @@ def date_option(help_text: str = "The as-of date (YYYY-MM-DD).") -> Callable[[T]
     return click.option("--date", "as_of", required=True, callback=parse_date, help=help_text)
 
 
+def _parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from nplpipeline.warehouse.shards import Shard
+
+    try:
+        return Shard.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: {exc} (expected k/K, e.g. 0/4)") from None
+
+
+def shard_option() -> Callable[[T], T]:
+    """``--shard k/K``: only the loans of shard k of K (what one mapped task does)."""
+    return click.option(
+        "--shard",
+        default=None,
+        callback=_parse_shard,
+        help="Only shard k of K (e.g. 0/4), replacing only that shard's rows; default all.",
+    )
+
+
 def echo_json(data: object) -> None:
     click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 

@@ -11,7 +11,14 @@ from typing import Any
 
 import click
 
-from nplpipeline.cli_common import date_option, echo_json, parse_date, progress, run_stage
+from nplpipeline.cli_common import (
+    date_option,
+    echo_json,
+    parse_date,
+    progress,
+    run_stage,
+    shard_option,
+)
 
 
 @click.command()
@@ -37,7 +44,8 @@ def train(as_of: dt.date, months: int) -> None:
 
 @click.command()
 @date_option()
-def score(as_of: dt.date) -> None:
+@shard_option()
+def score(as_of: dt.date, shard: Any) -> None:
     """Score every delinquent account with the champion model and set its tier.
 
     Reads int_delinquency_snapshot, the raw_* tables and the MLflow model's champion;
@@ -45,7 +53,7 @@ def score(as_of: dt.date) -> None:
     """
     from nplpipeline.score.stage import run_scoring
 
-    echo_json(run_stage("score", lambda: run_scoring(as_of)))
+    echo_json(run_stage("score", lambda: run_scoring(as_of, shard=shard)))
 
 
 @click.command()
@@ -66,14 +74,15 @@ def monitor(as_of: dt.date) -> None:
 
 @click.command()
 @date_option()
-def plan(as_of: dt.date) -> None:
+@shard_option()
+def plan(as_of: dt.date, shard: Any) -> None:
     """Plan each scored account's treatment: arm, strategy step, offer, legal readiness.
 
     Reads int_account_scores and int_delinquency_snapshot; writes act_treatment_plan.
     """
     from nplpipeline.act.stage import run_treatment_plan
 
-    echo_json(run_stage("plan", lambda: run_treatment_plan(as_of)))
+    echo_json(run_stage("plan", lambda: run_treatment_plan(as_of, shard=shard)))
 
 
 @click.command()

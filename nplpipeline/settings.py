@@ -208,6 +208,16 @@ class Settings:
     def ingest_chunk_rows(self) -> int:
         return int(_env("INGEST_CHUNK_ROWS") or 2_000_000)
 
+    @cached_property
+    def shards(self) -> int:
+        """K: the per-account daily work runs as K mapped tasks, each on the loans whose
+        stable hash falls in its shard (``warehouse/shards.py``); 1 = unsharded."""
+        from nplpipeline.warehouse.shards import Shard
+
+        count = int(_env("SHARDS") or 1)
+        Shard(0, count)  # validates 1..MAX_SHARDS
+        return count
+
     def describe(self) -> dict[str, str]:
         """Where everything points, every credential masked (safe to log and print).
 

@@ -2,11 +2,15 @@
 
 1. ``run_treatment_plan``: scored accounts -> arm, strategy step, offer, legal route
    (``act_treatment_plan``). Agency placement reads the plan to know who is routed.
+   Per account, so it runs by shard (``warehouse/shards.py``): a shard reads only its
+   accounts' scores and customers and replaces only its rows of the date.
 2. ``run_worklists``: the plan against the contact history -> guardrails, cadence and
    collector capacity -> ``act_worklist`` and ``act_suppression_log``; the plan's
    disposition column is then rewritten with what became of each account. An
    independent audit re-counts every rule over the scheduled worklist
    (``act_compliance_report``); a breach empties the day's worklist and fails the task.
+   A whole-book (reduce) step: the caps count per phone number across debtors and per
+   debtor across loans, and collectors' capacity is shared by every account.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ from nplpipeline.staging import (
 )
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
-from nplpipeline.warehouse.partitions import replace_partition, replace_where
+from nplpipeline.warehouse.partitions import replace_partition, replace_shard, replace_where
+from nplpipeline.warehouse.shards import Shard, narrow
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +67,13 @@ def _columns(table: sa.Table) -> list[str]:
     return [c.name for c in table.columns]
 
 
-def _kept_arms(conn: sa.Connection, as_of: dt.date) -> pd.DataFrame:
-    """Arms drawn on or before ``as_of`` (a backfill does not see later draws)."""
+def _kept_arms(conn: sa.Connection, as_of: dt.date, shard: Shard | None) -> pd.DataFrame:
+    """Arms drawn on or before ``as_of`` (a backfill does not see later draws), of
+    ``shard``'s loans when given."""
     a = experiment_arms
-    return read_frame(conn, sa.select(a).where(a.c.assigned_on <= as_of))
+    return read_frame(
+        conn, narrow(sa.select(a).where(a.c.assigned_on <= as_of), a.c.loan_id, shard)
+    )
 
 
 def _store_new_arms(conn: sa.Connection, as_of: dt.date, plan: pd.DataFrame) -> int:
@@ -89,34 +97,39 @@ def _store_new_arms(conn: sa.Connection, as_of: dt.date, plan: pd.DataFrame) -> 
     return insert_frame(conn, a, rows)
 
 
-def run_treatment_plan(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]:
-    """Plan every account scored on ``as_of``; replaces that date's plan. Accounts keep
-    the experiment arm of their first plan (``act_experiment_arms``)."""
+def run_treatment_plan(
+    as_of: dt.date, settings: Settings | None = None, shard: Shard | None = None
+) -> dict[str, Any]:
+    """Plan every account scored on ``as_of`` (``shard``'s only, when given); replaces
+    that date's plan (that shard's rows of it). Accounts keep the experiment arm of their
+    first plan (``act_experiment_arms``). Unsharded, no scores is an error; a shard may be
+    empty (the reduce step checks the whole day)."""
     settings = settings or get_settings()
     policy = settings.policy
     engine = create_warehouse_engine(settings.warehouse_url)
+    s = account_scores.c
     try:
         with begin(engine) as conn:
             ensure_schema(conn)
-            scores = read_frame(
-                conn, sa.select(account_scores).where(account_scores.c.as_of_date == as_of)
-            )
-            if scores.empty:
+            query = sa.select(account_scores).where(s.as_of_date == as_of)
+            scores = read_frame(conn, narrow(query, s.loan_id, shard))
+            if scores.empty and (shard is None or shard.whole):
                 raise RuntimeError(
                     f"no scored accounts on {as_of}: run npl_score_accounts for that date first"
                 )
-            customers = stg_customers_as_of(conn, as_of, ("customer_id", "monthly_income"))
-            kept = _kept_arms(conn, as_of)
-            plan = plan_treatments(scores, customers, as_of, policy.strategies, kept)
-            rows = replace_partition(
-                conn, treatment_plan, "as_of_date", as_of, plan[_columns(treatment_plan)]
+            customers = stg_customers_as_of(
+                conn, as_of, ("customer_id", "monthly_income"), shard=shard
             )
+            kept = _kept_arms(conn, as_of, shard)
+            plan = plan_treatments(scores, customers, as_of, policy.strategies, kept)
+            rows = replace_shard(conn, treatment_plan, as_of, shard, plan[_columns(treatment_plan)])
             new_arms = _store_new_arms(conn, as_of, plan)
     finally:
         engine.dispose()
     counts = plan.groupby(["tier", "strategy_arm"]).size()
     summary = {
         "as_of": as_of.isoformat(),
+        "shard": (shard or Shard()).to_xcom(),
         "accounts": rows,
         "new_arms": new_arms,
         "by_tier_arm": {f"{t}/{a}": int(n) for (t, a), n in counts.items()},

@@ -40,7 +40,8 @@ from nplpipeline.staging import (
 )
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame
-from nplpipeline.warehouse.partitions import replace_partition
+from nplpipeline.warehouse.partitions import replace_shard
+from nplpipeline.warehouse.shards import Shard
 from nplpipeline.warehouse.tables import RAW_TABLES
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,12 @@ __all__ = [
 
 
 def read_inputs(
-    conn: Connection, as_of: dt.date | None = None
+    conn: Connection, as_of: dt.date | None = None, shard: Shard | None = None
 ) -> tuple[dict[str, pd.DataFrame], dt.date | None]:
     """The raw columns the features need, and the data date (latest drop loaded);
-    customers as they stood on ``as_of`` (the latest date built) when given.
+    customers as they stood on ``as_of`` (the latest date built) when given; only
+    ``shard``'s loans (and their customers) when given. The data date is the whole
+    warehouse's, so every shard labels against the same date.
 
     The data date bounds what the labels may look at: a horizon ending after it is
     not over yet in the data, so its label is unknown.
@@ -73,16 +76,18 @@ def read_inputs(
     data_date = as_date(latest) if latest is not None else None
     known = data_date or as_of or dt.date(1970, 1, 1)  # everything loaded: labels look ahead
     frames = {
-        "loans": stg_loans_as_of(conn, known, INPUT_COLUMNS["loans"]),
-        "installments": stg_installments(conn, INPUT_COLUMNS["installments"]),
-        "repayments": stg_repayments(conn, known, INPUT_COLUMNS["repayments"]),
+        "loans": stg_loans_as_of(conn, known, INPUT_COLUMNS["loans"], shard=shard),
+        "installments": stg_installments(conn, INPUT_COLUMNS["installments"], shard=shard),
+        "repayments": stg_repayments(conn, known, INPUT_COLUMNS["repayments"], shard=shard),
         "collection_actions": stg_contact_history(
-            conn, known, INPUT_COLUMNS["collection_actions"], vocabulary=False
+            conn, known, INPUT_COLUMNS["collection_actions"], vocabulary=False, shard=shard
         ),
         # borrower attributes as they stood on the latest date built
-        "customers": stg_customers_as_of(conn, as_of or known, INPUT_COLUMNS["customers"]),
+        "customers": stg_customers_as_of(
+            conn, as_of or known, INPUT_COLUMNS["customers"], shard=shard
+        ),
         # each date's population: the statuses valid that day
-        "loan_status_history": stg_loan_status_history(conn, known),
+        "loan_status_history": stg_loan_status_history(conn, known, shard=shard),
     }
     return frames, data_date
 
@@ -100,9 +105,11 @@ def build_and_store_features(
     as_of_dates: list[dt.date],
     settings: Settings | None = None,
     config: FeatureConfig | None = None,
+    shard: Shard | None = None,
 ) -> tuple[pd.DataFrame, dict[str, object]]:
-    """Build and store features and labels for ``as_of_dates`` with the caller's settings;
-    returns the typed frame (what scoring uses, without reading it back) and counts."""
+    """Build and store features and labels for ``as_of_dates`` with the caller's settings
+    (only ``shard``'s loans and rows when given); returns the typed frame (what scoring
+    uses, without reading it back) and counts."""
     settings = settings or get_settings()
     config = config or load_feature_config()
     policy = settings.policy.delinquency
@@ -113,7 +120,7 @@ def build_and_store_features(
     try:
         with begin(engine) as conn:
             ensure_schema(conn)
-            frames, data_date = read_inputs(conn, dates[-1] if dates else None)
+            frames, data_date = read_inputs(conn, dates[-1] if dates else None, shard)
         read_s, clock = time.perf_counter() - clock, time.perf_counter()
         builder = FeatureBuilder(frames, policy, config)
         features = builder.build_many(dates)
@@ -127,7 +134,7 @@ def build_and_store_features(
         with begin(engine) as conn:
             for d in dates:
                 part = features[features["as_of_date"] == pd.Timestamp(d)]
-                replace_partition(conn, table, "as_of_date", d, _for_table(part))
+                replace_shard(conn, table, d, shard, _for_table(part))
                 labels = part[LABEL_COLUMN]
                 per_date[d.isoformat()] = {
                     "rows": len(part),

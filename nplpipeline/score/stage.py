@@ -2,7 +2,9 @@
 top reasons in a collector's words, and the plan's tier.
 
 No champion, or one that fails to load, fails the run: a stale or empty scoring must
-never pass as fresh. Rerunning a date replaces that date's scores.
+never pass as fresh. Rerunning a date replaces that date's scores. With a ``shard``
+(``warehouse/shards.py``) features, scores and reason codes are computed for that
+shard's accounts only and replace only its rows of the date.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from nplpipeline.config.tiers import assign_tiers
 from nplpipeline.score.tables import TOP_REASONS, account_scores
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.partitions import replace_partition
+from nplpipeline.warehouse.partitions import replace_shard
+from nplpipeline.warehouse.shards import Shard
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,8 @@ def score_frame(features: pd.DataFrame, champion: Any, policy: Any) -> pd.DataFr
     """Scores, reasons and tiers for a typed feature frame (pure: no I/O)."""
     from nplpipeline.model.reasons import reason_codes
 
+    if features.empty:  # e.g. a shard without delinquent accounts today
+        return pd.DataFrame(columns=[c.name for c in account_scores.columns])
     probability = champion.score(features)
     reasons = reason_codes(champion.model, features, top_k=TOP_REASONS)
     out = pd.DataFrame(
@@ -51,25 +56,29 @@ def score_frame(features: pd.DataFrame, champion: Any, policy: Any) -> pd.DataFr
     return out
 
 
-def run_scoring(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]:
-    """Score ``as_of``'s delinquent accounts and store them; returns counts by tier."""
+def run_scoring(
+    as_of: dt.date, settings: Settings | None = None, shard: Shard | None = None
+) -> dict[str, Any]:
+    """Score ``as_of``'s delinquent accounts (``shard``'s only, when given) and store
+    them; returns counts by tier."""
     from nplpipeline.features.stage import build_and_store_features
     from nplpipeline.model.registry import load_champion
 
     settings = settings or get_settings()
     champion = load_champion(settings.mlflow_tracking_uri)
     # The day's features with the caller's settings, used as built (not read back).
-    features, _ = build_and_store_features([as_of], settings)
+    features, _ = build_and_store_features([as_of], settings, shard=shard)
     engine = create_warehouse_engine(settings.warehouse_url)
     try:
         scored = score_frame(features, champion, settings.policy)
         with begin(engine) as conn:
-            rows = replace_partition(conn, account_scores, "as_of_date", as_of, scored)
+            rows = replace_shard(conn, account_scores, as_of, shard, scored)
     finally:
         engine.dispose()
     by_tier = {str(k): int(v) for k, v in scored["tier"].value_counts().sort_index().items()}
     summary = {
         "as_of": as_of.isoformat(),
+        "shard": (shard or Shard()).to_xcom(),
         "model_version": str(champion.version),
         "accounts": rows,
         "by_tier": by_tier,

@@ -31,6 +31,7 @@ from nplpipeline.contract import (
 )
 from nplpipeline.staging.asof import as_date, day_end, project
 from nplpipeline.warehouse.frames import read_frame
+from nplpipeline.warehouse.shards import Shard, narrow
 from nplpipeline.warehouse.tables import RAW_TABLES
 
 CONTACT_COLUMNS: tuple[str, ...] = (
@@ -66,10 +67,11 @@ def stg_contact_history(
     where: sa.ColumnElement[bool] | None = None,
     vocabulary: bool = True,
     channel: str | None = None,
+    shard: Shard | None = None,
 ) -> pd.DataFrame:
     """Collection actions known by ``as_of`` (dated before it, or on it and arrived by
     it; on or after ``since``), with the vocabulary flags when ``vocabulary`` (they need
-    ``channel`` and ``outcome``)."""
+    ``channel`` and ``outcome``); of ``shard``'s loans when given."""
     a = RAW_TABLES["collection_actions"]
     day_start = dt.datetime.combine(as_date(as_of), dt.time())
     query = project(a, columns).where(
@@ -86,7 +88,7 @@ def stg_contact_history(
         query = query.where(a.c.channel == channel)
     if where is not None:
         query = query.where(where)
-    frame = read_frame(conn, query)
+    frame = read_frame(conn, narrow(query, a.c.loan_id, shard))
     if vocabulary and {"channel", "outcome"} <= set(frame.columns):
         frame = with_vocabulary(frame)
     return frame

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from nplpipeline.staging.asof import day_end, project, valid_on
 from nplpipeline.warehouse.frames import read_frame
+from nplpipeline.warehouse.shards import Shard, narrow
 from nplpipeline.warehouse.tables import HISTORY_TABLES
 
 # Everything but PII; a reader may narrow further.
@@ -32,12 +33,24 @@ def _read(
     as_of: dt.date,
     columns: Sequence[str],
     keys: sa.Select | Sequence[str] | None,
+    shard: Shard | None = None,
 ) -> pd.DataFrame:
     table = valid_on(entity, as_of)
     query = project(table, columns)
     if keys is not None:
         query = query.where(table.c[key].in_(keys))
+    if shard is not None and not shard.whole:
+        if entity == "loans":
+            query = narrow(query, table.c.loan_id, shard)
+        else:  # a shard's customers: those of its loans (any version)
+            query = query.where(table.c[key].in_(shard_customer_ids(shard)))
     return read_frame(conn, query.order_by(table.c[key]))
+
+
+def shard_customer_ids(shard: Shard) -> sa.Select:
+    """The customers of ``shard``'s loans, as a subquery (any version of the loan)."""
+    h = HISTORY_TABLES["loans"]
+    return narrow(sa.select(h.c.customer_id).distinct(), h.c.loan_id, shard)
 
 
 def stg_loans_as_of(
@@ -45,10 +58,12 @@ def stg_loans_as_of(
     as_of: dt.date,
     columns: Sequence[str] = LOAN_COLUMNS,
     loan_ids: sa.Select | Sequence[str] | None = None,
+    shard: Shard | None = None,
 ) -> pd.DataFrame:
     """Each loan known by ``as_of`` with the status and terms valid at the end of that day
-    (a loan first loaded later does not exist yet); ordered by ``loan_id``."""
-    return _read(conn, "loans", "loan_id", as_of, columns, loan_ids)
+    (a loan first loaded later does not exist yet); ordered by ``loan_id``; only the
+    loans of ``shard`` when given (the predicate runs in the warehouse)."""
+    return _read(conn, "loans", "loan_id", as_of, columns, loan_ids, shard)
 
 
 def stg_customers_as_of(
@@ -56,17 +71,22 @@ def stg_customers_as_of(
     as_of: dt.date,
     columns: Sequence[str] = CUSTOMER_COLUMNS,
     customer_ids: sa.Select | Sequence[str] | None = None,
+    shard: Shard | None = None,
 ) -> pd.DataFrame:
     """Each customer's attributes and flags valid at the end of ``as_of`` (PII columns
-    only when a caller names them, e.g. the phone for delivery); ordered by id."""
-    return _read(conn, "customers", "customer_id", as_of, columns, customer_ids)
+    only when a caller names them, e.g. the phone for delivery); ordered by id; only
+    the customers of ``shard``'s loans when given."""
+    return _read(conn, "customers", "customer_id", as_of, columns, customer_ids, shard)
 
 
 STATUS_TIMELINE_COLUMNS = ("loan_id", "status", "valid_from", "valid_to")
 
 
 def stg_loan_status_history(
-    conn: Connection, as_of: dt.date, loan_ids: sa.Select | Sequence[str] | None = None
+    conn: Connection,
+    as_of: dt.date,
+    loan_ids: sa.Select | Sequence[str] | None = None,
+    shard: Shard | None = None,
 ) -> pd.DataFrame:
     """Every status version of the loans known by ``as_of``, with its validity interval
     (``valid_to`` NULL while open): what a multi-date computation needs to ask each date's
@@ -80,7 +100,7 @@ def stg_loan_status_history(
     )
     if loan_ids is not None:
         query = query.where(h.c.loan_id.in_(loan_ids))
-    return read_frame(conn, query)
+    return read_frame(conn, narrow(query, h.c.loan_id, shard))
 
 
 def status_on(timeline: pd.DataFrame, as_of: dt.date) -> pd.Series:

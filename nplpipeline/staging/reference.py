@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from nplpipeline.staging.asof import day_end, project
 from nplpipeline.warehouse.frames import read_frame
+from nplpipeline.warehouse.shards import Shard, narrow
 from nplpipeline.warehouse.tables import RAW_TABLES
 
 INSTALLMENT_COLUMNS: tuple[str, ...] = (
@@ -29,13 +30,15 @@ def stg_installments(
     conn: Connection,
     columns: Sequence[str] = INSTALLMENT_COLUMNS,
     loan_ids: sa.Select | Sequence[str] | None = None,
+    shard: Shard | None = None,
 ) -> pd.DataFrame:
-    """The repayment schedule (the engine reads only installments due before D)."""
+    """The repayment schedule (the engine reads only installments due before D), of
+    ``shard``'s loans when given."""
     i = RAW_TABLES["installments"]
     query = project(i, columns)
     if loan_ids is not None:
         query = query.where(i.c.loan_id.in_(loan_ids))
-    return read_frame(conn, query)
+    return read_frame(conn, narrow(query, i.c.loan_id, shard))
 
 
 def stg_agencies(conn: Connection, columns: Sequence[str] = AGENCY_COLUMNS) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from nplpipeline.report.kpis.repayments import repayment_flows
 from nplpipeline.staging.asof import day_end, project
 from nplpipeline.warehouse.frames import read_frame
+from nplpipeline.warehouse.shards import Shard, narrow
 from nplpipeline.warehouse.tables import RAW_TABLES
 
 REPAYMENT_COLUMNS: tuple[str, ...] = (
@@ -26,15 +27,17 @@ def stg_repayments(
     columns: Sequence[str] = REPAYMENT_COLUMNS,
     loan_ids: sa.Select | Sequence[str] | None = None,
     since: dt.date | None = None,
+    shard: Shard | None = None,
 ) -> pd.DataFrame:
-    """Repayment rows paid on or before ``as_of`` (and on or after ``since``)."""
+    """Repayment rows paid on or before ``as_of`` (and on or after ``since``), of
+    ``shard``'s loans when given."""
     r = RAW_TABLES["repayments"]
     query = project(r, columns).where(r.c.paid_at < day_end(as_of))
     if since is not None:
         query = query.where(r.c.paid_at >= dt.datetime.combine(since, dt.time()))
     if loan_ids is not None:
         query = query.where(r.c.loan_id.in_(loan_ids))
-    return read_frame(conn, query)
+    return read_frame(conn, narrow(query, r.c.loan_id, shard))
 
 
 def stg_signed_repayments(

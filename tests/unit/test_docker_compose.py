@@ -295,3 +295,20 @@ def test_the_uis_are_published_on_loopback_only(service):
         published = interpolate(port if isinstance(port, str) else port.get("host_ip", ""))
         assert published.startswith("127.0.0.1:"), f"{service} listens beyond loopback"
     assert "reverse proxy" in COMPOSE_TEXT  # how to open them safely is documented
+
+
+def test_scale_out_matches_the_celery_shards_test():
+    """The setup tests/airflow/test_celery_shards.py runs: K shards over two or more
+    Celery workers against the PostgreSQL warehouse."""
+    from nplpipeline.warehouse.shards import MAX_SHARDS
+
+    for name in AIRFLOW_SERVICES:
+        shards = int(interpolate(env(name)["NPL_SHARDS"]))
+        assert 1 < shards <= MAX_SHARDS, f"{name}: NPL_SHARDS={shards}"
+    worker = SERVICES["airflow-worker"]
+    assert int(interpolate(worker["deploy"]["replicas"])) >= 2
+    assert int(interpolate(env("airflow-worker")["AIRFLOW__CELERY__WORKER_CONCURRENCY"])) >= 1
+    assert "container_name" not in worker and "hostname" not in worker  # one name per replica
+    backend = urlsplit(interpolate(env("airflow-worker")["AIRFLOW__CELERY__RESULT_BACKEND"]))
+    assert backend.hostname == "postgres"  # the metadata DB, as in the test harness
+    assert (ROOT / "docs" / "kubernetes.md").exists()
