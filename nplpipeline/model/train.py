@@ -369,6 +369,7 @@ def _log_setup(
             "chosen": chosen.chosen,
             "method": chosen.method,
             "validation_auc": chosen.auc,
+            "margin": chosen.margin,
             "errors": chosen.errors,
         },
         "selection.json",
