@@ -1,8 +1,10 @@
 """Logistic Weight-of-Evidence scorecard: the transparent baseline.
 
-Every feature is cut into bins (quantiles for numerics, levels for categoricals, plus a
-missing bin), each bin gets its WoE, and a logistic regression on the WoE columns gives
-the log-odds of recovery. Scaled to points (PDO), each bin carries a fixed number of
+Every feature is cut into bins (by default optbinning-style optimal bins, `binning.py`:
+monotone or single-peaked event rates, a minimum share of rows per bin, categorical
+levels grouped by event rate; plus a missing bin, and for categoricals a neutral bin for
+levels unseen at fit), each bin gets its WoE, and a logistic regression on the WoE
+columns gives the log-odds of recovery. Scaled to points (PDO), each bin carries a fixed number of
 points a collector or auditor can read off `points_table()`, and reason codes are the
 points a row lost against each feature's best bin. Higher score = likelier to recover.
 
@@ -40,8 +42,11 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
     """scikit-learn classifier on a DataFrame; `predict_proba[:, 1]` = P(recovery).
 
     Bins per numeric feature: ``len(edges_[f]) + 1`` value bins, then the missing bin.
-    Bins per categorical: one per kept level, then "__other__" (rare at fit or unseen),
-    then the missing bin. A bin never seen in training has WoE 0 (neutral).
+    Bins per categorical: its value bins (`level_bin_[f]` maps each level in `levels_[f]`
+    to one; with `binning="optimal"` levels of similar event rate share a bin and rare
+    levels share the bin of their pool, otherwise one bin per kept level), then
+    "__other__" (unseen at fit; with the other binnings also rare at fit), then the
+    missing bin. A bin never seen in training has WoE 0 (neutral).
     """
 
     def __init__(

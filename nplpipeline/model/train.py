@@ -375,6 +375,7 @@ def _log_setup(
         "selection.json",
     )
     mlflow.log_metrics({f"{n}.validation.auc": a for n, a in chosen.auc.items() if np.isfinite(a)})
+    mlflow.log_metrics({f"{n}.validation.margin": m for n, m in chosen.margin.items()})
     mlflow.set_tags(
         {
             "chosen_model": chosen.chosen,
