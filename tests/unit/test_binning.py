@@ -161,3 +161,15 @@ def test_binning_is_deterministic_and_ignores_row_order() -> None:
     np.testing.assert_array_equal(a.edges_["x"], c.edges_["x"])
     assert a.bin_labels_["grade"] == c.bin_labels_["grade"]
     np.testing.assert_allclose(a.predict_proba(X), c.predict_proba(X), atol=1e-6)
+
+
+def test_a_scorecard_stored_before_optimal_binning_still_scores_the_same() -> None:
+    X, y = _frame(1500, 17)
+    old = WoEScorecard(["x"], ["grade"], binning="quantile").fit(X, y)
+    state = dict(old.__dict__)
+    for attr in ("level_bin_", "bin_labels_", "trends_", "max_prebins", "peak_valley_gain"):
+        state.pop(attr)
+    revived = WoEScorecard.__new__(WoEScorecard)
+    revived.__setstate__(state)
+    np.testing.assert_array_equal(revived.predict_proba(X), old.predict_proba(X))
+    pd.testing.assert_frame_equal(revived.points_table(), old.points_table())
