@@ -33,6 +33,7 @@ def build(name: str, spec: FeatureSpec, config: ModelConfig) -> Any:
             num,
             cat,
             n_bins=lc.n_bins,
+            binning=lc.binning,
             min_category_share=lc.min_category_share,
             encoding=lc.encoding,
             C_grid=lc.C_grid,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 
 PSI_FLOOR = 1e-4  # share used for an empty bin, so ln(a/e) stays finite
@@ -24,6 +25,23 @@ def _both_classes(y: np.ndarray) -> bool:
 def auc(y: np.ndarray, p: np.ndarray) -> float:
     y = np.asarray(y)
     return float(roc_auc_score(y, p)) if _both_classes(y) else float("nan")
+
+
+def auc_difference_variance(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """Variance of AUC(a) - AUC(b) on the same rows (DeLong et al. 1988): each row's
+    placement value (the share of the other class it outranks, ties half) per score,
+    differenced, and their variances per class added. NaN without both classes."""
+    y = np.asarray(y).astype(bool)
+    m, n = int(y.sum()), int((~y).sum())
+    if m < 2 or n < 2:
+        return float("nan")
+    d10, d01 = np.zeros(m), np.zeros(n)
+    for s, sign in ((a, 1.0), (b, -1.0)):
+        s = np.asarray(s, dtype=float)
+        r = rankdata(s)
+        d10 += sign * (r[y] - rankdata(s[y])) / n  # positives: share of negatives below
+        d01 += sign * (1.0 - (r[~y] - rankdata(s[~y])) / m)  # negatives: positives above
+    return float(np.var(d10, ddof=1) / m + np.var(d01, ddof=1) / n)
 
 
 def gini(y: np.ndarray, p: np.ndarray) -> float:

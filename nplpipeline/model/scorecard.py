@@ -1,8 +1,10 @@
 """Logistic Weight-of-Evidence scorecard: the transparent baseline.
 
-Every feature is cut into bins (quantiles for numerics, levels for categoricals, plus a
-missing bin), each bin gets its WoE, and a logistic regression on the WoE columns gives
-the log-odds of recovery. Scaled to points (PDO), each bin carries a fixed number of
+Every feature is cut into bins (by default optbinning-style optimal bins, `binning.py`:
+monotone or single-peaked event rates, a minimum share of rows per bin, categorical
+levels grouped by event rate; plus a missing bin, and for categoricals a neutral bin for
+levels unseen at fit), each bin gets its WoE, and a logistic regression on the WoE
+columns gives the log-odds of recovery. Scaled to points (PDO), each bin carries a fixed number of
 points a collector or auditor can read off `points_table()`, and reason codes are the
 points a row lost against each feature's best bin. Higher score = likelier to recover.
 
@@ -27,6 +29,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier
 
+from nplpipeline.model.binning import BinningRules, categorical_bins, numeric_edges
 from nplpipeline.model.encoding import MISSING, UNKNOWN, category_codes, category_levels
 from nplpipeline.model.frame import is_categorical
 from nplpipeline.model.split import stratified_mask
@@ -39,8 +42,11 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
     """scikit-learn classifier on a DataFrame; `predict_proba[:, 1]` = P(recovery).
 
     Bins per numeric feature: ``len(edges_[f]) + 1`` value bins, then the missing bin.
-    Bins per categorical: one per kept level, then "__other__" (rare at fit or unseen),
-    then the missing bin. A bin never seen in training has WoE 0 (neutral).
+    Bins per categorical: its value bins (`level_bin_[f]` maps each level in `levels_[f]`
+    to one; with `binning="optimal"` levels of similar event rate share a bin and rare
+    levels share the bin of their pool, otherwise one bin per kept level), then
+    "__other__" (unseen at fit; with the other binnings also rare at fit), then the
+    missing bin. A bin never seen in training has WoE 0 (neutral).
     """
 
     def __init__(
@@ -55,8 +61,12 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         base_score: float = 600.0,
         base_odds: float = 50.0,
         encoding: str = "woe",
-        binning: str = "quantile",
+        binning: str = "optimal",
         min_bin_share: float = 0.05,
+        max_prebins: int = 20,
+        min_bin_class_rows: int = 2,
+        trend: str = "auto",
+        peak_valley_gain: float = 0.1,
         C_grid: tuple[float, ...] | None = None,
         cv_folds: int = 5,
         cv_max_rows: int = 20_000,
@@ -74,6 +84,10 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         self.encoding = encoding
         self.binning = binning
         self.min_bin_share = min_bin_share
+        self.max_prebins = max_prebins
+        self.min_bin_class_rows = min_bin_class_rows
+        self.trend = trend
+        self.peak_valley_gain = peak_valley_gain
         self.C_grid = C_grid
         self.cv_folds = cv_folds
         self.cv_max_rows = cv_max_rows
@@ -84,6 +98,14 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         state.setdefault("encoding", "woe")
         state.setdefault("binning", "quantile")
         state.setdefault("min_bin_share", 0.05)
+        state.setdefault("max_prebins", 20)
+        state.setdefault("min_bin_class_rows", 2)
+        state.setdefault("trend", "auto")
+        state.setdefault("peak_valley_gain", 0.1)
+        levels = state.get("levels_", {})
+        state.setdefault("level_bin_", {f: np.arange(len(v)) for f, v in levels.items()})
+        state.setdefault("trends_", {})
+        state.setdefault("bin_labels_", {})
         state.setdefault("C_grid", None)
         state.setdefault("cv_folds", 5)
         state.setdefault("cv_max_rows", 20_000)
@@ -99,17 +121,7 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         else:
             self.numeric_features_ = list(self.numeric_features or [])
             self.categorical_features_ = list(self.categorical_features or [])
-        self.edges_: dict[str, np.ndarray] = {}
-        self.levels_: dict[str, list[str]] = {}
-        for f in self.numeric_features_:
-            x = _as_float(X[f])
-            self.edges_[f] = (
-                _tree_edges(x, y, self.n_bins, self.min_bin_share)
-                if self.binning == "tree"
-                else _quantile_edges(x, self.n_bins)
-            )
-        for f in self.categorical_features_:
-            self.levels_[f] = category_levels(X[f], min_share=self.min_category_share)
+        self._fit_bins(X, y)
         self.feature_names_ = [*self.numeric_features_, *self.categorical_features_]
         self.classes_ = np.array([0, 1])
 
@@ -134,6 +146,40 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         self.logit_ = LogisticRegression(C=self.C_, max_iter=2000).fit(W, y)
         self._scale_points()
         return self
+
+    def _fit_bins(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        """Cut points per numeric, and per categorical its seen levels and their bins."""
+        rules = BinningRules(
+            max_prebins=self.max_prebins,
+            min_prebin_share=self.min_bin_share,
+            min_bin_share=self.min_bin_share,
+            min_bin_class_rows=self.min_bin_class_rows,
+            trend=self.trend,
+            peak_valley_gain=self.peak_valley_gain,
+            min_category_share=self.min_category_share,
+            smoothing=self.smoothing,
+        )
+        self.edges_: dict[str, np.ndarray] = {}
+        self.levels_: dict[str, list[str]] = {}
+        self.level_bin_: dict[str, np.ndarray] = {}
+        self.bin_labels_: dict[str, list[str]] = {}
+        self.trends_: dict[str, str] = {}
+        for f in self.numeric_features_:
+            x = _as_float(X[f])
+            if self.binning == "optimal":
+                self.edges_[f], self.trends_[f] = numeric_edges(x, y, rules)
+            elif self.binning == "tree":
+                self.edges_[f] = _tree_edges(x, y, self.n_bins, self.min_bin_share)
+            else:
+                self.edges_[f] = _quantile_edges(x, self.n_bins)
+        for f in self.categorical_features_:
+            if self.binning == "optimal":
+                cb = categorical_bins(X[f], y, rules)
+                self.levels_[f], self.level_bin_[f] = cb.levels, cb.level_bin
+                self.bin_labels_[f], self.trends_[f] = cb.labels, "event rate order"
+            else:
+                self.levels_[f] = category_levels(X[f], min_share=self.min_category_share)
+                self.level_bin_[f] = np.arange(len(self.levels_[f]), dtype=np.int64)
 
     def _choose_strength(self, W: np.ndarray | sparse.csr_matrix, y: np.ndarray) -> float:
         """`C`, or the grid value with the best stratified-CV log loss."""
@@ -198,7 +244,12 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
     def _n_bins_of(self, f: str) -> int:
         if f in self.edges_:
             return len(self.edges_[f]) + 2
-        return len(self.levels_[f]) + 2
+        return self._n_value_bins(f) + 2
+
+    def _n_value_bins(self, f: str) -> int:
+        """A categorical's bins before the unseen (or rare) and the missing bin."""
+        groups = self.level_bin_[f]
+        return int(groups.max()) + 1 if len(groups) else 0
 
     def _bin_matrix(self, X: pd.DataFrame) -> np.ndarray:
         missing = [f for f in self.feature_names_ if f not in X.columns]
@@ -213,10 +264,11 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
                 idx[np.isnan(x)] = len(edges) + 1
             else:
                 codes = category_codes(X[f], self.levels_[f])
-                n_levels = len(self.levels_[f])
-                idx = np.where(
-                    codes == UNKNOWN, n_levels, np.where(codes == MISSING, n_levels + 1, codes)
-                )
+                g = self._n_value_bins(f)
+                lookup = np.empty(len(self.levels_[f]) + 2, dtype=np.int64)
+                lookup[: len(self.levels_[f])] = self.level_bin_[f]
+                lookup[UNKNOWN], lookup[MISSING] = g, g + 1  # negative codes index the end
+                idx = lookup[codes]
             out[:, j] = idx
         return out
 
@@ -255,11 +307,11 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         """One row per feature bin: its range or level, count, recovery rate, WoE, points."""
         rows = []
         for f in self.feature_names_:
-            labels = (
-                _interval_labels(self.edges_[f])
-                if f in self.edges_
-                else [*self.levels_[f], OTHER_LABEL]
-            ) + [MISSING_LABEL]
+            if f in self.edges_:
+                labels = _interval_labels(self.edges_[f])
+            else:
+                labels = [*self.bin_labels_.get(f, self.levels_[f]), OTHER_LABEL]
+            labels.append(MISSING_LABEL)
             n, ev = self.bin_counts_[f], self.bin_events_[f]
             for b, label in enumerate(labels):
                 rows.append(

@@ -369,11 +369,13 @@ def _log_setup(
             "chosen": chosen.chosen,
             "method": chosen.method,
             "validation_auc": chosen.auc,
+            "margin": chosen.margin,
             "errors": chosen.errors,
         },
         "selection.json",
     )
     mlflow.log_metrics({f"{n}.validation.auc": a for n, a in chosen.auc.items() if np.isfinite(a)})
+    mlflow.log_metrics({f"{n}.validation.margin": m for n, m in chosen.margin.items()})
     mlflow.set_tags(
         {
             "chosen_model": chosen.chosen,
