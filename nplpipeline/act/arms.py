@@ -1,8 +1,17 @@
 """Experiment arms: a stable, reproducible random split of each tier's accounts.
 
-The draw is a keyed hash of the loan id -- not a random generator -- so an account keeps
-its arm every day it stays in the tier, reruns and backfills give the same split, and
-the split does not depend on which other accounts happen to be in the portfolio.
+The draw is a keyed hash of the loan id -- not a random generator -- so reruns and
+backfills give the same split, and the split does not depend on which other accounts
+happen to be in the portfolio.
+
+**An account's arm never changes.** The hash is drawn once, in the tier the account
+has when it is first planned; the arm is then kept (``act_experiment_arms``) whatever
+tier the account moves to, since the tiers split at different shares and a fresh draw
+in the new tier would move some accounts from one arm to another (a mild challenger can
+be a severe champion), mixing treatments inside an arm. A kept account gets its current
+tier's strategy for its arm; where that tier has no such arm (e.g. no control arm for
+extremely severe), it keeps the strategy its arm had when it was assigned, so a control
+account stays untreated.
 """
 
 from __future__ import annotations
@@ -20,6 +29,9 @@ def uniform_draw(keys: pd.Series, seed: int) -> np.ndarray:
     hash_key = f"{seed:016d}"[-16:]
     hashed = pd.util.hash_array(keys.astype(str).to_numpy(dtype=object), hash_key=hash_key)
     return (hashed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+ARM_COLUMNS = ("loan_id", "strategy_arm", "assigned_on", "assigned_tier", "assigned_strategy")
 
 
 def assign_arms(loan_ids: pd.Series, tiers: pd.Series, policy: StrategyPolicy) -> pd.DataFrame:
@@ -46,3 +58,32 @@ def assign_arms(loan_ids: pd.Series, tiers: pd.Series, policy: StrategyPolicy) -
     if unknown.any():
         raise ValueError(f"tiers without strategies: {sorted(tiers[unknown].unique())}")
     return pd.DataFrame({"strategy_arm": arm, "strategy_name": strategy})
+
+
+def keep_arms(
+    loan_ids: pd.Series,
+    tiers: pd.Series,
+    policy: StrategyPolicy,
+    kept: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Arm and strategy per account: the arm in ``kept`` (loan_id, strategy_arm,
+    assigned_strategy) where the account has one, else a fresh draw in its tier.
+
+    Returns strategy_arm, strategy_name and ``new`` (True where drawn now)."""
+    drawn = assign_arms(loan_ids, tiers, policy)
+    if kept is None or kept.empty:
+        return drawn.assign(new=True)
+    prior = kept.drop_duplicates("loan_id").set_index("loan_id")
+    arm = loan_ids.astype(str).map(prior["strategy_arm"])
+    has = arm.notna().to_numpy()
+    strategy = pd.Series(pd.NA, index=loan_ids.index, dtype="string")
+    for tier, spec in policy.tiers.items():
+        for name, share in spec.arms.items():
+            hit = has & (tiers == tier).to_numpy() & (arm == name).to_numpy()
+            strategy[hit] = share.strategy
+    fallback = loan_ids.astype(str).map(prior["assigned_strategy"])
+    strategy = strategy.where(strategy.notna() | ~has, fallback)
+    out = drawn.copy()
+    out.loc[has, "strategy_arm"] = arm[has].astype("string")
+    out.loc[has, "strategy_name"] = strategy[has]
+    return out.assign(new=~has)

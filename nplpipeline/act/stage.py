@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from nplpipeline.act.arms import ARM_COLUMNS
 from nplpipeline.act.compliance import compliance_rows
 from nplpipeline.act.guardrail_audit import GuardrailBreachError, audit_worklist
 from nplpipeline.act.guardrails import GuardrailResult, apply_guardrails
@@ -27,6 +28,7 @@ from nplpipeline.act.strategies import due_today, plan_treatments, planned_conta
 from nplpipeline.act.tables import (
     PLACEMENT_CHANNEL,
     compliance_report,
+    experiment_arms,
     suppression_log,
     treatment_plan,
     worklist,
@@ -44,7 +46,7 @@ from nplpipeline.staging import (
     stg_customers_as_of,
 )
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import read_frame
+from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.partitions import replace_partition, replace_where
 
 log = logging.getLogger(__name__)
@@ -60,8 +62,36 @@ def _columns(table: sa.Table) -> list[str]:
     return [c.name for c in table.columns]
 
 
+def _kept_arms(conn: sa.Connection, as_of: dt.date) -> pd.DataFrame:
+    """Arms drawn on or before ``as_of`` (a backfill does not see later draws)."""
+    a = experiment_arms
+    return read_frame(conn, sa.select(a).where(a.c.assigned_on <= as_of))
+
+
+def _store_new_arms(conn: sa.Connection, as_of: dt.date, plan: pd.DataFrame) -> int:
+    """Record the arms this plan drew. A loan first drawn on a later date (this is a
+    backfill) moves its assignment to this, earlier, date: the earliest draw wins."""
+    new = plan[plan["new_arm"].to_numpy(dtype=bool)]
+    rows = pd.DataFrame(
+        {
+            "loan_id": new["loan_id"].astype(str).to_numpy(),
+            "strategy_arm": new["strategy_arm"].astype(str).to_numpy(),
+            "assigned_on": pd.Timestamp(as_of),
+            "assigned_tier": new["tier"].astype(str).to_numpy(),
+            "assigned_strategy": new["strategy_name"].astype(str).to_numpy(),
+        },
+        columns=list(ARM_COLUMNS),
+    )
+    a = experiment_arms
+    ids = rows["loan_id"].tolist()
+    for start in range(0, len(ids), 10_000):
+        conn.execute(a.delete().where(a.c.loan_id.in_(ids[start : start + 10_000])))
+    return insert_frame(conn, a, rows)
+
+
 def run_treatment_plan(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]:
-    """Plan every account scored on ``as_of``; replaces that date's plan."""
+    """Plan every account scored on ``as_of``; replaces that date's plan. Accounts keep
+    the experiment arm of their first plan (``act_experiment_arms``)."""
     settings = settings or get_settings()
     policy = settings.policy
     engine = create_warehouse_engine(settings.warehouse_url)
@@ -76,16 +106,19 @@ def run_treatment_plan(as_of: dt.date, settings: Settings | None = None) -> dict
                     f"no scored accounts on {as_of}: run npl_score_accounts for that date first"
                 )
             customers = stg_customers_as_of(conn, as_of, ("customer_id", "monthly_income"))
-            plan = plan_treatments(scores, customers, as_of, policy.strategies)
+            kept = _kept_arms(conn, as_of)
+            plan = plan_treatments(scores, customers, as_of, policy.strategies, kept)
             rows = replace_partition(
                 conn, treatment_plan, "as_of_date", as_of, plan[_columns(treatment_plan)]
             )
+            new_arms = _store_new_arms(conn, as_of, plan)
     finally:
         engine.dispose()
     counts = plan.groupby(["tier", "strategy_arm"]).size()
     summary = {
         "as_of": as_of.isoformat(),
         "accounts": rows,
+        "new_arms": new_arms,
         "by_tier_arm": {f"{t}/{a}": int(n) for (t, a), n in counts.items()},
         "offers": {str(k): int(v) for k, v in plan["offer_type"].value_counts().items()},
         "legal_ready": int(plan["legal_ready"].sum()),

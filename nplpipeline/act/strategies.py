@@ -12,7 +12,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from nplpipeline.act.arms import assign_arms
+from nplpipeline.act.arms import keep_arms
 from nplpipeline.act.offers import flexible_plans
 from nplpipeline.config.strategy import StrategyPolicy
 
@@ -55,10 +55,14 @@ def plan_treatments(
     customers: pd.DataFrame,
     run_date: dt.date,
     policy: StrategyPolicy,
+    kept_arms: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One plan row per scored account (see ``act_treatment_plan``)."""
+    """One plan row per scored account (see ``act_treatment_plan``); ``kept_arms``: the
+    arms accounts already hold (``act_experiment_arms``), kept whatever their tier now.
+    The ``new_arm`` column marks accounts whose arm was drawn by this plan."""
     plan = scores.reset_index(drop=True).copy()
-    plan = plan.join(assign_arms(plan["loan_id"], plan["tier"], policy))
+    arms = keep_arms(plan["loan_id"], plan["tier"], policy, kept_arms)
+    plan = plan.join(arms.rename(columns={"new": "new_arm"}))
     plan = plan.join(_steps(plan, policy))
     plan["legal_ready"] = _legal_ready(plan, policy)
     plan["planned_channels"] = _planned_channels(plan["step_channels"], plan["legal_ready"])

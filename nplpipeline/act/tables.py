@@ -6,6 +6,9 @@
 * ``act_worklist``: one row per scheduled contact, assigned to a collector (or to an
   automated channel), ordered, with the contact window and the reasons to show. This is
   what the CRM receives (see ``act.delivery`` for the payload it actually sends).
+* ``act_experiment_arms``: one row per account ever planned -- the arm it drew, the day
+  and tier it drew it in, and that arm's strategy then. The arm is kept for life
+  (``act.arms``), so every plan and KPI sees an account in one arm only.
 * ``act_suppression_log``: every proposed contact the guardrails held back, with one
   reason and the route for special handling.
 * ``act_compliance_report``: per day and rule, the candidates checked, allowed and
@@ -45,6 +48,16 @@ treatment_plan = sa.Table(
     sa.Column("agency_route", sa.Boolean(), nullable=False),
     sa.Column("disposition", sa.String(), nullable=False),
     sa.Column("model_version", sa.String(), nullable=False),
+)
+
+experiment_arms = sa.Table(
+    "act_experiment_arms",
+    metadata,
+    sa.Column("loan_id", sa.String(), primary_key=True),
+    sa.Column("strategy_arm", sa.String(), nullable=False),
+    sa.Column("assigned_on", sa.Date(), nullable=False),  # the first plan that drew it
+    sa.Column("assigned_tier", sa.String(), nullable=False),
+    sa.Column("assigned_strategy", sa.String(), nullable=False),
 )
 
 worklist = sa.Table(

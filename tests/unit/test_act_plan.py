@@ -252,3 +252,36 @@ def test_visits_take_two_different_field_staff():
     assert list(visits["second_assignee_id"]) == ["F2"]
     assert list(res.over_capacity["loan_id"]) == ["L1"]
     assert list(res.assigned.loc[res.assigned["channel"] == "sms", "queue"]) == ["auto:sms"]
+
+
+def test_an_account_keeps_its_arm_when_its_tier_changes():
+    """Tiers split at different shares, so a fresh draw in a new tier would move some
+    accounts to another arm; a kept arm stays, with the new tier's strategy for it, or
+    (where the tier has no such arm) the strategy the arm had when it was drawn."""
+    from nplpipeline.act.arms import keep_arms
+
+    loans = pd.Series([f"L{i:04d}" for i in range(3000)])
+    first = keep_arms(loans, pd.Series("mild", index=loans.index), STRAT)
+    assert first["new"].all()
+    kept = pd.DataFrame(
+        {
+            "loan_id": loans,
+            "strategy_arm": first["strategy_arm"],
+            "assigned_strategy": first["strategy_name"],
+        }
+    )
+    for tier in ("severe", "extremely_severe"):
+        moved = keep_arms(loans, pd.Series(tier, index=loans.index), STRAT, kept)
+        fresh = assign_arms(loans, pd.Series(tier, index=loans.index), STRAT)
+        assert (fresh["strategy_arm"] != first["strategy_arm"]).any()  # the case it guards
+        assert (moved["strategy_arm"] == first["strategy_arm"]).all()
+        assert not moved["new"].any()
+        arms = STRAT.tiers[tier].arms
+        for arm, group in moved.groupby("strategy_arm"):
+            want = arms[arm].strategy if arm in arms else STRAT.tiers["mild"].arms[arm].strategy
+            assert set(group["strategy_name"]) == {want}
+    # an account not kept yet is drawn as before
+    half = keep_arms(loans, pd.Series("severe", index=loans.index), STRAT, kept.iloc[:1000])
+    fresh = assign_arms(loans, pd.Series("severe", index=loans.index), STRAT)
+    assert half["new"].sum() == 2000
+    assert half.loc[half["new"], "strategy_arm"].equals(fresh.loc[half["new"], "strategy_arm"])
