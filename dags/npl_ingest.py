@@ -26,7 +26,7 @@ from airflow.sdk import cross_downstream
 
 from nplpipeline.orchestration.assets import RAW_ASSETS
 from nplpipeline.orchestration.defaults import drop_wait_args
-from nplpipeline.orchestration.drop_sensor import DropArrivedSensor
+from nplpipeline.orchestration.drop_sensor import DropArrivedSensor, day_loaded_gate
 from nplpipeline.orchestration.factory import npl_dag, npl_task
 from nplpipeline.orchestration.lineage import LandingDrops, tables
 
@@ -54,7 +54,10 @@ def npl_ingest() -> None:
 
         return run_validation_retention()
 
-    cross_downstream(previous, [prune_validation_results()])
+    # A leaf that only succeeds when every load did: the run's state follows its leaves,
+    # and the all_done prune alone would mark a day whose drop never came "success".
+    day_loaded = day_loaded_gate()
+    cross_downstream(previous, [prune_validation_results(), day_loaded])
 
 
 def _load_task(entity: str):

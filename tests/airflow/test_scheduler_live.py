@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.slow]
 START = dt.date(2026, 10, 28)  # the month end 2026-10-31 falls inside the live days
 DAYS = 5  # the catch-up day START and four more, each day's drop written by the twin
 CHAIN_DAYS = [START + dt.timedelta(days=i) for i in range(DAYS)]
-LOANS = 1000
+LOANS = 3000
 TRIGGERED = (  # asset-triggered DAGs and the days they must each run once for
     ("npl_delinquency", CHAIN_DAYS[1:]),  # START's snapshot is started by hand
     ("npl_score_accounts", CHAIN_DAYS),
@@ -85,7 +85,7 @@ def _warm_up(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    run_twin_warm_up(loans=LOANS, seed=7, start_date=START, history_days=300, dirty_share=0.005)
+    run_twin_warm_up(loans=LOANS, seed=7, start_date=START, history_days=365, dirty_share=0.005)
 
 
 def _discard_scheduled_runs(cluster: AirflowCluster) -> None:
@@ -144,7 +144,7 @@ def _run_live_days(cluster: AirflowCluster, warehouse: str) -> dict[dt.date, dic
             "--date",
             str(START),
             "--months",
-            "5",
+            "6",
         ],
         env=cluster.env,
         capture_output=True,
@@ -271,6 +271,6 @@ def test_a_missing_drop_waits_then_fails_visibly(tmp_path: Path, warehouse: str)
         }
         assert [r["state"] for r in runs] == ["success", "failed"], cluster.diagnostics()
         assert states["wait_for_drop"] == "failed"
-        assert states["load_loans"] == "upstream_failed"
+        assert states["load_loans"] == states["day_loaded"] == "upstream_failed"
         assert not any(s == "skipped" for s in states.values()), states
         assert cluster.dag_runs("npl_delinquency") == []  # paused: nothing consumed

@@ -89,6 +89,10 @@ def test_ingest_waits_for_the_days_drop_and_fails_visibly(dagbag) -> None:
     assert 0 < sensor.poke_interval < sensor.timeout
     loads = {t.task_id for t in dag.tasks if t.task_id.startswith("load_")}
     assert loads <= sensor.get_flat_relative_ids(upstream=False)
+    # the run's state follows its leaves: one of them fails whenever a load did not succeed
+    gate = dag.get_task("day_loaded")
+    assert not gate.downstream_task_ids and gate.trigger_rule == "all_success"
+    assert loads <= gate.get_flat_relative_ids(upstream=True)
 
 
 def test_delinquency_runs_on_fresh_ingest_assets(dagbag) -> None:
