@@ -155,8 +155,22 @@ def _run_live_days(cluster: AirflowCluster, warehouse: str) -> dict[dt.date, dic
     assert done.returncode == 0, done.stderr[-3000:]
     cluster.unpause(*CHAIN)
     cluster.trigger("npl_delinquency", conf={"as_of": START.isoformat()})
-    cluster.backfill("npl_ingest", _utc(CHAIN_DAYS[1]), _utc(CHAIN_DAYS[-1]), max_active_runs=1)
+    _backfill_when_free(cluster, _utc(CHAIN_DAYS[1]), _utc(CHAIN_DAYS[-1]))
     return _wait_for_chain(cluster, warehouse, timeout=2400)
+
+
+def _backfill_when_free(cluster: AirflowCluster, start: dt.datetime, end: dt.datetime) -> None:
+    """One backfill per DAG at a time: the catch-up's counts as running until the
+    scheduler marks it complete (a periodic check), so retry on 409 for a while."""
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            cluster.backfill("npl_ingest", start, end, max_active_runs=1)
+            return
+        except ClusterError as exc:
+            if "409" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(3)
 
 
 def _wait_for_chain(cluster: AirflowCluster, warehouse: str, timeout: float) -> dict:
@@ -168,7 +182,7 @@ def _wait_for_chain(cluster: AirflowCluster, warehouse: str, timeout: float) -> 
         kpis = [r for r in cluster.dag_runs("npl_kpis", "asset_triggered") if r["state"]]
         for run in kpis:
             if run["state"] == "success":
-                (day,) = _as_of_of(cluster, "npl_kpis", run)
+                day = max(_as_of_of(cluster, "npl_kpis", run))
                 snapshots.setdefault(dt.date.fromisoformat(day), kpi_snapshot(warehouse, day))
         twin = cluster.dag_runs("npl_lender_twin", "asset_triggered")
         done = [r for r in twin if r["state"] in ("success", "failed")]
