@@ -1,14 +1,13 @@
 """
-### Lender twin (dev/demo only): the pipeline's decisions drive tomorrow's drops
+### Lender twin (dev and demo only)
 
-After the day's CRM delivery and agency placements, the lender twin
-(`nplpipeline.simulate.twin`) takes what the CRM and the agencies received for the
-as-of date D -- the stand-in CRM's applied items (else the outbox bundle `crm/D`), the
-agency bundles `agencies/*/D` -- and continues its simulated lender through D + 1: the
-CRM works D's items inside their windows and within capacity, borrowers answer by the
-twin's causal model, and the landing drops dated D + 1 (new and changed rows) appear for
-the next `npl_ingest`. Its world state (`NPL_TWIN_DIR`) and truth stay apart from the
-warehouse. The `policy` param `status_quo` runs the lender's old policy instead.
+Closes the live loop: after the day's CRM delivery and agency placements, steps the
+simulated lender through what the pipeline decided on that as-of date -- the worklist
+as the CRM received it, the agency exports, the offers -- and writes the landing drops
+dated the next day (new and changed rows only, then the day's completion marker), so
+tomorrow's `npl_ingest` has something to load. The twin's world state and ground truth
+stay apart from the warehouse (`NPL_TWIN_DIR`, `NPL_GROUND_TRUTH_DIR`). The `policy`
+param runs the lender's status quo instead of the pipeline's decisions.
 """
 
 # An Airflow DAG file (the word keeps it in the DAG processor's safe-mode scan): wiring
@@ -22,6 +21,8 @@ from nplpipeline.orchestration.factory import npl_dag, npl_task
 from nplpipeline.orchestration.lineage import LandingDrops, Outbox
 
 ENTITIES = (
+    "agencies",
+    "collectors",
     "customers",
     "loans",
     "installments",
@@ -29,16 +30,14 @@ ENTITIES = (
     "collection_actions",
     "satisfaction",
 )
-PARAMS = {"policy": Param("pipeline", type="string", enum=["pipeline", "status_quo"])}
 
 
-# One run at a time (the factory default): the twin steps day after day; a re-step rewinds.
 @npl_dag(
     "npl_lender_twin",
     schedule=CRM_DELIVERY & AGENCY_PLACEMENTS,
     tags=["twin"],
     doc_md=__doc__,
-    params=PARAMS,
+    params={"policy": Param("pipeline", enum=["pipeline", "status_quo"])},
 )
 def npl_lender_twin() -> None:
     @npl_task(
@@ -49,10 +48,16 @@ def npl_lender_twin() -> None:
     def step_twin(as_of) -> dict[str, object]:
         from nplpipeline.simulate.twin.stage import run_twin_day
 
-        policy = str(get_current_context()["params"].get("policy") or "pipeline")
-        return run_twin_day(as_of, policy)  # type: ignore[arg-type]
+        policy = str(get_current_context()["params"]["policy"])
+        summary = run_twin_day(as_of, policy)  # type: ignore[arg-type]
+        return {"as_of": as_of.isoformat(), "policy": policy, **_counts(summary)}
 
     step_twin()
+
+
+def _counts(summary: dict[str, object]) -> dict[str, object]:
+    """Numbers only into XCom (the summary holds counts and sums, no row values)."""
+    return {k: v for k, v in summary.items() if isinstance(v, int | float)}
 
 
 npl_lender_twin()

@@ -42,6 +42,25 @@ def train(as_of: dt.date, months: int) -> None:
     echo_json({k: result[k] for k in ("model", "version", "chosen", "promoted", "oot")})
 
 
+@click.command(name="drop-status")
+@date_option("The day whose landing drop to look for.")
+def drop_status(as_of: dt.date) -> None:
+    """Whether the day's drop has arrived (its completion marker); exit 75 if not yet.
+
+    Reads <landing>/_complete/<date> (nothing to wait for with NPL_SOURCE_URL); writes
+    nothing. npl_ingest's wait_for_drop sensor asks the same question.
+    """
+    import sys
+
+    from nplpipeline.cli_common import EXIT_TRANSIENT
+    from nplpipeline.ingest.arrival import drop_status as status
+
+    result = status(as_of)
+    echo_json(result)
+    if not result["arrived"]:
+        sys.exit(EXIT_TRANSIENT)
+
+
 @click.command()
 @date_option()
 @shard_option()
@@ -216,4 +235,4 @@ def backfill(start: dt.date, end: dt.date, stages: tuple[str, ...], step: str) -
     echo_json({"dates": len(dates), "stages": chosen, "drift_alerts_on": alerts})
 
 
-COMMANDS = (train, score, monitor, plan, place, worklists, deliver, kpis, backfill)
+COMMANDS = (drop_status, train, score, monitor, plan, place, worklists, deliver, kpis, backfill)

@@ -205,6 +205,16 @@ class Settings:
         return float(_env("INGEST_MAX_BAD_SHARE") or 0.5)
 
     @cached_property
+    def drop_wait_poke_seconds(self) -> float:
+        """How often ``npl_ingest`` looks for the day's completed drop."""
+        return float(_env("DROP_WAIT_POKE_SECONDS") or 300)
+
+    @cached_property
+    def drop_wait_timeout_seconds(self) -> float:
+        """How long ``npl_ingest`` waits for the day's drop before failing the day."""
+        return float(_env("DROP_WAIT_TIMEOUT_SECONDS") or 6 * 3600)
+
+    @cached_property
     def ingest_chunk_rows(self) -> int:
         return int(_env("INGEST_CHUNK_ROWS") or 2_000_000)
 

@@ -52,3 +52,25 @@ def list_drops(landing_dir: Path, entity: str, up_to: dt.date | None = None) -> 
             if path.is_file() and path.name.endswith(SUPPORTED_SUFFIXES):
                 drops.append(Drop(drop_date, entity, path))
     return sorted(drops)
+
+
+# A source system marks a day's export as complete once every file of it is written
+# (<landing>/_complete/<YYYY-MM-DD>): the ingest waits for that marker, so it never
+# loads half a drop, and a day whose marker never comes fails visibly (npl_ingest).
+COMPLETE_DIR = "_complete"
+
+
+def completion_marker(landing_dir: Path, day: dt.date) -> Path:
+    return Path(landing_dir) / COMPLETE_DIR / day.isoformat()
+
+
+def mark_drop_complete(landing_dir: Path, day: dt.date) -> Path:
+    """Declare every entity's drop for ``day`` written (an empty day is complete too)."""
+    marker = completion_marker(landing_dir, day)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_bytes(b"")  # no content, no timestamp: same inputs, same bytes
+    return marker
+
+
+def drop_is_complete(landing_dir: Path, day: dt.date) -> bool:
+    return completion_marker(landing_dir, day).is_file()

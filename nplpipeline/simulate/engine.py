@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
 
+from nplpipeline.ingest.landing import mark_drop_complete
+
 from .actions import collection_actions
 from .behaviour import Behaviour, simulate_behaviour
 from .borrowers import Borrowers, customer_ids, customers_table, draw_borrowers
@@ -165,6 +167,8 @@ def simulate_portfolio(
         npl.add(npl_parts(ln, b, beh))
         del b, ln, sch, beh, tables, dirty_tbl
     truth.close()
+    for day in range(start_day, end_day + 1):  # every exported day, empty ones included
+        mark_drop_complete(landing_dir, from_day(day))
 
     ratios = npl.result()
     summary = SimulationSummary(

@@ -15,7 +15,10 @@ DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
 DAG_IDS = sorted(f.stem for f in DAG_FILES)  # one DAG per file, named like the file
 HEAVY_MODULES = {"pandas", "numpy", "sqlalchemy", "mlflow", "sklearn", "great_expectations"}
 # The gate that only reports (a drift alert) must not retry; everything else retries.
-NO_RETRY_TASKS = {("npl_model_monitoring", "drift_gate")}
+NO_RETRY_TASKS = {
+    ("npl_model_monitoring", "drift_gate"),
+    ("npl_ingest", "wait_for_drop"),  # its timeout is the whole wait; a retry would restart it
+}
 NO_RETRY_DAGS = {"npl_simulate_portfolio"}  # a seeded simulation: nothing transient to wait out
 
 
@@ -77,6 +80,19 @@ def test_ingest_loads_parents_before_children(dagbag) -> None:
     for child in ("load_installments", "load_repayments", "load_collection_actions"):
         assert "load_loans" in upstream[child]
     assert "load_customers" in upstream["load_satisfaction"]
+
+
+def test_ingest_waits_for_the_days_drop_and_fails_visibly(dagbag) -> None:
+    dag = dagbag.dags["npl_ingest"]
+    sensor = dag.get_task("wait_for_drop")
+    assert sensor.mode == "reschedule" and not sensor.soft_fail
+    assert 0 < sensor.poke_interval < sensor.timeout
+    loads = {t.task_id for t in dag.tasks if t.task_id.startswith("load_")}
+    assert loads <= sensor.get_flat_relative_ids(upstream=False)
+    # the run's state follows its leaves: one of them fails whenever a load did not succeed
+    gate = dag.get_task("day_loaded")
+    assert not gate.downstream_task_ids and gate.trigger_rule == "all_success"
+    assert loads <= gate.get_flat_relative_ids(upstream=True)
 
 
 def test_delinquency_runs_on_fresh_ingest_assets(dagbag) -> None:

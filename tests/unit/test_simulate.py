@@ -110,7 +110,10 @@ def test_same_seed_identical_bytes_and_different_seed_differs(tmp_path: Path) ->
     for m in (ma, mb):
         del m["summary"]["landing_dir"], m["summary"]["truth_dir"]
     assert ma == mb
-    common = set(ha) & set(hc)
+    # every exported day is marked complete (empty markers, the same for any seed)
+    markers = {k for k in ha if k.startswith("_complete/")}
+    assert len(markers) == cfg.history_days + 1
+    common = (set(ha) & set(hc)) - markers
     assert sum(ha[k] != hc[k] for k in common) > 0.9 * len(common)
 
 
@@ -143,7 +146,7 @@ def test_layout_and_column_order(run) -> None:
         days.add(day)
         header = p.read_text(encoding="utf-8").splitlines()[0]
         assert header.replace('"', "").split(",") == ENTITIES[entity].columns
-    assert {d.name for d in landing.iterdir()} == set(ENTITIES)
+    assert {d.name for d in landing.iterdir()} == {*ENTITIES, "_complete"}  # + day markers
     assert len(days) == summary.drop_dates
     actions = load(landing, "collection_actions")
     assert "offer" in actions.columns and (actions["offer"] == "flexible_plan").any()

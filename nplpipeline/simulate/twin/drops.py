@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nplpipeline.contract import ACTION_CHANNELS, ACTION_OUTCOMES, ENTITIES, REPAYMENT_CHANNELS
+from nplpipeline.ingest.landing import completion_marker, mark_drop_complete
 from nplpipeline.simulate.behaviour import STATUSES
 from nplpipeline.simulate.columns import dates, decimal, ids, make_table, schema_for, timestamps
 from nplpipeline.simulate.config import DAY, from_day
@@ -149,7 +150,8 @@ def satisfaction_table(st: WorldState, rows: dict[str, np.ndarray], day: int) ->
 
 
 def _clear(landing: Path, day: int) -> None:
-    """A re-step rewrites the day's drop: its earlier files go first."""
+    """A re-step rewrites the day's drop: its marker and earlier files go first."""
+    completion_marker(landing, from_day(day)).unlink(missing_ok=True)
     for entity in ENTITIES:
         folder = landing / entity / from_day(day).isoformat()
         if folder.is_dir():
@@ -181,4 +183,5 @@ def write_drops(
     for e, t in full.items():
         n, _ = write_entity(t, e, 0, landing, str(st.meta["file_format"]))
         rows[e] = n
+    mark_drop_complete(landing, from_day(day))  # last: the ingest never sees half a drop
     return rows, dirty
