@@ -58,18 +58,26 @@ class World:
     twin_dir: Path
     landing_dir: Path
     truth_dir: Path
+    decisions_dir: Path  # the live run's log of what the world was asked to do, per day
 
 
 def worlds(settings: Settings) -> dict[str, World]:
     """The pipeline's world (the landing zone the pipeline ingests) and the status quo's."""
     twin = settings.home / "twin"
     return {
-        PIPELINE: World(PIPELINE, twin / PIPELINE, settings.landing_dir, settings.ground_truth_dir),
+        PIPELINE: World(
+            PIPELINE,
+            twin / PIPELINE,
+            settings.landing_dir,
+            settings.ground_truth_dir,
+            twin / f"{PIPELINE}-decisions",
+        ),
         STATUS_QUO: World(
             STATUS_QUO,
             twin / STATUS_QUO,
             twin / f"{STATUS_QUO}-landing",
             twin / f"{STATUS_QUO}-truth",
+            twin / f"{STATUS_QUO}-decisions",
         ),
     }
 
@@ -126,7 +134,14 @@ def warm_up_worlds(run: LiveRun, places: dict[str, World], dirty_share: float) -
     from nplpipeline.simulate.twin import TwinConfig, warm_up
 
     p, q = places[PIPELINE], places[STATUS_QUO]
-    for folder in (p.twin_dir, q.twin_dir, q.landing_dir, q.truth_dir):
+    for folder in (
+        p.twin_dir,
+        q.twin_dir,
+        q.landing_dir,
+        q.truth_dir,
+        p.decisions_dir,
+        q.decisions_dir,
+    ):
         shutil.rmtree(folder, ignore_errors=True)
     config = TwinConfig(
         n_loans=run.loans, seed=run.seed, start_date=run.start, dirty_share=dirty_share
@@ -140,6 +155,7 @@ def warm_up_worlds(run: LiveRun, places: dict[str, World], dirty_share: float) -
 
 def twin_day(settings: Settings, places: dict[str, World], day: dt.date) -> dict[str, float]:
     """Both worlds consume ``day``'s decisions and write ``day + 1``; seconds per world."""
+    from nplpipeline.report.comparison.outcomes import log_decisions
     from nplpipeline.simulate.twin import (
         load_status_quo_policy,
         read_pipeline_decisions,
@@ -155,6 +171,16 @@ def twin_day(settings: Settings, places: dict[str, World], day: dt.date) -> dict
         else:
             decisions = status_quo_decisions(world.twin_dir, day, load_status_quo_policy())
         step_day(world.twin_dir, day, decisions, world.landing_dir, world.truth_dir)
+        log_decisions(
+            world.decisions_dir,
+            day,
+            {
+                "worklist": decisions.worklist,
+                "placement": decisions.placements,
+                "recall": decisions.recalls,
+                "offer": decisions.offers,
+            },
+        )
         seconds[f"twin_{name}"] = time.perf_counter() - began
     return seconds
 
@@ -165,7 +191,8 @@ def compare_worlds(
     from nplpipeline.report.comparison.stage import run_policy_comparison
 
     truth = {name: world.truth_dir for name, world in places.items()}
-    return run_policy_comparison(run.start, day, truth, run.loans, settings)
+    logs = {name: world.decisions_dir for name, world in places.items()}
+    return run_policy_comparison(run.start, day, truth, run.loans, settings, logs)
 
 
 def live_run(

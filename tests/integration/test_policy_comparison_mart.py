@@ -10,7 +10,12 @@ import pandas as pd
 import pytest
 from dashboard_fixtures import fill_warehouse
 
-from nplpipeline.report.comparison.measure import OUTCOME_COLUMNS, Window, measure_policies
+from nplpipeline.report.comparison.measure import (
+    OUTCOME_COLUMNS,
+    Window,
+    WorldOutcomes,
+    measure_policies,
+)
 from nplpipeline.report.comparison.stage import write_comparison
 from nplpipeline.report.comparison.summary import collect_comparison, format_comparison
 from nplpipeline.report.dashboard import fmt, write_monthly_report
@@ -34,11 +39,12 @@ def _result() -> pd.DataFrame:
     rng = np.random.default_rng(4)
     base = rng.uniform(0, 150, n)
 
-    def world(repaid: np.ndarray, commissions: float, recalls: float) -> pd.DataFrame:
+    def world(repaid: np.ndarray, commissions: float, recalls: float) -> WorldOutcomes:
         frame = pd.DataFrame({"loan_id": loans, "repaid": repaid})
         for column in OUTCOME_COLUMNS[1:]:
             frame[column] = 1.0
-        return frame.assign(commissions=commissions, recalls=recalls, survey_score_sum=4.0)
+        frame = frame.assign(commissions=commissions, recalls=recalls, survey_score_sum=4.0)
+        return WorldOutcomes(frame)
 
     worlds = {"pipeline": world(base + 30, 3.0, 1.0), "status_quo": world(base, 1.0, 0.0)}
     return measure_policies(

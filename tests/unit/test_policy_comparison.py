@@ -9,18 +9,19 @@ import pytest
 from nplpipeline.report.comparison.measure import (
     OUTCOME_COLUMNS,
     Window,
+    WorldOutcomes,
     measure_policies,
     paired_interval,
 )
 from nplpipeline.report.kpis.plan import PlanTargets
 
 
-def _outcomes(loans: list[str], repaid: list[float], **extra: list[float]) -> pd.DataFrame:
+def _outcomes(loans: list[str], repaid: list[float], **extra: list[float]) -> WorldOutcomes:
     frame = pd.DataFrame({"loan_id": loans, "repaid": repaid})
     for column in OUTCOME_COLUMNS:
         if column != "repaid":
             frame[column] = extra.get(column, [0.0] * len(loans))
-    return frame
+    return WorldOutcomes(frame)
 
 
 def _cohort(n: int = 200) -> pd.DataFrame:
@@ -46,7 +47,7 @@ def test_recovery_is_capped_paired_and_measured_against_the_plans_targets() -> N
     base = rng.uniform(0, 100, len(loans))
     # the pipeline's world repays 20 more per account; one account repays far beyond
     pipeline = _outcomes(loans, list(base + 20), contacts=[2.0] * len(loans))
-    pipeline.loc[0, "repaid"] = 10_000.0
+    pipeline.per_loan.loc[0, "repaid"] = 10_000.0
     status_quo = _outcomes(loans, list(base), contacts=[1.0] * len(loans))
     result = measure_policies(
         cohort, {"pipeline": pipeline, "status_quo": status_quo}, PlanTargets(),
@@ -124,3 +125,22 @@ def test_a_world_that_never_pays_back_has_no_payback() -> None:
     with pytest.raises(ValueError, match="status_quo"):
         measure_policies(cohort, {"pipeline": _outcomes(loans, [0.0] * 4)}, PlanTargets(),
                          Window(days=1))  # fmt: skip
+
+
+def test_measures_known_only_in_total_are_unknown_per_segment_but_counted_overall() -> None:
+    cohort = _cohort(6)
+    loans = cohort["loan_id"].tolist()
+    frame = pd.DataFrame({"loan_id": loans, "repaid": 10.0, "contacts": 1.0})
+    worlds = {
+        "pipeline": WorldOutcomes(frame, totals={"complaints": 3, "surveys": 2,
+                                                 "survey_score_sum": 7}),
+        "status_quo": WorldOutcomes(frame, totals={"complaints": 1, "surveys": 0,
+                                                   "survey_score_sum": 0}),
+    }  # fmt: skip
+    result = measure_policies(cohort, worlds, PlanTargets(), Window(days=5, replicates=20))
+    assert np.isnan(_by(result, "overall", "pipeline")["complaints"])
+    assert _by(result, "overall", "pipeline")["contacts"] == 6
+    port = _by(result, "portfolio", "pipeline")
+    assert port["complaints"] == 3 and port["satisfaction"] == 3.5
+    assert np.isnan(_by(result, "portfolio", "status_quo")["satisfaction"])  # no survey
+    assert _by(result, "portfolio", "incremental")["complaints"] == 2

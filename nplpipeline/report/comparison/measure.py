@@ -28,7 +28,7 @@ portfolio), so every account exists in both and the comparison is **paired by ac
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,20 @@ RESULT_COLUMNS = [
 
 
 @dataclass(frozen=True)
+class WorldOutcomes:
+    """One world over the window: sums per loan, and portfolio totals where the truth
+    only has aggregates (e.g. complaints raised in surveys, not in a contact).
+
+    ``per_loan``: ``loan_id`` plus any of ``OUTCOME_COLUMNS`` (a missing column is
+    unknown per loan: NaN in the cohort's segments). ``totals`` override the per-loan
+    sums on the ``portfolio`` rows.
+    """
+
+    per_loan: pd.DataFrame
+    totals: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Window:
     """The measured window (S, E] and how the plan's investment scales to the portfolio."""
 
@@ -71,17 +85,23 @@ class Window:
     seed: int = 0
 
 
-def _per_loan(outcomes: pd.DataFrame, loans: pd.Series) -> pd.DataFrame:
-    """The world's outcome sums per loan of ``loans`` (zeros where nothing happened)."""
-    require_columns(outcomes, ("loan_id", *OUTCOME_COLUMNS), "outcomes")
-    sums = outcomes.groupby("loan_id", sort=False)[list(OUTCOME_COLUMNS)].sum()
-    return sums.reindex(pd.Index(loans, name="loan_id"), fill_value=0.0).astype("float64")
+def _per_loan(world: WorldOutcomes, loans: pd.Series) -> pd.DataFrame:
+    """The world's outcome sums per loan of ``loans`` (zeros where nothing happened;
+    NaN throughout for a measure the world's truth does not have per loan)."""
+    outcomes = world.per_loan
+    require_columns(outcomes, ("loan_id", "repaid"), "outcomes")
+    known = [c for c in OUTCOME_COLUMNS if c in outcomes.columns]
+    sums = outcomes.groupby("loan_id", sort=False)[known].sum()
+    sums = sums.reindex(pd.Index(loans, name="loan_id"), fill_value=0.0).astype("float64")
+    return sums.reindex(columns=list(OUTCOME_COLUMNS))  # unknown columns: NaN
 
 
-def _operations(frame: pd.DataFrame) -> dict[str, float]:
-    out = {c: float(frame[c].sum()) for c in COUNTS}
-    out["commissions"] = float(frame["commissions"].sum())
-    out["satisfaction"] = float(ratio(frame["survey_score_sum"].sum(), out["surveys"]))
+def _operations(frame: pd.DataFrame, totals: Mapping[str, float] | None = None) -> dict[str, float]:
+    sums = {c: float(frame[c].sum(min_count=1)) for c in OUTCOME_COLUMNS if c != "repaid"}
+    sums.update({k: float(v) for k, v in (totals or {}).items() if k in sums})
+    out = {c: sums[c] for c in COUNTS}
+    out["commissions"] = sums["commissions"]
+    out["satisfaction"] = float(ratio(sums["survey_score_sum"], sums["surveys"]))
     return out
 
 
@@ -106,7 +126,7 @@ def paired_interval(
 
 
 def _segment_rows(
-    segment: str, cohort: pd.DataFrame, worlds: Mapping[str, pd.DataFrame], window: Window,
+    segment: str, cohort: pd.DataFrame, worlds: Mapping[str, WorldOutcomes], window: Window,
     target: float | None,
 ) -> list[dict[str, object]]:  # fmt: skip
     x = cohort["overdue_at_entry"].to_numpy("float64")
@@ -148,15 +168,15 @@ def _difference(segment: str, a: dict[str, object], b: dict[str, object]) -> dic
 
 
 def _portfolio_rows(
-    worlds: Mapping[str, pd.DataFrame], plan: PlanTargets, window: Window
+    worlds: Mapping[str, WorldOutcomes], plan: PlanTargets, window: Window
 ) -> list[dict[str, object]]:
     loans = pd.Index(
-        pd.concat([worlds[p]["loan_id"] for p in (PIPELINE, STATUS_QUO)]).unique()
+        pd.concat([worlds[p].per_loan["loan_id"] for p in (PIPELINE, STATUS_QUO)]).unique()
     ).to_series()
     rows = []
     for policy in (PIPELINE, STATUS_QUO):
         frame = _per_loan(worlds[policy], loans)
-        ops = _operations(frame)
+        ops = _operations(frame, worlds[policy].totals)
         repaid = float(frame["repaid"].sum())
         rows.append(
             {
@@ -186,7 +206,7 @@ def _portfolio_rows(
 
 def measure_policies(
     cohort: pd.DataFrame,
-    worlds: Mapping[str, pd.DataFrame],
+    worlds: Mapping[str, WorldOutcomes],
     plan: PlanTargets,
     window: Window,
     tiers: Sequence[str] = (),
@@ -194,8 +214,8 @@ def measure_policies(
     """Both policies and their difference, per segment (``RESULT_COLUMNS``).
 
     ``cohort``: ``loan_id, tier, overdue_at_entry`` (one row per account, see module
-    docstring). ``worlds``: ``{"pipeline": outcomes, "status_quo": outcomes}``, each
-    ``loan_id`` plus ``OUTCOME_COLUMNS`` over the window (any number of rows per loan).
+    docstring). ``worlds``: ``{"pipeline": ..., "status_quo": ...}`` :class:`WorldOutcomes`
+    over the window (any number of per-loan rows per loan).
     ``tiers`` orders the tier rows (others follow alphabetically). Segments: ``overall``,
     each tier, ``portfolio``; policies ``pipeline``, ``status_quo``, ``incremental``.
     """

@@ -65,8 +65,13 @@ def run_policy_comparison(
     truth_dirs: dict[str, Path],
     n_loans: int,
     settings: Settings | None = None,
+    decisions_dirs: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
-    """Measure both worlds over (start, as_of] and replace ``as_of``'s mart rows."""
+    """Measure both worlds over (start, as_of] and replace ``as_of``'s mart rows.
+
+    ``truth_dirs`` / ``decisions_dirs``: per policy (``pipeline``, ``status_quo``), the
+    world's truth folder and the live run's log of the decisions it received.
+    """
     if as_of <= start:
         raise ValueError(f"as_of {as_of} must be after the start date {start}")
     settings = settings or get_settings()
@@ -74,7 +79,10 @@ def run_policy_comparison(
     window = Window(
         days=(as_of - start).days, investment_scale=n_loans / plan.economics.portfolio_loans
     )
-    worlds = {p: world_outcomes(truth_dirs[p], start, as_of) for p in (PIPELINE, STATUS_QUO)}
+    logs = decisions_dirs or {}
+    worlds = {
+        p: world_outcomes(truth_dirs[p], start, as_of, logs.get(p)) for p in (PIPELINE, STATUS_QUO)
+    }
     engine = create_warehouse_engine(settings.warehouse_url)
     try:
         with begin(engine) as conn:
