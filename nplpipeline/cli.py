@@ -19,6 +19,7 @@ import click
 from nplpipeline.cli_common import EXIT_PERMANENT, echo_json, run_stage
 from nplpipeline.cli_common import parse_date as _date
 from nplpipeline.cli_stages import COMMANDS as STAGE_COMMANDS
+from nplpipeline.cli_twin import twin as twin_command
 from nplpipeline.settings import get_settings
 
 _echo_json = echo_json
@@ -142,6 +143,7 @@ def delinquency(as_of: dt.date) -> None:
 
 for _command in STAGE_COMMANDS:
     main.add_command(_command)
+main.add_command(twin_command)
 
 
 @main.command()

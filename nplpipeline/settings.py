@@ -155,6 +155,11 @@ class Settings:
         return Path(_env("GROUND_TRUTH_DIR") or self.home / "ground_truth")
 
     @cached_property
+    def twin_dir(self) -> Path:
+        """The lender twin's world state (dev/demo only); the pipeline never reads it."""
+        return Path(_env("TWIN_DIR") or self.home / "twin")
+
+    @cached_property
     def gx_dir(self) -> Path:
         """Great Expectations project folder; Data Docs are built under it."""
         return Path(_env("GX_DIR") or self.home / "gx")

@@ -94,6 +94,9 @@ class Behaviour:
     outstanding_end: np.ndarray  # cents of principal not yet repaid
     status_end: np.ndarray  # index into STATUSES
     truth: dict[str, np.ndarray]
+    # for the lender twin (twin/warmup.py), which continues the world after end_date
+    k_miss: np.ndarray | None = None  # per loan: first missed installment (term + 1: none)
+    paid_ts: np.ndarray | None = None  # per schedule row: payment time (int64 max: never)
 
 
 class Ledger:
@@ -516,4 +519,6 @@ def simulate_behaviour(
         outstanding_end=outstanding,
         status_end=status_end,
         truth=truth,
+        k_miss=k_miss,
+        paid_ts=paid_ts,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,18 +18,32 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from .actions import collection_actions
-from .behaviour import simulate_behaviour
-from .borrowers import customer_ids, customers_table, draw_borrowers
+from .behaviour import Behaviour, simulate_behaviour
+from .borrowers import Borrowers, customer_ids, customers_table, draw_borrowers
 from .config import MODEL, SimulationConfig, SimulationSummary, from_day, to_day
 from .dirty import KIND_NAMES, inject
-from .loans import build_schedule, draw_loans, installments_table
+from .loans import Loans, Schedule, build_schedule, draw_loans, installments_table
 from .satisfaction import satisfaction
-from .staff import build_staff, staff_tables
+from .staff import Staff, build_staff, staff_tables
 from .truth import TruthWriter, episodes_table, loan_state_table, npl_parts, recovery_table
 from .writer import write_entity
 
 CUSTOMERS_PER_LOAN = 0.8
 _INCOME_EDGES = np.linspace(np.log(100.0), np.log(2_000_000.0), 4001)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkWorld:
+    """One chunk's generated world before dirt is added (what the lender twin continues)."""
+
+    chunk: int
+    staff: Staff
+    borrowers: Borrowers
+    loans: Loans
+    schedule: Schedule
+    behaviour: Behaviour
+    customers: pa.Table
+    actions: pa.Table
 
 
 class _NplAccumulator:
@@ -71,11 +86,16 @@ def _config_json(config: SimulationConfig) -> dict:
 
 
 def simulate_portfolio(
-    config: SimulationConfig, landing_dir: Path, truth_dir: Path, progress: bool = False
+    config: SimulationConfig,
+    landing_dir: Path,
+    truth_dir: Path,
+    progress: bool = False,
+    on_chunk: Callable[[ChunkWorld], None] | None = None,
 ) -> SimulationSummary:
     """Simulate the portfolio and write landing-zone drops plus ground truth.
 
     Existing files with the same names are overwritten; use empty directories for a clean run.
+    ``on_chunk`` sees each chunk's generated world (the lender twin keeps it to continue).
     """
     landing_dir, truth_dir = Path(landing_dir), Path(truth_dir)
     m = MODEL
@@ -121,6 +141,12 @@ def simulate_portfolio(
         tables["satisfaction"] = satisfaction(
             rng, beh.episodes, tables["collection_actions"], cust_by_loan, c, end_day
         )
+        if on_chunk is not None:
+            on_chunk(
+                ChunkWorld(
+                    c, staff, b, ln, sch, beh, tables["customers"], tables["collection_actions"]
+                )
+            )
         tables, dirty_tbl = inject(rng, tables, config.dirty_share, c)
         for name, t in tables.items():
             k, d = write_entity(t, name, c, landing_dir, config.file_format)
