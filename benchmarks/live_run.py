@@ -45,6 +45,7 @@ def _environment(workdir: Path) -> None:
             "NPL_MLFLOW_ARTIFACT_ROOT": str(workdir / "mlflow-artifacts"),
             "NPL_PROJECT_ROOT": str(ROOT),
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         }
     )
     os.environ.pop("NPL_WAREHOUSE_URL", None)
@@ -86,13 +87,23 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    run = LiveRun(loans=args.loans, seed=args.seed, start=START, days=args.days, log=log)
+    progress = args.workdir / "progress.jsonl"
+
+    def on_day(day: dt.date, comparison: dict[str, Any]) -> None:
+        with progress.open("a", encoding="utf-8") as out:
+            out.write(json.dumps({"day": day.isoformat(), **comparison}) + "\n")
+
+    run = LiveRun(
+        loans=args.loans, seed=args.seed, start=START, days=args.days, log=log,
+        train_every=args.train_every, on_day=on_day,
+    )  # fmt: skip
     airflow = args.mode == "timing" and not args.stages
     if airflow:
         migrate_metadata_db()
+    chain = AirflowChain() if airflow else StageChain(decisions_only=args.mode == "compare")
     began = time.perf_counter()
-    with local_crm(settings, args.seed):
-        live_run(run, AirflowChain() if airflow else StageChain(), settings)
+    with local_crm(settings, args.seed, faults=args.mode == "timing"):
+        live_run(run, chain, settings)
     timings = [
         {k: (str(v) if k == "day" else round(v, 2)) for k, v in t.items()} for t in run.timings
     ]
@@ -102,6 +113,7 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
         "loans": args.loans,
         "seed": args.seed,
         "days": args.days,
+        "train_every": args.train_every,
         "seconds_total": round(time.perf_counter() - began, 1),
         "timings": timings,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -116,6 +128,7 @@ def _spawn(args: argparse.Namespace, loans: int, seed: int) -> dict[str, Any]:
     command = [
         sys.executable, __file__, args.mode, "--child", "--loans", str(loans), "--seeds",
         str(seed), "--days", str(args.days), "--workdir", str(workdir),
+        "--train-every", str(args.train_every),
         *(["--stages"] if args.stages else []),
     ]  # fmt: skip
     done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
@@ -174,6 +187,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--days", type=int, default=2)
     parser.add_argument("--stages", action="store_true", help="timing without Airflow")
+    parser.add_argument("--train-every", type=int, default=7, help="days between trainings")
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench-live")
     parser.add_argument("--keep", action="store_true", help="keep each run's folder")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

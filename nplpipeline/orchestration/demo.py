@@ -64,11 +64,12 @@ def reset_embedded_state(settings: Settings) -> None:
 
 
 @contextmanager
-def local_crm(settings: Settings, seed: int) -> Iterator[None]:
+def local_crm(settings: Settings, seed: int, *, faults: bool = True) -> Iterator[None]:
     """A stand-in CRM for the demo, unless the user pointed NPL_CRM_URL at a real one.
 
     It fails 30% of requests and drops 10% of connections on purpose, so every demo
-    exercises the retries and the delivery ledger.
+    exercises the retries and the delivery ledger (``faults=False``: a well-behaved CRM
+    taking large batches, for the long benchmark comparisons).
     """
     if os.environ.get("NPL_CRM_URL"):
         yield
@@ -77,12 +78,14 @@ def local_crm(settings: Settings, seed: int) -> Iterator[None]:
 
     state = settings.home / "crm-standin.json"
     state.unlink(missing_ok=True)
-    with start_crm_server(fail_rate=0.3, drop_rate=0.1, seed=seed, state_file=state) as crm:
+    fail, drop = (0.3, 0.1) if faults else (0.0, 0.0)
+    with start_crm_server(fail_rate=fail, drop_rate=drop, seed=seed, state_file=state) as crm:
         os.environ["NPL_CRM_URL"] = crm.url
         os.environ.setdefault("NPL_CRM_MAX_ATTEMPTS", "10")
-        os.environ.setdefault("NPL_CRM_BATCH_SIZE", "50")  # many batches: faults show
+        # many batches so faults show; without faults, few batches (each rewrites the state)
+        os.environ.setdefault("NPL_CRM_BATCH_SIZE", "50" if faults else "1000")
         os.environ.setdefault("NPL_CRM_BACKOFF_BASE", "0.05")
-        print(f"--- stand-in CRM at {crm.base_url} (fails 30% of requests) ---", flush=True)
+        print(f"--- stand-in CRM at {crm.base_url} (fails {fail:.0%} of requests) ---", flush=True)
         try:
             yield
         finally:
@@ -120,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--start-date", type=dt.date.fromisoformat, default=dt.date(2026, 10, 31))
     args = parser.parse_args(argv)
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     settings = get_settings()
     reset_embedded_state(settings)
     migrate_metadata_db()

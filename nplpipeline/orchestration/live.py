@@ -97,6 +97,7 @@ class LiveRun:
     train_every: int = 7
     timings: list[dict[str, Any]] = field(default_factory=list)
     log: Callable[[str], None] = print
+    on_day: Callable[[dt.date, dict[str, Any]], None] | None = None  # after each comparison
 
     @property
     def end(self) -> dt.date:
@@ -213,6 +214,8 @@ def live_run(
         began = time.perf_counter()
         comparison = compare_worlds(run, settings, places, day)
         timing["comparison"] = time.perf_counter() - began
+        if run.on_day is not None:
+            run.on_day(day, comparison)
         timing.update(pipeline_day(run, chain, day))
         run.timings.append(timing)
         run.log("    " + ", ".join(f"{k} {v:.0f}s" for k, v in timing.items() if k != "day"))

@@ -18,6 +18,28 @@ def _ingest(day: dt.date, conf: dict[str, Any]) -> None:
     run_ingest(day)
 
 
+def _ingest_without_gx(day: dt.date, conf: dict[str, Any]) -> None:
+    """The same rows loaded and quarantined, without the GX checkpoints' cost (their
+    results are only recorded, never change what loads)."""
+    from nplpipeline.ingest.loader import IngestOptions, ingest_entity
+    from nplpipeline.settings import get_settings
+    from nplpipeline.validate.rules import LOAD_ORDER
+    from nplpipeline.warehouse.engine import create_warehouse_engine
+
+    settings = get_settings()
+    options = IngestOptions(
+        encoding=settings.source_encoding,
+        chunk_rows=settings.ingest_chunk_rows,
+        max_bad_share=settings.ingest_max_bad_share,
+    )
+    engine = create_warehouse_engine(settings.warehouse_url)
+    try:
+        for entity in LOAD_ORDER:
+            ingest_entity(engine, settings.landing_dir, entity, day, options)
+    finally:
+        engine.dispose()
+
+
 def _delinquency(day: dt.date, conf: dict[str, Any]) -> None:
     from nplpipeline.delinquency.stage import run_delinquency_snapshot
 
@@ -74,8 +96,25 @@ STAGES: dict[str, Callable[[dt.date, dict[str, Any]], None]] = {
 }
 
 
+# What no later decision reads: skipped by the comparison-only chain.
+REPORTING_ONLY = ("npl_model_monitoring", "npl_kpis")
+
+
 class StageChain:
-    """A :class:`~nplpipeline.orchestration.live.Chain` calling the stage functions."""
+    """A :class:`~nplpipeline.orchestration.live.Chain` calling the stage functions.
+
+    ``decisions_only`` runs just what the next day's decisions depend on (ingest without
+    GX, delinquency, training, scoring, collections): the long policy comparisons.
+    """
+
+    def __init__(self, decisions_only: bool = False) -> None:
+        self.decisions_only = decisions_only
 
     def run(self, dag_id: str, day: dt.date, conf: dict[str, Any]) -> None:
+        if self.decisions_only:
+            if dag_id in REPORTING_ONLY:
+                return
+            if dag_id == "npl_ingest":
+                _ingest_without_gx(day, conf)
+                return
         STAGES[dag_id](day, conf)
