@@ -21,7 +21,7 @@ policy_comparison = sa.Table(
     sa.Column("policy", sa.String(), primary_key=True),  # pipeline | status_quo | incremental
     sa.Column("start_date", sa.Date(), nullable=False),  # the cohort's date S
     sa.Column("days", sa.Integer(), nullable=False),  # window (S, as_of_date]
-    sa.Column("accounts", sa.Integer()),
+    sa.Column("accounts", sa.Integer()),  # portfolio: loans with any activity in the window
     sa.Column("overdue_at_entry", MONEY),
     sa.Column("repaid", MONEY),  # cohort: capped at overdue; portfolio: everything
     sa.Column("recovery_rate", sa.Double()),
