@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's package, whatever the venv points at
 START = dt.date(2026, 10, 31)
 
 
@@ -121,6 +122,38 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _remeasure(workdir: Path) -> dict[str, Any]:
+    """Measure a finished (or stopped) run again from its stored truth, up to its last
+    stepped day: after a change to the measurement, without rerunning the worlds."""
+    _environment(workdir)
+    from nplpipeline.orchestration.live import worlds
+    from nplpipeline.report.comparison.stage import run_policy_comparison
+    from nplpipeline.settings import get_settings
+
+    settings = get_settings()
+    places = worlds(settings)
+    days = sorted(
+        dt.date.fromisoformat(f.name)
+        for w in places.values()
+        for f in (w.truth_dir / "days").iterdir()
+        if (f / "summary.json").exists()
+    )
+    common = sorted(set(d for d in days if days.count(d) == len(places)))
+    last = common[-1]
+    first = json.loads((workdir / "progress.jsonl").read_text().splitlines()[0])
+    start = dt.date.fromisoformat(first["start"])
+    truth = {n: w.truth_dir for n, w in places.items()}
+    logs = {n: w.decisions_dir for n, w in places.items()}
+    loans = int(workdir.name.split("-")[1])
+    run_policy_comparison(start, last, truth, loans, settings, logs)
+    seed = int(workdir.name.split("-")[2])
+    return {
+        "workdir": str(workdir), "loans": loans, "seed": seed, "days": (last - start).days,
+        "runner": "remeasured", "seconds_total": 0, "peak_rss_mb": 0, "timings": [{}],
+        "comparison": _comparison_rows(settings),
+    }  # fmt: skip
+
+
 def _spawn(args: argparse.Namespace, loans: int, seed: int) -> dict[str, Any]:
     workdir = args.workdir / f"{args.mode}-{loans}-{seed}"
     shutil.rmtree(workdir, ignore_errors=True)
@@ -149,7 +182,7 @@ def _markdown(results: list[dict[str, Any]]) -> str:
     for r in results:
         head = f"{r['loans']:,} loans, seed {r['seed']}, {r['days']} days ({r['runner']})"
         lines.append(f"### {head}: {r['seconds_total']} s, peak RSS {r['peak_rss_mb']} MB")
-        day0 = r["timings"][0]
+        day0 = r["timings"][0] or {}
         lines.append("day 0: " + ", ".join(f"{k} {v}" for k, v in day0.items() if k != "day"))
         lines.append("mean live day (s): " + ", ".join(f"{k} {v}" for k, v in _mean_day(r).items()))
         lines.append("| segment | pipeline | status quo | incremental [95% CI] |")
@@ -182,7 +215,8 @@ def _markdown(results: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", choices=["timing", "compare"])
+    parser.add_argument("mode", choices=["timing", "compare", "remeasure"])
+    parser.add_argument("runs", nargs="*", type=Path, help="remeasure: kept run folders")
     parser.add_argument("--loans", type=int, nargs="+", default=[20_000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--days", type=int, default=2)
@@ -192,11 +226,23 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep each run's folder")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child and args.mode == "remeasure":
+        print(json.dumps(_remeasure(args.runs[0])))
+        return
     if args.child:
         args.loans, args.seed = args.loans[0], args.seeds[0]
         print(json.dumps(_child(args)))
         return
     results = []
+    if args.mode == "remeasure":
+        for folder in args.runs:
+            done = subprocess.run(
+                [sys.executable, __file__, "remeasure", str(folder), "--child"],
+                check=True, stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(_markdown(results))
+        return
     for loans in args.loans:
         for seed in args.seeds:
             results.append(_spawn(args, loans, seed))

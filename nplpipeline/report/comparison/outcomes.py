@@ -26,11 +26,12 @@ COMPLAINT = "complaint"
 DECISION_KINDS = ("worklist", "placement", "recall", "offer")
 # The agencies' commission on what they collect, by the twin's agency index.
 COMMISSION_RATE = np.array([a[2] for a in AGENCIES], dtype="float64")
-_TOTALS = {  # summary.json key -> outcome column
+# summary.json key -> outcome column: what the truth has only in total. Commissions are
+# not taken from it: they are summed per loan from the agencies' repayments instead.
+_TOTALS = {
     "complaints": "complaints",
     "surveys": "surveys",
     "satisfaction_sum": "survey_score_sum",
-    "commission": "commissions",
 }
 
 
