@@ -90,12 +90,14 @@ def _operations_lines(s: ComparisonSummary) -> list[str]:
             f"  {label:<26}{_num(p.get(key), spec):>14}{_num(q.get(key), spec):>14}"
             f"{_num(inc.get(key), '+' + spec):>14}"
         )
+    payback = inc.get("payback_months")
+    paid_back = payback is not None and math.isfinite(float(payback))
+    when = f"{float(payback):.1f} months" if paid_back else "never (no positive net benefit)"
     lines.append(
         f"  plan's investment scaled to the portfolio {_num(inc.get('investment'))}; net "
-        f"benefit per month {_num(inc.get('monthly_net_benefit'), '+,.0f')}; payback "
-        f"{_num(inc.get('payback_months'), '.1f')} months (target "
-        f"{_num(inc.get('target_payback_months'), '.0f')}); ROI over the target "
-        f"{_pct(inc.get('roi'))}"
+        f"benefit per month {_num(inc.get('monthly_net_benefit'), '+,.0f')}; payback {when} "
+        f"(target {_num(inc.get('target_payback_months'), '.0f')} months); ROI over the "
+        f"target {_pct(inc.get('roi'))}"
     )
     return lines
 
