@@ -147,3 +147,104 @@ def test_reads_what_the_crm_and_agencies_received(tmp_path: Path) -> None:
     assert got.placements[["loan_id", "agency_id"]].values.tolist() == [["L000000002", "AG02"]]
     assert got.recalls["reason"].tolist() == ["cured"]
     assert json.loads((tmp_path / "crm-standin.json").read_text())["applied"]
+
+
+def test_the_crm_bundle_of_d_is_worked_inside_its_windows_into_the_drop_of_d_plus_1(
+    tmp_path: Path,
+) -> None:
+    """The pipeline's own export (payload allow-list, typed bundle) drives the twin."""
+    from nplpipeline.act.delivery.payload import worklist_table
+    from nplpipeline.act.delivery.stage import bundle_folder, channel_frames
+
+    warm_up(CONFIG, tmp_path / "twin", tmp_path / "landing", tmp_path / "truth")
+    sq = status_quo_decisions(tmp_path / "twin", START, load_status_quo_policy())
+    calls = sq.worklist[sq.worklist["channel"] == "call"].head(40)
+    assert len(calls) >= 10
+    rows = [
+        {
+            **rec,
+            "tier": "mild",
+            "earliest_local_time": "09:00:00",
+            "latest_local_time": "20:00:00",
+            "dpd": 10,
+            "overdue_amount": 100,
+            "legal_ready": False,
+            "offer_type": "flexible_plan",
+            "offer_instalments": 3,
+            "offer_instalment_amount": 250.5,
+            "offer_first_due_date": START + dt.timedelta(days=7),
+        }
+        for rec in calls.to_dict("records")
+    ]
+    write_bundle(
+        str(tmp_path / "outbox"),
+        bundle_folder(START),
+        channel_frames(worklist_table(START, rows)),
+    )
+    got = read_pipeline_decisions(_Settings(tmp_path), START)
+    assert sorted(got.worklist["item_id"]) == sorted(calls["item_id"])
+    assert len(got.offers) == len(calls)
+    step_day(tmp_path / "twin", START, got, tmp_path / "landing", tmp_path / "truth")
+    drop = (START + dt.timedelta(days=1)).isoformat()
+    acts = pd.read_csv(tmp_path / "landing" / "collection_actions" / drop / "part-00000.csv")
+    worked = acts[acts["channel"] == "call"]
+    assert set(worked["loan_id"]) <= set(calls["loan_id"]) and len(worked) > 0
+    local = pd.to_datetime(worked["action_at"])
+    assert (local.dt.date == START).all()
+    assert ((local.dt.hour >= 9) & (local.dt.hour < 20)).all()
+    assert worked["performed_by"].str.startswith("E").all()
+    ptp = acts[acts["outcome"] == "promise_to_pay"]
+    assert ptp["ptp_amount"].notna().all() and ptp["ptp_date"].notna().all()
+
+
+def test_with_a_crm_a_date_it_never_acknowledged_is_an_empty_worklist(tmp_path: Path) -> None:
+    CrmState(tmp_path / "crm-standin.json").submit("2026-07-01", "a" * 64, "sha", [])
+    frame = pd.DataFrame({"item_id": ["x"], "loan_id": ["L000000001"], "channel": ["sms"]})
+    write_bundle(str(tmp_path / "outbox"), "crm/2026-07-02", {"worklist_sms": frame})
+    got = read_pipeline_decisions(_Settings(tmp_path), dt.date(2026, 7, 2))
+    assert got.worklist.empty  # the files exist, but the CRM never received them
+    (tmp_path / "crm-standin.json").unlink()
+    files_only = read_pipeline_decisions(_Settings(tmp_path), dt.date(2026, 7, 2))
+    assert files_only.worklist["item_id"].tolist() == ["x"]
+
+
+def test_over_weeks_promises_pay_on_their_date_and_truth_matches_the_drops(
+    tmp_path: Path,
+) -> None:
+    config = TwinConfig(n_loans=1500, seed=8, start_date=START, history_days=180, dirty_share=0)
+    warm_up(config, tmp_path / "twin", tmp_path / "landing", tmp_path / "truth")
+    policy = load_status_quo_policy()
+    days = 21
+    for k in range(days):
+        day = START + dt.timedelta(days=k)
+        decisions = status_quo_decisions(tmp_path / "twin", day, policy)
+        step_day(tmp_path / "twin", day, decisions, tmp_path / "landing", tmp_path / "truth")
+    dates = [(START + dt.timedelta(days=k)).isoformat() for k in range(1, days + 1)]
+
+    def frames(entity: str) -> pd.DataFrame:
+        parts = [
+            pd.read_csv(p)
+            for d in dates
+            for p in (tmp_path / "landing" / entity / d).glob("part-*.csv")
+        ]
+        return pd.concat(parts, ignore_index=True)
+
+    pays = frames("repayments")
+    signed = pays["amount"].where(pays["reversal_of"].isna(), -pays["amount"])
+    truth = pd.concat(
+        [pd.read_parquet(tmp_path / "truth" / "days" / d / "repayments.parquet") for d in dates]
+    )
+    assert round(signed.sum() * 100) == truth["amount_cents"].sum()
+
+    acts = frames("collection_actions")
+    ptp = acts[(acts["outcome"] == "promise_to_pay") & acts["performed_by"].str.startswith("E")]
+    assert len(ptp) >= 10
+    ptp = ptp.assign(made=pd.to_datetime(ptp["action_at"]).dt.normalize())
+    ptp["due"] = pd.to_datetime(ptp["ptp_date"])
+    paid = pays.assign(day=pd.to_datetime(pays["paid_at"]).dt.normalize())
+    paid = paid.rename(columns={"channel": "pay_channel"})[["loan_id", "day", "pay_channel"]]
+    got = ptp.merge(paid, on="loan_id", how="left")
+    inside = got[(got["day"] > got["made"]) & (got["day"] < got["due"])]
+    assert inside.empty, "a promised account paid before its promised date"
+    kept = got[got["day"] == got["due"]]
+    assert len(kept) > 0 and (kept["pay_channel"] == "collector").all()

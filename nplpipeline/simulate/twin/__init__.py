@@ -28,8 +28,10 @@ Outputs apart from the warehouse: ``twin_dir/state/<day>/`` (Parquet world state
 that day; the last two kept, so the last day can be re-stepped) and
 ``truth_dir/days/<D+1>/``: ``repayments.parquet`` (loan_id, paid_on, signed amount in
 cents, channel code, agency index, reversal), ``contacts.parquet`` (performed contacts:
-loan_id, channel, outcome code, agency index), ``dirty_rows.parquet`` and
-``summary.json`` (recovered, agency_collected, commission net of clawbacks,
+item_id (null for agencies), loan_id, channel, outcome code, agency index),
+``dirty_rows.parquet`` and
+``summary.json`` (recovered, agency_collected, commission net of clawbacks -- money in
+the loan currency, CNY --
 contacts_crm, contacts_agency, complaints, surveys, satisfaction_sum, open_episodes,
 placed). The pipeline never reads twin_dir or truth_dir.
 

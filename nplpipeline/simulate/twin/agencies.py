@@ -21,6 +21,8 @@ from .state import BIG, WorldState
 
 AGENCY_IDS = [a[0] for a in ref.AGENCIES]
 AGENCY_MULT = np.array([a[5] for a in ref.AGENCIES], dtype=np.float64)
+# an agency works at its own steady pressure: intensity 1 of the mid-stage reference
+_AGENCY_PRESSURE = PARAMS.reference_rate_mid * PARAMS.intensity_tau_days
 AGENCY_COMMISSION = np.array([a[2] for a in ref.AGENCIES], dtype=np.float64)
 
 
@@ -86,7 +88,7 @@ def agency_work(st: WorldState, day: int, rng: np.random.Generator) -> dict[str,
     ch = np.full(len(loan), "agency", dtype=object)
     out = choice_rows(rng, rs.outcome_probs(ch))
     comp = rng.random(len(loan)) < rs.complaint_prob(
-        ch, np.full(len(loan), 1.0), day - ln_["d0"][loan]
+        ch, np.full(len(loan), _AGENCY_PRESSURE), day - ln_["d0"][loan]
     )
     out = np.where(comp, rs.OC["complaint"], out)
     disputed = ln_["cust"][loan[out == rs.OC["dispute"]]]
@@ -94,12 +96,19 @@ def agency_work(st: WorldState, day: int, rng: np.random.Generator) -> dict[str,
     st.borrowers["dispute_since"][disputed] = np.minimum(
         st.borrowers["dispute_since"][disputed], day
     )
+    from .crm import overdue
+
+    ptp = out == rs.OC["promise_to_pay"]  # an agency's promise: its effect is its rate
+    ptp_day = np.where(ptp, day + rng.integers(3, 11, len(loan)), -1)
+    ptp_amount = np.where(ptp, np.maximum(np.round(overdue(st, day)[loan], -2), 100), -1)
     return {
         "loan": loan,
         "ts": day * DAY + time_of_day(rng, len(loan), 9, 20),
         "channel": ch,
         "performer_agency": ln_["agency"][loan],
         "outcome": out,
+        "ptp_day": ptp_day.astype(np.int64),
+        "ptp_amount": ptp_amount.astype(np.int64),
     }
 
 

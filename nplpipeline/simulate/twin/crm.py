@@ -108,23 +108,37 @@ def work_worklist(
 
 
 def _promises(st: WorldState, w: pd.DataFrame, day: int, rng: np.random.Generator) -> None:
-    """A promise reveals whether the hazard cures the account by the promised date."""
-    from .agencies import AGENCY_MULT
+    """A promise reveals whether the hazard cures the account by the promised date.
 
-    p, ln_, sc = PARAMS, st.loans, st.schedule
+    A promise on an account already under one repeats it (same date); a "promise" from
+    an account with nothing overdue is a right-party contact. Every promise row carries
+    its amount (the overdue on the day) and date, as the contract requires.
+    """
+    ln_ = st.loans
     loan = w["loan"].to_numpy()
-    is_ptp = w["outcome"].to_numpy() == rs.OC["promise_to_pay"]
+    out = w["outcome"].to_numpy().copy()
+    is_ptp = out == rs.OC["promise_to_pay"]
     open_now = (
         (ln_["d0"][loan] <= day) & (ln_["cure_day"][loan] == BIG) & (ln_["status"][loan] != 3)
     )
-    new = is_ptp & open_now & (ln_["ptp_until"][loan] < day)
-    rows = np.flatnonzero(new)
+    out[is_ptp & ~open_now] = rs.OC["right_party_contact"]
+    w["outcome"] = out
+    is_ptp &= open_now
+    rows = np.flatnonzero(is_ptp & (ln_["ptp_until"][loan] < day))
     rows = rows[np.unique(loan[rows], return_index=True)[1]]
+    if len(rows):
+        _new_promises(st, loan[rows], w["performer"].to_numpy()[rows], day, rng)
+    ptp = np.flatnonzero(is_ptp)
     w["ptp_day"] = -1
     w["ptp_amount"] = -1
-    if len(rows) == 0:
-        return
-    lo = loan[rows]
+    w.loc[ptp, "ptp_day"] = ln_["ptp_until"][loan[ptp]]
+    w.loc[ptp, "ptp_amount"] = np.maximum(np.round(overdue(st, day)[loan[ptp]], -2), 100)
+
+
+def _new_promises(st: WorldState, lo: np.ndarray, by: np.ndarray, day: int, rng) -> None:
+    from .agencies import AGENCY_MULT
+
+    p, ln_ = PARAMS, st.loans
     until = day + rng.integers(p.ptp_min_days, p.ptp_max_days + 1, size=len(lo))
     cum_h = np.zeros(len(lo))
     for k in range(p.ptp_max_days):
@@ -134,18 +148,18 @@ def _promises(st: WorldState, w: pd.DataFrame, day: int, rng: np.random.Generato
             cum_h[live] += rs.day_hazard(st, lo[live], d, AGENCY_MULT)
     ln_["ptp_until"][lo] = until
     ln_["ptp_kept"][lo] = rng.random(len(lo)) < -np.expm1(-cum_h)
-    ln_["ptp_by"][lo] = w["performer"].to_numpy()[rows]
-    start = st.loan_starts()
-    due = sc["due_day"]
-    unpaid_due = (sc["paid_day"] == BIG) & (due <= day)
-    od = np.bincount(
+    ln_["ptp_by"][lo] = by
+
+
+def overdue(st: WorldState, day: int) -> np.ndarray:
+    """Cents overdue per loan on ``day`` (unpaid instalments due by then)."""
+    sc = st.schedule
+    unpaid_due = (sc["paid_day"] == BIG) & (sc["due_day"] <= day)
+    return np.bincount(
         sc["loan"][unpaid_due],
         weights=(sc["principal"] + sc["interest"] + sc["fee"])[unpaid_due],
-        minlength=len(ln_["cust"]),
+        minlength=len(st.loans["cust"]),
     )
-    del start
-    w.loc[rows, "ptp_day"] = until
-    w.loc[rows, "ptp_amount"] = np.round(od[lo], -2).astype(np.int64)
 
 
 def _offers_and_visits(st: WorldState, w: pd.DataFrame, day: int) -> None:

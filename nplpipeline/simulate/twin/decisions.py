@@ -93,14 +93,16 @@ def crm_state_file(settings) -> Path:
 
 
 def _crm_items(settings, day: dt.date) -> pd.DataFrame | None:
-    """Items the stand-in CRM applied for ``day`` (None: no CRM state for that date)."""
+    """Items the stand-in CRM applied for ``day`` (None: no CRM, files only).
+
+    With a CRM, what it did not acknowledge it never received: a date it holds nothing
+    for is an empty worklist, not the outbox files.
+    """
     path = crm_state_file(settings)
     if not path.exists():
         return None
     applied = json.loads(path.read_text(encoding="utf-8")).get("applied", {})
-    if day.isoformat() not in applied:
-        return None
-    rows = [slot["item"] for slot in applied[day.isoformat()].values()]
+    rows = [slot["item"] for slot in applied.get(day.isoformat(), {}).values()]
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(WORKLIST_COLUMNS))
 
 
@@ -134,8 +136,9 @@ def _agency_exports(outbox: Path, day: dt.date) -> tuple[pd.DataFrame, pd.DataFr
 
 
 def read_pipeline_decisions(settings, day: dt.date) -> DayDecisions:
-    """What the CRM received for ``day`` (its state file, else the outbox bundle) and the
-    day's agency export bundles (placements, recalls) from the outbox."""
+    """What the CRM received for ``day`` (the stand-in CRM's state file when there is one,
+    else -- no CRM configured -- the outbox bundle) and the day's agency export bundles
+    (placements, recalls) from the outbox."""
     outbox = Path(settings.outbox_dir)
     items = _crm_items(settings, day)
     if items is None:

@@ -95,9 +95,20 @@ def outcome_probs(channel: np.ndarray) -> np.ndarray:
     return probs
 
 
+def _lookup(channel: np.ndarray, table: dict[str, float]) -> np.ndarray:
+    """Per-channel value of ``table`` (0 for channels it does not name), vectorised."""
+    names = np.asarray(list(table), dtype=object)
+    values = np.asarray(list(table.values()), dtype=np.float64)
+    order = np.argsort(names)
+    names, values = names[order], values[order]
+    ch = np.asarray(channel, dtype=object)
+    pos = np.clip(np.searchsorted(names, ch), 0, len(names) - 1)
+    return np.where(names[pos] == ch, values[pos], 0.0)
+
+
 def complaint_prob(channel: np.ndarray, ew_sum: np.ndarray, dpd: np.ndarray) -> np.ndarray:
     p = PARAMS
-    base = np.array([p.complaint_base.get(str(c), 0.0) for c in channel], dtype=np.float64)
+    base = _lookup(channel, p.complaint_base)
     i = np.maximum(relative_intensity(ew_sum, np.maximum(dpd, 0)), 0.25)
     return base * i**p.complaint_elasticity
 
@@ -105,7 +116,7 @@ def complaint_prob(channel: np.ndarray, ew_sum: np.ndarray, dpd: np.ndarray) -> 
 def contact_weight(channel: np.ndarray, outcome: np.ndarray) -> np.ndarray:
     """A performed contact's pull, in reference calls."""
     p = PARAMS
-    w = np.array([p.channel_weight.get(str(c), 0.0) for c in channel], dtype=np.float64)
+    w = _lookup(channel, p.channel_weight)
     w = np.where(np.isin(channel, REMINDERS), p.reminder_weight, w)
     unanswered = np.isin(outcome, [OC["no_answer"], OC["wrong_party"]])
     return np.where(unanswered & ~np.isin(channel, REMINDERS), w * p.unanswered_weight, w)

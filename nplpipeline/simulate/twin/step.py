@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from nplpipeline.simulate.config import DAY, from_day, to_day
@@ -73,6 +74,7 @@ def _crm_actions(w: pd.DataFrame) -> dict[str, np.ndarray]:
         "ptp_amount": w["ptp_amount"].to_numpy(np.int64),
         "ptp_day": w["ptp_day"].to_numpy(np.int64),
         "offer": w["offer_made"].astype(str).to_numpy(object),
+        "item_id": w["item_id"].astype(str).to_numpy(object),
     }
 
 
@@ -81,19 +83,18 @@ def _agency_actions(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {
         **a,
         "performer": np.full(n, -1, dtype=np.int64),
-        "ptp_amount": np.full(n, -1, dtype=np.int64),
-        "ptp_day": np.full(n, -1, dtype=np.int64),
         "offer": np.full(n, "", dtype=object),
+        "item_id": np.full(n, "", dtype=object),
     }
 
 
 def _cat_actions(parts: list[dict[str, np.ndarray]], rng) -> dict[str, np.ndarray]:
     parts = [p for p in parts if p and len(p["loan"])]
     keys = ("loan", "ts", "channel", "performer", "performer_agency", "outcome")
-    keys += ("ptp_amount", "ptp_day", "offer")
+    keys += ("ptp_amount", "ptp_day", "offer", "item_id")
     if not parts:
         out = {k: np.zeros(0, dtype=np.int64) for k in keys}
-        out["channel"] = out["offer"] = np.zeros(0, dtype=object)
+        out["channel"] = out["offer"] = out["item_id"] = np.zeros(0, dtype=object)
     else:
         out = {k: np.concatenate([p[k] for p in parts]) for k in keys}
     out["recorded"] = rng.random(len(out["loan"])) < 0.97
@@ -189,6 +190,11 @@ def _satisfaction_rows(st, surveys, comp, day: int, rng) -> dict[str, np.ndarray
     }
 
 
+def _blank_to_null(values: np.ndarray) -> pa.Array:
+    arr = pa.array(values.astype(str), pa.string())
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
 def _truth(st, day, truth_dir, payments, acts, worked, sat, dirty) -> dict[str, Any]:
     """truth_dir/days/<D+1>/: repayments, contacts, dirty rows, summary.json."""
     folder = truth_dir / "days" / from_day(day).isoformat()
@@ -215,6 +221,7 @@ def _truth(st, day, truth_dir, payments, acts, worked, sat, dirty) -> dict[str, 
     pq.write_table(
         pa.table(
             {
+                "item_id": _blank_to_null(acts["item_id"]),
                 "loan_id": drops.loan_ids(acts["loan"]),
                 "channel": pa.array(acts["channel"].astype(str)),
                 "outcome": pa.array(acts["outcome"]),
@@ -227,9 +234,9 @@ def _truth(st, day, truth_dir, payments, acts, worked, sat, dirty) -> dict[str, 
     scored = sat["score"] >= 0
     summary = {
         "day": from_day(day).isoformat(),
-        "recovered": int((payments["amount"] * sign).sum()),
-        "agency_collected": int((payments["amount"] * sign * is_ag).sum()),
-        "commission": float(np.round(comm.sum(), 2)),
+        "recovered": round(float((payments["amount"] * sign).sum()) / 100, 2),
+        "agency_collected": round(float((payments["amount"] * sign * is_ag).sum()) / 100, 2),
+        "commission": round(float(comm.sum()) / 100, 2),
         "reversed_agency": int((rev & is_ag).sum()),
         "contacts_crm": len(worked),
         "contacts_agency": int((acts["performer_agency"] >= 0).sum()),

@@ -85,6 +85,7 @@ def _concat(chunks: list[ChunkWorld]) -> dict[str, Any]:
     sc.update({"fee": [], "paid_ts": []})
     eps: dict[str, list] = {f: [] for f in ("loan", "d0", "cd", "agency", "place_dpd", "plan")}
     eps.update({"plan_dpd": [], "visit": [], "visit_dpd": [], "i_early": [], "i_mid": []})
+    eps.update({"partial": [], "partial_dpd": [], "partial_amount": []})
     disputes: list[np.ndarray] = []
     c_off = 0
     for w in chunks:
@@ -103,7 +104,19 @@ def _concat(chunks: list[ChunkWorld]) -> dict[str, Any]:
         sc["paid_ts"].append(beh.paid_ts)
         ep = beh.episodes
         eps["loan"].append(ep.loan + ln.first_id)
-        for f in ("d0", "cd", "agency", "place_dpd", "plan", "plan_dpd", "visit", "visit_dpd"):
+        for f in (
+            "d0",
+            "cd",
+            "agency",
+            "place_dpd",
+            "plan",
+            "plan_dpd",
+            "visit",
+            "visit_dpd",
+            "partial",
+            "partial_dpd",
+            "partial_amount",
+        ):
             eps[f].append(getattr(ep, f))
         eps["i_early"].append(ep.i_early)
         eps["i_mid"].append(ep.i_mid)
@@ -124,7 +137,6 @@ def _concat(chunks: list[ChunkWorld]) -> dict[str, Any]:
 
 
 def build_state(config: TwinConfig, chunks: list[ChunkWorld]) -> WorldState:
-    p = PARAMS
     s_day = start_day(config)
     parts = _concat(chunks)
     ln_, bw, sc, eps = parts["L"], parts["B"], parts["S"], parts["E"]
@@ -179,16 +191,15 @@ def build_state(config: TwinConfig, chunks: list[ChunkWorld]) -> WorldState:
     plan_day = np.where(finite & ~in_open, paid_ts // DAY, BIG)
     st.schedule = {**sc, "paid_day": paid_day, "plan_day": plan_day}
 
-    _treatments(st, eps, open_ep, s_day, rng)
+    _treatments(st, eps, open_ep, s_day)
     st.loans["pref_app"] = rng.random(n) < 0.75
     st.rev, st.survey = empty_pending()
     st.customers = _master(chunks)
     assert st.customers.num_rows == nb
-    assert p.intensity_tau_days > 0
     return st
 
 
-def _treatments(st: WorldState, eps: dict, open_ep: np.ndarray, s_day: int, rng) -> None:
+def _treatments(st: WorldState, eps: dict, open_ep: np.ndarray, s_day: int) -> None:
     """Per-loan treatment state at start_day, continuing the simulator's for open episodes."""
     p = PARAMS
     n = len(open_ep)
@@ -220,6 +231,11 @@ def _treatments(st: WorldState, eps: dict, open_ep: np.ndarray, s_day: int, rng)
     on = op & eps["plan"] & (eps["d0"] + eps["plan_dpd"] <= s_day)
     ln_["plan"][e[on]] = 1
     ln_["offer_day"][e[on]] = (eps["d0"] + eps["plan_dpd"])[on]
+    # a partial payment made before start_date counts against the arrears the cure pays
+    ln_["credit"] = z(0)
+    part = op & eps["partial"] & (eps["partial_dpd"] < eps["cd"])
+    part &= eps["d0"] + eps["partial_dpd"] <= s_day
+    ln_["credit"][e[part]] = eps["partial_amount"][part]
     vis = op & eps["visit"] & (eps["d0"] + eps["visit_dpd"] <= s_day)
     ln_["visit_day"][e[vis]] = (eps["d0"] + eps["visit_dpd"])[vis]
     placed_on = eps["d0"] + eps["place_dpd"]
@@ -231,7 +247,6 @@ def _treatments(st: WorldState, eps: dict, open_ep: np.ndarray, s_day: int, rng)
     ln_["placements"][e[eps["agency"] >= 0]] = ((placed_on <= s_day) & (eps["agency"] >= 0))[
         eps["agency"] >= 0
     ]
-    del rng
 
 
 def warm_up(

@@ -87,6 +87,8 @@ def cures(st: WorldState, day: int, rng: np.random.Generator, pay: Payments) -> 
     r_loan = sc["loan"]
     rows = is_c[r_loan] & (sc["paid_day"] == BIG) & ((sc["due_day"] <= day) | settle[r_loan])
     amount = np.bincount(r_loan[rows], weights=_due_total(st)[rows], minlength=len(is_c))
+    amount[cured] = np.maximum(amount[cured] - ln_["credit"][cured], 0)  # partials before
+    ln_["credit"][cured] = 0
     sc["paid_day"][rows] = day
     later = is_c[r_loan] & (sc["paid_day"] == BIG)
     sc["plan_day"][later] = np.maximum(sc["due_day"][later], day + 1)
