@@ -206,6 +206,9 @@ def live_run(
     run.timings.append({"day": run.start, "warm_up": time.perf_counter() - began})
     run.log(f"--- twin warm-up to {run.start} ({run.loans:,} loans, seed {run.seed}) ---")
     run.timings[-1].update(pipeline_day(run, chain, run.start))
+    run.log(
+        "    day 0: " + ", ".join(f"{k} {v:.0f}s" for k, v in run.timings[-1].items() if k != "day")
+    )
     comparison: dict[str, Any] = {}
     for offset in range(1, run.days + 1):
         day = run.start + dt.timedelta(days=offset)
