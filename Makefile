@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 LOANS ?= 20000
 SEED ?= 42
+DAYS ?=
 PYTEST_ARGS ?=
 # Two workers: one per core on the CI machine; tests keep their own ports, folders and DBs.
 PYTEST_WORKERS ?= 2
@@ -20,9 +21,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## The whole chain through Airflow on a simulated portfolio, then a summary.
+## A live run through Airflow on the lender twin (warm-up, then DAYS days of twin <->
+## pipeline beside a status-quo world), then the summary. `make demo DAYS=90` runs longer.
 demo: install
-	$(BIN)/nplpipeline demo --loans $(LOANS) --seed $(SEED)
+	$(BIN)/nplpipeline demo --loans $(LOANS) --seed $(SEED) $(if $(DAYS),--days $(DAYS))
 
 ## Headless Chromium (Debian's package) for the dashboard test; installed only when missing.
 chromium:

@@ -200,16 +200,27 @@ def airflow(args: tuple[str, ...]) -> None:
 @main.command()
 @click.option("--loans", type=click.IntRange(min=1), default=20_000, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--end-date", default="2026-10-31", show_default=True)
-def demo(loans: int, seed: int, end_date: str) -> None:
-    """The whole chain through Airflow on a simulated portfolio, then the summary."""
+@click.option(
+    "--days",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Live days after the warm-up [default: the demo's, about 10 minutes at 20k loans].",
+)
+@click.option("--start-date", default="2026-10-31", show_default=True, callback=_date)
+def demo(loans: int, seed: int, days: int | None, start_date: dt.date) -> None:
+    """A live run through Airflow: twin warm-up, N days of twin <-> pipeline, the summary.
+
+    A second twin world runs the lender's status quo policy on the same seed; the
+    summary compares both (mart_policy_comparison).
+    """
     from nplpipeline.orchestration.airflow_env import airflow_environment
 
     # Task logs at WARNING keep the summary readable; set the variable to see them all.
     env = {"AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING", **os.environ, **airflow_environment()}
     command = [
         sys.executable, "-m", "nplpipeline.orchestration.demo",
-        "--loans", str(loans), "--seed", str(seed), "--end-date", end_date,
+        "--loans", str(loans), "--seed", str(seed), "--start-date", start_date.isoformat(),
+        *(["--days", str(days)] if days is not None else []),
     ]  # fmt: skip
     sys.exit(subprocess.call(command, env=env))
 

@@ -23,6 +23,7 @@ TABLE_MODULES = (
     "nplpipeline.act.placement.tables",
     "nplpipeline.act.delivery.tables",
     "nplpipeline.report.marts.tables",
+    "nplpipeline.report.comparison.tables",
 )
 
 

@@ -10,6 +10,11 @@ from sqlalchemy.engine import Connection
 
 from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.report.act_summary import ActSummary, collect_act, format_act
+from nplpipeline.report.comparison.summary import (
+    ComparisonSummary,
+    collect_comparison,
+    format_comparison,
+)
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.validate.results import latest_runs
@@ -47,6 +52,7 @@ class RunSummary:
     # tier -> (actual recovery rate, target, accounts) of the latest finished cohort
     plan: dict[str, tuple[float | None, float | None, int]] = field(default_factory=dict)
     plan_date: dt.date | None = None
+    comparison: ComparisonSummary = field(default_factory=ComparisonSummary)
 
 
 def _loads(conn: Connection) -> dict[str, dict[str, int]]:
@@ -190,6 +196,7 @@ def collect_summary(settings: Settings | None = None) -> RunSummary:
             _tiers(conn, summary)
             summary.act = collect_act(conn)
             _plan(conn, summary)
+            summary.comparison = collect_comparison(conn)
             _delinquency(conn, summary, settings.policy.delinquency.bucket_names)
     finally:
         engine.dispose()
@@ -274,6 +281,7 @@ def format_summary(summary: RunSummary) -> str:
             a = "-" if actual is None or actual != actual else f"{actual:.1%}"
             t = "-" if target is None or target != target else f"{target:.0%}"
             lines.append(f"  {tier:<18}{n:>10,}{a:>10}{t:>9}")
+    lines.extend(format_comparison(summary.comparison))
     if summary.monitoring:
         lines.append("")
         lines.append(f"Model monitoring on {summary.monitoring_date} (ops_model_monitoring):")

@@ -29,6 +29,7 @@ from sqlalchemy.pool import NullPool
 import nplpipeline.report.marts.tables as marts
 from nplpipeline.act.tables import compliance_report, suppression_log
 from nplpipeline.model.tables import model_monitoring
+from nplpipeline.report.comparison.tables import policy_comparison
 from nplpipeline.report.dashboard.model import (
     DRIFT_SEVERITY,
     AgencyRank,
@@ -40,6 +41,8 @@ from nplpipeline.report.dashboard.model import (
     Economics,
     NplPoint,
     Period,
+    PolicyComparison,
+    PolicyLine,
     RollRate,
     Suppressions,
     TierRecovery,
@@ -420,6 +423,43 @@ def _economics(conn: Connection, day: dt.date) -> Economics | None:
     return Economics(as_of_date=day, **{k: _num(v) for k, v in row.items()})
 
 
+_SEGMENT_ORDER = {OVERALL: 0, "portfolio": 2}
+_POLICY_ORDER = {"pipeline": 0, "status_quo": 1, "incremental": 2}
+
+
+def _policy_comparison(conn: Connection, day: dt.date) -> PolicyComparison | None:
+    c, t = policy_comparison.c, marts.dim_tier.c
+    query = (
+        sa.select(policy_comparison, t.sort_order)
+        .select_from(policy_comparison.outerjoin(marts.dim_tier, c.segment == t.tier))
+        .where(c.as_of_date == day)
+    )
+    frame = read_frame(conn, query)
+    if frame.empty:
+        return None
+    frame["_seg"] = frame["segment"].map(_SEGMENT_ORDER).fillna(1)
+    frame["_pol"] = frame["policy"].map(_POLICY_ORDER).fillna(3)
+    frame = frame.sort_values(["_seg", "sort_order", "segment", "_pol"], na_position="last")
+    lines = tuple(
+        PolicyLine(
+            segment=str(r.segment),
+            policy=str(r.policy),
+            accounts=_int(r.accounts),
+            target=_num(r.target_recovery_rate),
+            **{
+                f: _num(getattr(r, f))
+                for f in PolicyLine.__dataclass_fields__
+                if f not in ("segment", "policy", "accounts", "target")
+            },
+        )
+        for r in frame.itertuples(index=False)
+    )
+    first = frame.iloc[0]
+    return PolicyComparison(
+        as_of_date=day, start_date=_day(first["start_date"]), days=int(first["days"]), lines=lines
+    )  # type: ignore[arg-type]
+
+
 # --- the whole page --------------------------------------------------------------------
 
 
@@ -449,6 +489,7 @@ def load_dashboard(
         suppression_log,
         marts.roi,
         compliance_report,
+        policy_comparison,
     )
     present = {t.name for t in _existing(conn, tables)}
 
@@ -461,6 +502,7 @@ def load_dashboard(
     drift_date = latest(model_monitoring)
     roi_date = latest(marts.roi)
     compliance_date = latest(compliance_report)
+    comparison_date = latest(policy_comparison)
     order, cells = _roll_rates(conn, roll_month_end, buckets) if roll_month_end else ((), ())
     return Dashboard(
         as_of=day,
@@ -482,6 +524,7 @@ def load_dashboard(
         ),
         economics=_economics(conn, roi_date) if roi_date else None,
         compliance=_compliance(conn, compliance_date) if compliance_date else None,
+        policy_comparison=_policy_comparison(conn, comparison_date) if comparison_date else None,
     )
 
 

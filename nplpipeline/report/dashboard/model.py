@@ -169,6 +169,51 @@ class Economics:
 
 
 @dataclass(frozen=True)
+class PolicyLine:
+    """One (segment, policy) line of ``mart_policy_comparison``: the pipeline's world,
+    the status quo's, or their difference (``incremental``, with its interval)."""
+
+    segment: str
+    policy: str
+    accounts: int | None
+    overdue_at_entry: float | None
+    repaid: float | None
+    recovery_rate: float | None
+    target: float | None
+    ci_low: float | None
+    ci_high: float | None
+    contacts: float | None
+    complaints: float | None
+    satisfaction: float | None
+    placements: float | None
+    recalls: float | None
+    commissions: float | None
+    net_recovered: float | None
+    investment: float | None
+    monthly_net_benefit: float | None
+    payback_months: float | None
+    target_payback_months: float | None
+    roi: float | None
+
+
+@dataclass(frozen=True)
+class PolicyComparison:
+    """The pipeline's policy against the status quo on the lender twin, (start, as_of]."""
+
+    as_of_date: dt.date
+    start_date: dt.date
+    days: int
+    lines: tuple[PolicyLine, ...]
+
+    def line(self, segment: str, policy: str) -> PolicyLine | None:
+        return next((x for x in self.lines if (x.segment, x.policy) == (segment, policy)), None)
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(x.segment for x in self.lines))
+
+
+@dataclass(frozen=True)
 class Dashboard:
     """Everything one dashboard page or monthly report shows, as of one date.
 
@@ -194,6 +239,7 @@ class Dashboard:
     suppressions: Suppressions | None
     economics: Economics | None
     compliance: Compliance | None = None
+    policy_comparison: PolicyComparison | None = None
 
     @property
     def overall(self) -> TierRecovery | None:

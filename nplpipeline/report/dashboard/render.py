@@ -24,6 +24,7 @@ from nplpipeline.report.dashboard.model import (
     Count,
     Dashboard,
     DriftCheck,
+    PolicyComparison,
     TierRecovery,
     month_ends,
 )
@@ -33,7 +34,8 @@ KPI_DAG = "npl_kpis"
 NO_DATA = f"No KPI data yet: run {KPI_DAG}."
 SOURCES = (
     "mart_plan_tracking, dim_tier, mart_npl_trend, mart_roll_rates, mart_agency_scorecard, "
-    "dim_agency, mart_roi, ops_model_monitoring, act_suppression_log, act_compliance_report"
+    "dim_agency, mart_roi, ops_model_monitoring, act_suppression_log, act_compliance_report, "
+    "mart_policy_comparison"
 )
 
 CSS = """
@@ -512,6 +514,112 @@ def _economics(d: Dashboard) -> str:
     return _section("economics", "Plan economics", f"as of {fmt.day(e.as_of_date)}", table)
 
 
+_POLICY_LABEL = {"pipeline": "pipeline", "status_quo": "status quo"}
+_OPERATIONS: tuple[tuple[str, str, Callable[[float | None], str]], ...] = (
+    ("repaid", "Repaid", fmt.money),
+    ("contacts", "Contacts performed", fmt.money),
+    ("placements", "Agency placements", fmt.money),
+    ("recalls", "Agency recalls", fmt.money),
+    ("commissions", "Commissions paid", fmt.money),
+    ("net_recovered", "Repaid less commissions", fmt.money),
+    ("complaints", "Complaints", fmt.money),
+    ("satisfaction", "Satisfaction (1-5)", lambda v: fmt.number(v, 2)),
+)
+
+
+def _comparison_bars(c: PolicyComparison) -> str:
+    bars = []
+    for segment in c.segments:
+        for policy, label in _POLICY_LABEL.items():
+            x = c.line(segment, policy)
+            if x is None or segment == "portfolio":
+                continue
+            tone = "neutral" if x.target is None else _tone(x.recovery_rate >= x.target)  # type: ignore[operator]
+            bars.append(
+                Bar(
+                    key=f"{segment}:{policy}",
+                    label=f"{_tier_name(segment)}, {label}",
+                    value=x.recovery_rate,
+                    text=fmt.pct(x.recovery_rate),
+                    target=x.target,
+                    target_text=fmt.pct(x.target),
+                    tone=tone if x.recovery_rate is not None else "neutral",
+                )
+            )
+    title = "Recovery by policy against target"
+    return bar_chart(bars, kpi="policy_recovery", title=title, scale_max=1.0, label_width=230)
+
+
+def _comparison_recovery_rows(c: PolicyComparison) -> list[str]:
+    rows = []
+    for segment in c.segments:
+        if segment == "portfolio":
+            continue
+        p, q, inc = (c.line(segment, x) for x in ("pipeline", "status_quo", "incremental"))
+        if p is None or q is None or inc is None:
+            continue
+        ci = f"{fmt.pp(inc.ci_low)} to {fmt.pp(inc.ci_high)}"
+        rows.append(
+            f"<tr{attrs(kpi='policy_comparison', segment=segment)}>"
+            + _td("segment", segment, _tier_name(segment), cls="text")
+            + _td("accounts", p.accounts, fmt.count(p.accounts))
+            + _td("target", p.target, fmt.pct(p.target))
+            + _td("pipeline", p.recovery_rate, fmt.pct(p.recovery_rate))
+            + _td("status_quo", q.recovery_rate, fmt.pct(q.recovery_rate))
+            + _td("incremental", inc.recovery_rate, fmt.pp(inc.recovery_rate))
+            + _td("ci", f"{inc.ci_low},{inc.ci_high}", ci)
+            + "</tr>"
+        )
+    return rows
+
+
+def _comparison_operations(c: PolicyComparison) -> str:
+    p, q, inc = (c.line("portfolio", x) for x in ("pipeline", "status_quo", "incremental"))
+    if p is None or q is None or inc is None:
+        return ""
+    rows = [
+        f"<tr{attrs(kpi='policy_operations', metric=key)}>"
+        + f'<td class="text">{esc(label)}</td>'
+        + _td("pipeline", getattr(p, key), show(getattr(p, key)))
+        + _td("status_quo", getattr(q, key), show(getattr(q, key)))
+        + _td("difference", getattr(inc, key), show(getattr(inc, key)))
+        + "</tr>"
+        for key, label, show in _OPERATIONS
+    ]
+    table = _table(
+        ["Whole portfolio", "Pipeline", "Status quo", "Difference"], rows, kpi="policy_operations"
+    )
+    economics = (
+        f'<p class="note"{attrs(kpi="policy_economics", payback=inc.payback_months, roi=inc.roi)}>'
+        f"Plan's investment scaled to the portfolio {esc(fmt.money(inc.investment))}; net "
+        f"benefit per month {esc(fmt.money(inc.monthly_net_benefit))}; payback "
+        f"{esc(fmt.months(inc.payback_months))} (target "
+        f"{esc(fmt.months(inc.target_payback_months))}); ROI over the target "
+        f"{esc(fmt.pct(inc.roi))}.</p>"
+    )
+    return table + economics
+
+
+def _policy_comparison(d: Dashboard) -> str:
+    c = d.policy_comparison
+    if c is None:
+        return ""
+    title = "Pipeline vs status quo (lender twin)"
+    table = _table(
+        ["Segment", "Accounts", "Target", "Pipeline", "Status quo", "Incremental", "95% CI"],
+        _comparison_recovery_rows(c),
+        kpi="policy_comparison",
+    )
+    note = (
+        f"{c.start_date.isoformat()} to {c.as_of_date.isoformat()} ({c.days} days), same "
+        "seed and portfolio in two twin worlds; cohort: accounts in collections on the "
+        "start date with the pipeline's tiers; recovery = repaid since, capped at the "
+        "overdue balance then (targets are 90-day figures); CI: paired bootstrap over accounts"
+    )
+    content = _comparison_bars(c) + table + _comparison_operations(c)
+    return _section("policy-comparison", title, note, content, wide=True)
+
+
 # --- documents -------------------------------------------------------------------------
 
 
@@ -545,6 +653,7 @@ def render_dashboard(
         + _suppressions(d)
         + _compliance(d)
         + _economics(d)
+        + _policy_comparison(d)
         + "</div>"
         + f"<footer>{esc(stamp)}Figures from {esc(SOURCES)}. Aggregates only: no customer "
         "data is read or shown.</footer>"

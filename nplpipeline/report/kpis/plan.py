@@ -62,6 +62,9 @@ class EconomicsTargets(_Strict):
     # An input, not a target: what running the programme costs a month (staff, agency
     # fees outside commissions, systems), netted off the extra recovery for payback.
     monthly_running_cost: float = Field(default=0, ge=0)
+    # Loans in the book the plan's figures are for: a simulated portfolio of n loans
+    # measures its payback against investment × n / portfolio_loans (the twin comparison).
+    portfolio_loans: int = Field(default=1_000_000, gt=0)
 
 
 class PlanTargets(_Strict):
