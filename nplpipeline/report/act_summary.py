@@ -17,7 +17,7 @@ class ActSummary:
     dispositions: dict[str, int] = field(default_factory=dict)
     arms: dict[tuple[str, str], int] = field(default_factory=dict)
     suppressions: dict[str, int] = field(default_factory=dict)
-    # agency -> (placed on the day, active, recalled on the day)
+    # agency -> (placed on the day, active, recalled up to the day)
     agencies: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     commissions: float = 0.0
     crm_rows: int = 0
@@ -50,7 +50,7 @@ def collect_act(conn: Connection) -> ActSummary:
     out.arms = _counts(conn, tp.c.tier, tp.c.strategy_arm, where=tp.c.as_of_date == as_of)
     out.suppressions = _counts(conn, s.c.reason, where=s.c.as_of_date == as_of)
     placed = _counts(conn, pl.c.agency_id, where=pl.c.start_date == as_of)
-    recalled = _counts(conn, pl.c.agency_id, where=pl.c.recalled_on == as_of)
+    recalled = _counts(conn, pl.c.agency_id, where=pl.c.recalled_on <= as_of)
     active = _counts(
         conn,
         pl.c.agency_id,
@@ -106,10 +106,13 @@ def format_act(a: ActSummary) -> list[str]:
             lines.append(f"    {n:>7,}  {reason}")
     if a.agencies:
         lines.append("  agencies (act_agency_placements):")
-        lines.append(f"    {'agency':<12}{'placed today':>14}{'active':>9}{'recalled':>10}")
+        lines.append(f"    {'agency':<12}{'placed today':>14}{'active':>9}{'recalled to date':>18}")
         for agency, (placed, active, recalled) in a.agencies.items():
-            lines.append(f"    {agency:<12}{placed:>14,}{active:>9,}{recalled:>10,}")
-        lines.append(f"    commissions on agency collections to date: {a.commissions:,.2f}")
+            lines.append(f"    {agency:<12}{placed:>14,}{active:>9,}{recalled:>18,}")
+        lines.append(
+            "    commissions on what agencies collected on the pipeline's placements, to date "
+            f"(act_agency_commissions): {a.commissions:,.2f}"
+        )
     lines.append(
         f"  CRM: {a.crm_acknowledged:,} of {a.crm_rows:,} worklist rows acknowledged "
         f"in {a.crm_batches:,} batches (act_crm_delivery_ledger)"
