@@ -18,18 +18,7 @@ from airflow.sdk import Param, get_current_context
 
 from nplpipeline.orchestration.assets import AGENCY_PLACEMENTS, CRM_DELIVERY
 from nplpipeline.orchestration.factory import npl_dag, npl_task
-from nplpipeline.orchestration.lineage import LandingDrops, Outbox
-
-ENTITIES = (
-    "agencies",
-    "collectors",
-    "customers",
-    "loans",
-    "installments",
-    "repayments",
-    "collection_actions",
-    "satisfaction",
-)
+from nplpipeline.orchestration.lineage import Outbox, landing_drops
 
 
 @npl_dag(
@@ -43,7 +32,7 @@ def npl_lender_twin() -> None:
     @npl_task(
         inlets=[CRM_DELIVERY, AGENCY_PLACEMENTS],
         reads=(Outbox("crm"), Outbox("agencies")),
-        writes=tuple(LandingDrops(e) for e in ENTITIES),
+        writes=landing_drops(),
     )
     def step_twin(as_of) -> dict[str, object]:
         from nplpipeline.simulate.twin.stage import run_twin_day

@@ -14,7 +14,7 @@ from __future__ import annotations
 from airflow.sdk import Param, get_current_context
 
 from nplpipeline.orchestration.factory import npl_dag, npl_task
-from nplpipeline.orchestration.lineage import LandingDrops
+from nplpipeline.orchestration.lineage import landing_drops
 
 PARAMS = {
     "loans": Param(20_000, type="integer", minimum=1),
@@ -22,16 +22,6 @@ PARAMS = {
     "end_date": Param("2026-10-31", type="string", format="date"),
     "dirty_share": Param(0.005, type="number", minimum=0, maximum=0.5),
 }
-ENTITIES = (
-    "agencies",
-    "collectors",
-    "customers",
-    "loans",
-    "installments",
-    "repayments",
-    "collection_actions",
-    "satisfaction",
-)
 
 
 # Not retried: a simulation either writes its seeded bytes or fails for a reason to fix.
@@ -46,7 +36,7 @@ ENTITIES = (
     max_active_runs=16,
 )
 def npl_simulate_portfolio() -> None:
-    @npl_task(writes=tuple(LandingDrops(e) for e in ENTITIES))
+    @npl_task(writes=landing_drops())
     def simulate() -> dict[str, object]:
         from nplpipeline.simulate.stage import run_simulation
 

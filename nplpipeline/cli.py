@@ -114,9 +114,9 @@ def ingest(as_of: dt.date, entities: tuple[str, ...]) -> None:
     Reads <landing>/<entity>/<date>/ drops up to --date (or NPL_SOURCE_URL); writes the
     raw_* tables, ops_quarantine, ops_load_audit, ops_dq_results and GX Data Docs.
     """
+    from nplpipeline.contract import LOAD_ORDER
     from nplpipeline.ingest.loader import IngestError
     from nplpipeline.ingest.stage import run_ingest
-    from nplpipeline.validate.rules import LOAD_ORDER
 
     chosen = tuple(e for e in LOAD_ORDER if not entities or e in entities)
     unknown = set(entities) - set(LOAD_ORDER)

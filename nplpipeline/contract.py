@@ -200,6 +200,19 @@ ENTITIES: dict[str, Entity] = {
 }
 
 # Allowed values the contract names (value sets for validation and the simulator).
+# Parents before children, so referential checks see them: the order drops are loaded
+# and written in (ingest, simulator, twin, their DAGs).
+LOAD_ORDER: tuple[str, ...] = (
+    "agencies",
+    "collectors",
+    "customers",
+    "loans",
+    "installments",
+    "repayments",
+    "collection_actions",
+    "satisfaction",
+)
+
 PRODUCTS = ("cash_loan", "installment", "credit_card", "bnpl")
 LOAN_STATUSES = ("active", "closed", "charged_off", "written_off", "sold")
 EMPLOYMENT_TYPES = ("salaried", "self_employed", "student", "unemployed", "retired", "other")

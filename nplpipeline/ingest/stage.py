@@ -8,6 +8,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from nplpipeline.contract import LOAD_ORDER
 from nplpipeline.ingest.loader import (
     EntityLoad,
     IngestDatabaseError,
@@ -15,7 +16,6 @@ from nplpipeline.ingest.loader import (
     ingest_entity,
 )
 from nplpipeline.settings import Settings, get_settings
-from nplpipeline.validate.rules import LOAD_ORDER
 from nplpipeline.warehouse.engine import create_warehouse_engine
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nplpipeline.contract import LOAD_ORDER
+
 MODEL_NAME = "npl_recovery_model"
 
 
@@ -55,3 +57,8 @@ class Lineage:
 
 def tables(*names: str) -> tuple[Table, ...]:
     return tuple(Table(n) for n in names)
+
+
+def landing_drops(*entities: str) -> tuple[LandingDrops, ...]:
+    """The named entities' drops; every entity's, in the contract's load order, by default."""
+    return tuple(LandingDrops(e) for e in entities or LOAD_ORDER)

@@ -21,9 +21,9 @@ def _ingest(day: dt.date, conf: dict[str, Any]) -> None:
 def _ingest_without_gx(day: dt.date, conf: dict[str, Any]) -> None:
     """The same rows loaded and quarantined, without the GX checkpoints' cost (their
     results are only recorded, never change what loads)."""
+    from nplpipeline.contract import LOAD_ORDER
     from nplpipeline.ingest.loader import IngestOptions, ingest_entity
     from nplpipeline.settings import get_settings
-    from nplpipeline.validate.rules import LOAD_ORDER
     from nplpipeline.warehouse.engine import create_warehouse_engine
 
     settings = get_settings()

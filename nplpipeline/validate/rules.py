@@ -199,13 +199,3 @@ def join_rule_names(masks: dict[str, np.ndarray], rows: np.ndarray) -> pd.Series
 
 
 ALL_ENTITIES = tuple(ENTITIES)
-LOAD_ORDER: tuple[str, ...] = (
-    "agencies",
-    "collectors",
-    "customers",
-    "loans",
-    "installments",
-    "repayments",
-    "collection_actions",
-    "satisfaction",
-)

@@ -23,9 +23,9 @@ from landing_fixtures import (
     write_drop,
 )
 
+from nplpipeline.contract import LOAD_ORDER
 from nplpipeline.ingest.loader import IngestError, IngestOptions, ingest_entity
 from nplpipeline.schema import ensure_schema
-from nplpipeline.validate.rules import LOAD_ORDER
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.tables import RAW_TABLES, load_audit, quarantine
