@@ -5,9 +5,11 @@ non-recovery, in words a collector understands.
   classic adverse-action method; impact in points).
 - Boosted model: for each feature, how much higher the predicted recovery probability
   would be if the row had the training-typical value (median / mode) for that feature,
-  everything else unchanged. One vectorised prediction per feature over all rows;
-  impact in probability points. Interactions are attributed to whichever feature is
-  swapped, which is what a collector's "what if" question means.
+  everything else unchanged; impact in probability points. Computed in row batches by
+  `substitution.batched_impacts`, which re-walks only the trees that split on the
+  feature and only for rows whose value could take another branch (exactly equal to
+  one full prediction per feature, which it replaces). Interactions are attributed to
+  whichever feature is swapped, which is what a collector's "what if" question means.
 Only features with a positive impact are reported; a row may have fewer than `top_k`.
 """
 
@@ -21,6 +23,7 @@ import pandas as pd
 
 from nplpipeline.model.boosting import BoostedRecoveryModel
 from nplpipeline.model.scorecard import WoEScorecard
+from nplpipeline.model.substitution import batched_impacts
 
 DEFAULT_PHRASES: dict[str, str] = {
     # delinquency now and its recent path
@@ -90,16 +93,7 @@ def feature_impacts(model: object, X: pd.DataFrame) -> tuple[list[str], np.ndarr
         best = np.array([model.best_points_[f] for f in model.feature_names_])
         return list(model.feature_names_), best[None, :] - pts
     if isinstance(model, BoostedRecoveryModel):
-        features = list(model.feature_names_)
-        base = X[features]
-        p = model.predict_proba(base)[:, 1]
-        out = np.zeros((len(X), len(features)))
-        for j, f in enumerate(features):
-            ref = model.reference_values_.get(f)
-            if ref is None or (isinstance(ref, float) and np.isnan(ref)):
-                continue
-            out[:, j] = model.predict_proba(base.assign(**{f: ref}))[:, 1] - p
-        return features, out
+        return list(model.feature_names_), batched_impacts(model, X)
     raise TypeError(f"no reason-code method for {type(model).__name__}")
 
 
@@ -119,11 +113,8 @@ def reason_codes(
     order = np.argsort(-impact, axis=1, kind="stable")[:, :k]
     top = np.take_along_axis(impact, order, axis=1)
     names = np.asarray(features, dtype=object)[order]
-    words = (
-        np.vectorize(lambda f: phrase_for(f, phrases), otypes=[object])(names)
-        if len(names)
-        else names
-    )
+    # one phrase per feature, then gathered: no per-row Python (regexes) on the hot path
+    words = np.asarray([phrase_for(f, phrases) for f in features], dtype=object)[order]
     weak = top <= min_impact
     names[weak] = None
     words[weak] = None

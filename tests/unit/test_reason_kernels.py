@@ -1,0 +1,102 @@
+"""The batched reason-code kernel gives the per-feature substitution's numbers, and
+reason codes carry feature names and phrases only (no ids, no values)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nplpipeline.devtools.synthetic import make_recovery_frame
+from nplpipeline.model.boosting import BoostedRecoveryModel
+from nplpipeline.model.config import ModelConfig
+from nplpipeline.model.frame import infer_feature_spec, label_array
+from nplpipeline.model.reasons import phrase_for, reason_codes
+from nplpipeline.model.scorecard import WoEScorecard
+from nplpipeline.model.substitution import batched_impacts, per_feature_impacts
+
+CFG = ModelConfig()
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
+    frame = make_recovery_frame(6_000, n_dates=8, n_noise=3, seed=5)
+    spec = infer_feature_spec(frame, CFG.columns)
+    train = frame[frame.as_of_date < frame.as_of_date.max()]
+    score = frame[frame.as_of_date == frame.as_of_date.max()].copy()
+    # rows the kernel must not get wrong: unseen level, missing values, extremes
+    score["province"] = score["province"].astype("string")
+    score.loc[score.index[:5], "province"] = "P99"
+    score.loc[score.index[5:10], "employment_type"] = None
+    score.loc[score.index[10:15], "dpd"] = 10_000
+    score.loc[score.index[15:20], "rpc_90d"] = np.nan
+    return train, score, list(spec.numeric), list(spec.categorical)
+
+
+@pytest.fixture(scope="module", params=["isotonic", "sigmoid"])
+def booster(request, data) -> BoostedRecoveryModel:
+    train, _, num, cat = data
+    model = BoostedRecoveryModel(num, cat, max_iter=80, calibration=request.param)
+    return model.fit(train, label_array(train, "label"), as_of=train["as_of_date"])
+
+
+def test_batched_impacts_equal_one_prediction_per_feature(booster, data) -> None:
+    _, score, _, _ = data
+    reference = per_feature_impacts(booster, score)
+    assert np.abs(reference).max() > 0.01  # the check has something to compare
+    for batch_rows in (None, 97):  # one batch, and many uneven ones
+        fast = batched_impacts(booster, score, batch_rows=batch_rows)
+        np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-10)
+        # exactly zero where substitution cannot change a branch, as in the reference
+        assert ((fast == 0) == (np.abs(reference) < 1e-15)).mean() > 0.999
+
+
+def test_batched_reason_codes_rank_as_the_reference(booster, data) -> None:
+    _, score, _, _ = data
+    codes = reason_codes(booster, score, top_k=3)
+    ref = per_feature_impacts(booster, score)
+    order = np.argsort(-ref, axis=1, kind="stable")[:, 0]
+    first = np.asarray(booster.feature_names_, dtype=object)[order]
+    first[np.take_along_axis(ref, order[:, None], axis=1)[:, 0] <= 1e-6] = None
+    agree = pd.Series(first, index=score.index).eq(codes.reason_feature_1)
+    assert (agree | (codes.reason_feature_1.isna() & pd.isna(first))).all()
+
+
+def test_feature_without_reference_has_no_impact(data) -> None:
+    train, score, num, cat = data
+    model = BoostedRecoveryModel(num, cat, max_iter=30)
+    model.fit(train, label_array(train, "label"), as_of=train["as_of_date"])
+    model.reference_values_["dpd"] = float("nan")
+    fast = batched_impacts(model, score)
+    j = model.feature_names_.index("dpd")
+    assert (fast[:, j] == 0).all()
+    np.testing.assert_allclose(fast, per_feature_impacts(model, score), atol=1e-10)
+
+
+def test_scorecard_impacts_are_points_lost_against_the_best_bin(data) -> None:
+    train, score, num, cat = data
+    card = WoEScorecard(num, cat).fit(train, label_array(train, "label"))
+    codes = reason_codes(card, score, top_k=2)
+    points = card.row_points(score)
+    for i in (0, 7, 12):  # brute force, one row at a time
+        lost = {f: card.best_points_[f] - points[i, j] for j, f in enumerate(card.feature_names_)}
+        top = max(lost, key=lambda f: (lost[f], -card.feature_names_.index(f)))
+        row = codes.iloc[i]
+        assert row.reason_feature_1 == top
+        assert row.reason_impact_1 == pytest.approx(lost[top])
+        assert row.reason_1 == phrase_for(top)
+
+
+def test_reason_codes_carry_no_ids_or_values(booster, data) -> None:
+    _, score, _, _ = data
+    codes = reason_codes(booster, score, top_k=3)
+    assert set(codes.columns) == {
+        f"reason{kind}_{i}" for kind in ("", "_feature", "_impact") for i in (1, 2, 3)
+    }
+    text = codes.filter(regex=r"^reason(_feature)?_\d$").stack().dropna().astype(str)
+    ids = set(score.loan_id) | set(score.customer_id)
+    assert not text.isin(ids).any()
+    assert not text.str.contains(r"[LC]\d{8}", regex=True).any()
+    names = set(codes.filter(like="reason_feature_").stack().dropna())
+    assert names <= set(booster.feature_names_)
+    assert not names & {"loan_id", "customer_id", "as_of_date", "label"}
