@@ -274,8 +274,16 @@ class BoostedRecoveryModel(ClassifierMixin, BaseEstimator):
         super().__setstate__(state)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.predict_proba_encoded(self.encode(X))
+
+    def encode(self, X: pd.DataFrame) -> np.ndarray:
+        """The frame as the booster reads it; column by column, so permuting a column of
+        the encoding is permuting it in the frame (permutation importance relies on it)."""
+        return self.encoder_.transform(X)
+
+    def predict_proba_encoded(self, Z: np.ndarray) -> np.ndarray:
+        """`predict_proba` of an already encoded frame (`encode`)."""
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):
-            Z = self.encoder_.transform(X)
             if isinstance(self.calibrator_, CalibratedClassifierCV):  # stored before slices
                 return self.calibrator_.predict_proba(Z)
             raw = self.booster_.decision_function(Z)

@@ -279,9 +279,20 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
 
     # -- prediction ------------------------------------------------------------------------
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.predict_proba_encoded(self.encode(X))
+
+    def encode(self, X: pd.DataFrame) -> np.ndarray:
+        """Bin index per row and feature; column by column, so permuting a column of the
+        bins is permuting it in the frame (permutation importance relies on it)."""
+        return self._bin_matrix(X)
+
+    def predict_proba_encoded(self, bins: np.ndarray) -> np.ndarray:
+        """`predict_proba` of an already binned frame (`encode`)."""
         if self.encoding == "onehot":  # unseen bins score neutral, as in the points
-            return _from_logit(self.row_points_logit(X))
-        return self.logit_.predict_proba(self._woe_matrix(self._bin_matrix(X)))
+            factor = self.pdo / math.log(2.0)
+            offset = self.base_score - factor * math.log(self.base_odds)
+            return _from_logit((self._bin_points(bins).sum(axis=1) - offset) / factor)
+        return self.logit_.predict_proba(self._woe_matrix(bins))
 
     def row_points_logit(self, X: pd.DataFrame) -> np.ndarray:
         """Log-odds of recovery per row (the points, unscaled)."""
@@ -294,7 +305,9 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
 
     def row_points(self, X: pd.DataFrame) -> np.ndarray:
         """Points each row earns per feature (rows x features, order `feature_names_`)."""
-        bins = self._bin_matrix(X)
+        return self._bin_points(self._bin_matrix(X))
+
+    def _bin_points(self, bins: np.ndarray) -> np.ndarray:
         return np.column_stack(
             [self.points_[f][bins[:, j]] for j, f in enumerate(self.feature_names_)]
         )

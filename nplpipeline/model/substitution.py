@@ -24,6 +24,8 @@ expose them, or were stored with a CalibratedClassifierCV, take the per-feature 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
@@ -54,84 +56,121 @@ def batched_impacts(
 ) -> np.ndarray:
     """rows x features (order `feature_names_`): P(recovery) with the feature at its
     reference minus P(recovery) as is; 0 where the feature has no reference."""
-    if not _has_tree_predictors(model):
+    if not has_tree_predictors(model):
         return per_feature_impacts(model, X)
-    booster = model.booster_
-    trees = [iteration[0] for iteration in booster._predictors]
-    # the booster's own input space: its ordinal encoder recodes the categoricals and
-    # puts them first; the trees' feature indices refer to that order
-    Z = booster._preprocess_X(model.encoder_.transform(X), reset=False)
-    order, is_cat = _internal_order(booster, Z.shape[1])
     codes, has_ref = _encoded_references(model)
+    booster = model.booster_
     refs = booster._preprocess_X(np.where(has_ref, codes, np.nan)[None, :], reset=False)[0]
-    has_ref = has_ref[order]
-    nodes = _split_nodes(trees)
-    same = _unchanged(Z, refs, has_ref, nodes, is_cat)
-    batch = batch_rows or max(1024, BATCH_CELLS // max(len(trees), 1))
+    Z = internal_matrix(model, X)
+    trees = TreeSums.structure(model)
+    has_ref = has_ref[trees.order]
+    batch = batch_rows or max(1024, BATCH_CELLS // max(len(trees.trees), 1))
     internal = np.zeros(Z.shape)
     with threadpool_limits(limits=model.n_threads, user_api="openmp"):
-        kernel = _Kernel(model, trees, refs, has_ref, _trees_using(nodes, len(trees), Z.shape[1]))
         for start in range(0, len(Z), batch):
-            stop = min(start + batch, len(Z))
-            internal[start:stop] = kernel.impacts(Z[start:stop], same[start:stop])
+            sums = TreeSums(model, Z[start : start + batch], trees)
+            p = sums.probability(sums.raw)
+            raw_sub = np.repeat(sums.raw[:, None], Z.shape[1], axis=1)
+            for f in np.flatnonzero(has_ref):
+                raw_sub[:, f] = sums.raw_with(f, refs[f])
+            internal[start : start + batch] = (
+                sums.probability(raw_sub.ravel()).reshape(raw_sub.shape) - p[:, None]
+            )
     out = np.empty_like(internal)
-    out[:, order] = internal
+    out[:, trees.order] = internal
     return out
 
 
-def _internal_order(booster: object, n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """(feature index of each booster column, booster column is categorical)."""
-    if getattr(booster, "_preprocessor", None) is None:
-        return np.arange(n_features), np.zeros(n_features, dtype=bool)
-    cat = np.asarray(booster.is_categorical_, dtype=bool)
-    order = np.concatenate([np.flatnonzero(cat), np.flatnonzero(~cat)])
-    return order, cat[order]
+def internal_matrix(model: BoostedRecoveryModel, X: pd.DataFrame) -> np.ndarray:
+    """The frame in the booster's own input space: its ordinal encoder recodes the
+    categoricals and puts them first; the trees' feature indices refer to that order."""
+    return model.booster_._preprocess_X(model.encoder_.transform(X), reset=False)
 
 
-class _Kernel:
-    """One model's trees, references and tree-feature incidence, applied per batch."""
+@dataclass(frozen=True)
+class Trees:
+    """A booster's trees and, per booster column, the trees splitting on it."""
 
-    def __init__(
-        self,
-        model: BoostedRecoveryModel,
-        trees: list[object],
-        refs: np.ndarray,
-        has_ref: np.ndarray,
-        uses: np.ndarray,
-    ):
+    trees: list[object]
+    uses: np.ndarray  # trees x columns
+    thresholds: dict[int, np.ndarray]  # column -> sorted numeric thresholds, all trees
+    order: np.ndarray  # feature index (feature_names_) of each booster column
+    is_cat: np.ndarray  # booster column is categorical
+
+
+class TreeSums:
+    """Per-tree raw contributions of one batch of rows (booster space), so that the raw
+    score with one column replaced re-walks only the trees that split on that column,
+    and only for rows whose value could take another branch."""
+
+    def __init__(self, model: BoostedRecoveryModel, Z: np.ndarray, trees: Trees):
         booster = model.booster_
-        self.model, self.trees, self.refs, self.uses = model, trees, refs, uses
-        self.features = np.flatnonzero(has_ref & uses.any(axis=0))
+        self.model, self.Z, self.t = model, Z, trees
         self.known, self.f_idx_map = booster._bin_mapper.make_known_categories_bitsets()
         self.n_threads = _openmp_effective_n_threads(model.n_threads)
-        self.baseline = float(np.ravel(booster._baseline_prediction)[0])
+        self.V = np.empty((len(Z), len(trees.trees)))
+        for i in range(len(trees.trees)):
+            self.V[:, i] = self._tree(i, Z)
+        self.raw = float(np.ravel(booster._baseline_prediction)[0]) + self.V.sum(axis=1)
 
-    def _tree(self, t: int, Z: np.ndarray) -> np.ndarray:
-        return self.trees[t].predict(Z, self.known, self.f_idx_map, self.n_threads)
+    @staticmethod
+    def structure(model: BoostedRecoveryModel) -> Trees:
+        booster = model.booster_
+        trees = [iteration[0] for iteration in booster._predictors]
+        n = len(model.feature_names_)
+        if getattr(booster, "_preprocessor", None) is None:
+            order, is_cat = np.arange(n), np.zeros(n, dtype=bool)
+        else:
+            cat = np.asarray(booster.is_categorical_, dtype=bool)
+            order = np.concatenate([np.flatnonzero(cat), np.flatnonzero(~cat)])
+            is_cat = cat[order]
+        uses = np.zeros((len(trees), n), dtype=bool)
+        found: dict[int, list[np.ndarray]] = {}
+        for i, tree in enumerate(trees):
+            nodes = tree.nodes[tree.nodes["is_leaf"] == 0]
+            cols = nodes["feature_idx"].astype(np.int64)
+            uses[i, cols] = True
+            for c in np.unique(cols):
+                found.setdefault(int(c), []).append(nodes["num_threshold"][cols == c])
+        thresholds = {c: np.sort(np.concatenate(v)) for c, v in found.items()}
+        return Trees(trees, uses, thresholds, order, is_cat)
 
-    def impacts(self, Z: np.ndarray, same: np.ndarray) -> np.ndarray:
-        """Impacts for one batch; `same[i, f]` marks rows substitution cannot change."""
-        V = np.empty((len(Z), len(self.trees)))
-        for t in range(len(self.trees)):
-            V[:, t] = self._tree(t, Z)
-        raw = self.baseline + V.sum(axis=1)
-        raw_sub = np.repeat(raw[:, None], Z.shape[1], axis=1)
-        for f in self.features:
-            rows = np.flatnonzero(~same[:, f])
-            if not len(rows):
-                continue
-            trees_f = np.flatnonzero(self.uses[:, f])
-            Zf = Z[rows]
-            Zf[:, f] = self.refs[f]
-            old, new = np.zeros(len(rows)), np.zeros(len(rows))
-            for t in trees_f:  # same order both sides: unchanged leaves give delta 0.0
-                old += V[rows, t]
-                new += self._tree(t, Zf)
-            raw_sub[rows, f] = raw[rows] + (new - old)
-        p = self._probability(raw)
-        return self._probability(raw_sub.ravel()).reshape(raw_sub.shape) - p[:, None]
+    def _tree(self, i: int, Z: np.ndarray) -> np.ndarray:
+        return self.t.trees[i].predict(Z, self.known, self.f_idx_map, self.n_threads)
 
-    def _probability(self, raw: np.ndarray) -> np.ndarray:
+    def _changed(self, col: int, values: np.ndarray | float) -> np.ndarray:
+        """Rows where `values` can take another branch than the column's own value: a
+        node sends x left iff x <= threshold, so two values with as many thresholds
+        below them go the same way at every node; missing goes one way. Categoricals:
+        another code."""
+        z = self.Z[:, col]
+        v = np.broadcast_to(np.asarray(values, dtype=np.float64), z.shape)
+        both_missing = np.isnan(z) & np.isnan(v)
+        one_missing = np.isnan(z) != np.isnan(v)
+        thr = self.t.thresholds.get(col)
+        if self.t.is_cat[col] or thr is None:
+            return ~both_missing & (one_missing | (z != v))
+        cells_differ = np.searchsorted(thr, z, side="left") != np.searchsorted(thr, v, "left")
+        return one_missing | (~both_missing & cells_differ)
+
+    def raw_with(self, col: int, values: np.ndarray | float) -> np.ndarray:
+        """Raw scores with booster column `col` set to `values` (scalar or per row)."""
+        raw = self.raw.copy()
+        trees_c = np.flatnonzero(self.t.uses[:, col])
+        rows = np.flatnonzero(self._changed(col, values)) if len(trees_c) else []
+        if not len(rows):
+            return raw
+        Zc = self.Z[rows]
+        Zc[:, col] = values if np.ndim(values) == 0 else np.asarray(values)[rows]
+        old, new = np.zeros(len(rows)), np.zeros(len(rows))
+        for i in trees_c:  # same order both sides: unchanged leaves give delta 0.0
+            old += self.V[rows, i]
+            new += self._tree(i, Zc)
+        raw[rows] += new - old
+        return raw
+
+    def probability(self, raw: np.ndarray) -> np.ndarray:
+        """The calibrated P(recovery) of raw scores, as `predict_proba` gives it."""
         method = self.model.resolved_["calibration"]
         return np.clip(_calibrated(method, self.model.calibrator_, raw), 0.0, 1.0)
 
@@ -140,7 +179,7 @@ def _no_reference(ref: object) -> bool:
     return ref is None or (isinstance(ref, float) and np.isnan(ref))
 
 
-def _has_tree_predictors(model: BoostedRecoveryModel) -> bool:
+def has_tree_predictors(model: BoostedRecoveryModel) -> bool:
     booster = getattr(model, "booster_", None)
     return (
         not isinstance(getattr(model, "calibrator_", None), CalibratedClassifierCV)
@@ -168,52 +207,3 @@ def _encoded_references(model: BoostedRecoveryModel) -> tuple[np.ndarray, np.nda
         else:
             codes[j] = float(ref)
     return codes, has
-
-
-def _split_nodes(trees: list[object]) -> pd.DataFrame:
-    """Every split node of every tree: tree index, feature, numeric threshold."""
-    parts = []
-    for t, tree in enumerate(trees):
-        nodes = tree.nodes[tree.nodes["is_leaf"] == 0]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "tree": t,
-                    "feature": nodes["feature_idx"].astype(np.int64),
-                    "threshold": nodes["num_threshold"].astype(np.float64),
-                }
-            )
-        )
-    if not parts:
-        return pd.DataFrame({"tree": [], "feature": [], "threshold": []})
-    return pd.concat(parts, ignore_index=True)
-
-
-def _trees_using(nodes: pd.DataFrame, n_trees: int, n_features: int) -> np.ndarray:
-    """trees x features: True where the tree splits on the feature."""
-    uses = np.zeros((n_trees, n_features), dtype=bool)
-    uses[nodes["tree"].to_numpy(np.int64), nodes["feature"].to_numpy(np.int64)] = True
-    return uses
-
-
-def _unchanged(
-    Z: np.ndarray, refs: np.ndarray, has_ref: np.ndarray, nodes: pd.DataFrame, is_cat: np.ndarray
-) -> np.ndarray:
-    """rows x features: True where setting the feature to its reference cannot change
-    any tree's branch. Numerics: both missing, or both in the same cell of the feature's
-    thresholds over all trees (a node sends x left iff x <= threshold, so two values
-    with as many thresholds below them go the same way everywhere). Categoricals: the
-    same code, or both missing."""
-    same = np.ones(Z.shape, dtype=bool)
-    by_feature = dict(tuple(nodes.groupby("feature")["threshold"]))
-    for f in np.flatnonzero(has_ref):
-        z, ref = Z[:, f], refs[f]
-        if np.isnan(ref):
-            same[:, f] = np.isnan(z)
-        elif is_cat[f] or f not in by_feature:
-            same[:, f] = z == ref
-        else:
-            thr = np.sort(by_feature[f].to_numpy())
-            cell = np.searchsorted(thr, ref, side="left")
-            same[:, f] = ~np.isnan(z) & (np.searchsorted(thr, z, side="left") == cell)
-    return same

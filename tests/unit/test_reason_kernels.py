@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from nplpipeline.devtools.synthetic import make_recovery_frame
+from nplpipeline.model import plots
 from nplpipeline.model.boosting import BoostedRecoveryModel
 from nplpipeline.model.config import ModelConfig
 from nplpipeline.model.frame import infer_feature_spec, label_array
@@ -100,3 +101,65 @@ def test_reason_codes_carry_no_ids_or_values(booster, data) -> None:
     names = set(codes.filter(like="reason_feature_").stack().dropna())
     assert names <= set(booster.feature_names_)
     assert not names & {"loan_id", "customer_id", "as_of_date", "label"}
+
+
+# -- permutation importance -----------------------------------------------------------------
+class _CountingScorecard(WoEScorecard):
+    """Records how many rows every prediction sees."""
+
+    seen: list[int]
+
+    def predict_proba_encoded(self, bins: np.ndarray) -> np.ndarray:
+        self.seen.append(len(bins))
+        return super().predict_proba_encoded(bins)
+
+
+def test_permutation_importance_is_capped_and_deterministic(data) -> None:
+    train, score, num, cat = data
+    card = _CountingScorecard(num, cat).fit(train, label_array(train, "label"))
+    y = label_array(score, "label")
+    features = list(card.feature_names_)
+    card.seen = []
+    first = plots.permutation_importances(card, score, y, features, seed=3, max_rows=300)
+    assert card.seen and max(card.seen) == 300 < len(score)
+    assert len(card.seen) == 1 + len(features) * 3  # baseline + features x repeats
+    again = plots.permutation_importances(card, score, y, features, seed=3, max_rows=300)
+    pd.testing.assert_frame_equal(first, again)
+    assert first.feature.iloc[0] == "dpd"  # the planted driver matters most
+    other = plots.permutation_importances(card, score, y, features, seed=4, max_rows=300)
+    assert not other.importance.equals(first.importance)  # the seed picks the rows
+
+
+def test_encoded_importance_equals_shuffling_the_frame(booster, data) -> None:
+    _, score, _, _ = data
+    y = label_array(score, "label")
+    features = list(booster.feature_names_)
+    fast = plots.permutation_importances(booster, score, y, features, seed=1)
+
+    class Frame:  # the same model without the encoded path: sklearn shuffles the frame
+        def fit(self, X, y=None):
+            return self
+
+        def predict_proba(self, X):
+            return booster.predict_proba(X)
+
+    slow = plots.permutation_importances(Frame(), score, y, features, seed=1)
+    pd.testing.assert_frame_equal(fast, slow, check_exact=False, atol=1e-12)
+
+
+def test_binned_importance_equals_shuffling_the_frame(data) -> None:
+    train, score, num, cat = data
+    card = WoEScorecard(num, cat, encoding="onehot").fit(train, label_array(train, "label"))
+    y = label_array(score, "label")
+    features = list(card.feature_names_)
+    fast = plots.permutation_importances(card, score, y, features, seed=2)
+
+    class Frame:
+        def fit(self, X, y=None):
+            return self
+
+        def predict_proba(self, X):
+            return card.predict_proba(X)
+
+    slow = plots.permutation_importances(Frame(), score, y, features, seed=2)
+    pd.testing.assert_frame_equal(fast, slow, check_exact=False, atol=1e-12)
