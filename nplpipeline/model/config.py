@@ -264,8 +264,10 @@ class ModelConfig(_Strict):
     reasons: ReasonConfig = ReasonConfig()
     # Rows used for plots, permutation importance and the logged input example.
     evaluation_sample_rows: int = Field(default=20_000, ge=100)
-    # Rows for permutation importance (cost: features x repeats predictions of this many).
-    importance_sample_rows: int = Field(default=10_000, ge=100)
+    # Rows for permutation importance: the first rows of the seeded evaluation sample, so
+    # the same rows every run (cost: features x repeats predictions of this many, through
+    # only the trees that split on the shuffled feature for the booster). At most 50k.
+    importance_sample_rows: int = Field(default=10_000, ge=100, le=50_000)
     seed: int = 0
 
 

@@ -420,7 +420,12 @@ def _log_plots(
     y_s = test.loc[small.index, config.columns.label_column].astype(int).to_numpy()
     model = models[chosen]
     imp = plots.permutation_importances(
-        model, small, y_s, list(model.feature_names_), seed=config.seed
+        model,
+        small,
+        y_s,
+        list(model.feature_names_),
+        seed=config.seed,
+        max_rows=config.importance_sample_rows,
     )
     plots.importance_plot(imp, out / "importance.png")
     for png in ("roc", "calibration", "ks", "importance"):
