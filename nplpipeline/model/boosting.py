@@ -48,6 +48,7 @@ from threadpoolctl import threadpool_limits
 
 from nplpipeline.model.config import BoostingConfig
 from nplpipeline.model.encoding import FrameEncoder, as_strings
+from nplpipeline.model.hgb_binning import one_sort_per_feature
 from nplpipeline.model.split import stratified_mask
 
 
@@ -152,7 +153,7 @@ class BoostedRecoveryModel(ClassifierMixin, BaseEstimator):
         Without `as_of` (undated data) the slices are random, stratified by label, and
         rows are not weighted by recency.
         """
-        with threadpool_limits(limits=self.n_threads, user_api="openmp"):
+        with threadpool_limits(limits=self.n_threads, user_api="openmp"), one_sort_per_feature():
             return self._fit(X, np.asarray(y).astype(np.int64), as_of)
 
     def _fit(
