@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import threadpool_limits
 
@@ -72,7 +73,7 @@ def batched_impacts(
             p = sums.probability(sums.raw)
             raw_sub = np.repeat(sums.raw[:, None], Z.shape[1], axis=1)
             for f in np.flatnonzero(has_ref):
-                raw_sub[:, f] = sums.raw_with(f, refs[f])
+                raw_sub[:, f] = sums.raw_with_value(f, refs[f])
             internal[start : start + batch] = (
                 sums.probability(raw_sub.ravel()).reshape(raw_sub.shape) - p[:, None]
             )
@@ -96,6 +97,8 @@ class Trees:
     thresholds: dict[int, np.ndarray]  # column -> sorted numeric thresholds, all trees
     order: np.ndarray  # feature index (feature_names_) of each booster column
     is_cat: np.ndarray  # booster column is categorical
+    compact: list[tuple[object, np.ndarray]]  # per tree: predictor on its own columns only
+    tree_thresholds: dict[tuple[int, int], np.ndarray]  # (tree, column) -> sorted thresholds
 
 
 class TreeSums:
@@ -126,14 +129,19 @@ class TreeSums:
             is_cat = cat[order]
         uses = np.zeros((len(trees), n), dtype=bool)
         found: dict[int, list[np.ndarray]] = {}
+        per_tree: dict[tuple[int, int], np.ndarray] = {}
+        compact = []
         for i, tree in enumerate(trees):
             nodes = tree.nodes[tree.nodes["is_leaf"] == 0]
             cols = nodes["feature_idx"].astype(np.int64)
             uses[i, cols] = True
             for c in np.unique(cols):
-                found.setdefault(int(c), []).append(nodes["num_threshold"][cols == c])
+                thr = nodes["num_threshold"][cols == c]
+                found.setdefault(int(c), []).append(thr)
+                per_tree[(i, int(c))] = np.sort(thr)
+            compact.append(_compact(tree, np.unique(cols)))
         thresholds = {c: np.sort(np.concatenate(v)) for c, v in found.items()}
-        return Trees(trees, uses, thresholds, order, is_cat)
+        return Trees(trees, uses, thresholds, order, is_cat, compact, per_tree)
 
     def _tree(self, i: int, Z: np.ndarray) -> np.ndarray:
         return self.t.trees[i].predict(Z, self.known, self.f_idx_map, self.n_threads)
@@ -169,10 +177,58 @@ class TreeSums:
         raw[rows] += new - old
         return raw
 
+    def raw_with_value(self, col: int, value: float) -> np.ndarray:
+        """`raw_with` for one value for every row (a reference), tree by tree: a tree
+        is re-walked, on its own columns only, for the rows on the other side of one of
+        its thresholds on `col` from `value` (and the missing ones)."""
+        raw = self.raw.copy()
+        z = self.Z[:, col]
+        missing = np.flatnonzero(np.isnan(z))
+        order = np.argsort(z, kind="stable")[: len(z) - len(missing)]  # NaN sort last
+        ordered = z[order]
+        codes_differ = np.flatnonzero(z != value) if self.t.is_cat[col] else None
+        for i in np.flatnonzero(self.t.uses[:, col]):
+            if codes_differ is not None:
+                rows = codes_differ
+            elif np.isnan(value):
+                rows = order
+            else:
+                rows = self._other_cells(order, ordered, self.t.tree_thresholds[(i, col)], value)
+                rows = np.concatenate([rows, missing])
+            if not len(rows):
+                continue
+            predictor, cols = self.t.compact[i]
+            Zc = self.Z[np.ix_(rows, cols)]
+            Zc[:, int(np.searchsorted(cols, col))] = value
+            new = predictor.predict(Zc, self.known, self.f_idx_map[cols], self.n_threads)
+            raw[rows] += new - self.V[rows, i]
+        return raw
+
+    @staticmethod
+    def _other_cells(
+        order: np.ndarray, ordered: np.ndarray, thr: np.ndarray, value: float
+    ) -> np.ndarray:
+        """Rows (non-missing, `order` sorts them as `ordered`) not in the cell (a, b] of
+        `thr` that holds `value`: those some split sends the other way."""
+        k = np.searchsorted(thr, value, side="left")  # thresholds below value
+        lo = np.searchsorted(ordered, thr[k - 1], side="right") if k > 0 else 0
+        hi = np.searchsorted(ordered, thr[k], side="right") if k < len(thr) else len(ordered)
+        return np.concatenate([order[:lo], order[hi:]])
+
     def probability(self, raw: np.ndarray) -> np.ndarray:
         """The calibrated P(recovery) of raw scores, as `predict_proba` gives it."""
         method = self.model.resolved_["calibration"]
         return np.clip(_calibrated(method, self.model.calibrator_, raw), 0.0, 1.0)
+
+
+def _compact(tree: object, cols: np.ndarray) -> tuple[object, np.ndarray]:
+    """The tree as a predictor reading only `cols` (its split columns, sorted): walking
+    it on a copy of those columns costs a copy of k columns, not of all of them."""
+    nodes = tree.nodes.copy()
+    inner = nodes["is_leaf"] == 0
+    nodes["feature_idx"][inner] = np.searchsorted(cols, nodes["feature_idx"][inner])
+    predictor = TreePredictor(nodes, tree.binned_left_cat_bitsets, tree.raw_left_cat_bitsets)
+    return predictor, cols.astype(np.int64)
 
 
 def _no_reference(ref: object) -> bool:
