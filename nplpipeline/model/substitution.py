@@ -71,9 +71,7 @@ def batched_impacts(
         for start in range(0, len(Z), batch):
             sums = TreeSums(model, Z[start : start + batch], trees)
             p = sums.probability(sums.raw)
-            raw_sub = np.repeat(sums.raw[:, None], Z.shape[1], axis=1)
-            for f in np.flatnonzero(has_ref):
-                raw_sub[:, f] = sums.raw_with_value(f, refs[f])
+            raw_sub = sums.raw_with_references(refs, has_ref)
             internal[start : start + batch] = (
                 sums.probability(raw_sub.ravel()).reshape(raw_sub.shape) - p[:, None]
             )
@@ -97,7 +95,7 @@ class Trees:
     thresholds: dict[int, np.ndarray]  # column -> sorted numeric thresholds, all trees
     order: np.ndarray  # feature index (feature_names_) of each booster column
     is_cat: np.ndarray  # booster column is categorical
-    compact: list[tuple[object, np.ndarray]]  # per tree: predictor on its own columns only
+    compact: list[tuple[object, np.ndarray, np.ndarray]]  # per tree: own columns only
     tree_thresholds: dict[tuple[int, int], np.ndarray]  # (tree, column) -> sorted thresholds
 
 
@@ -111,7 +109,7 @@ class TreeSums:
         self.model, self.Z, self.t = model, Z, trees
         self.known, self.f_idx_map = booster._bin_mapper.make_known_categories_bitsets()
         self.n_threads = _openmp_effective_n_threads(model.n_threads)
-        self.V = np.empty((len(Z), len(trees.trees)))
+        self.V = np.empty((len(Z), len(trees.trees)), order="F")  # a tree's column contiguous
         for i in range(len(trees.trees)):
             self.V[:, i] = self._tree(i, Z)
         self.raw = float(np.ravel(booster._baseline_prediction)[0]) + self.V.sum(axis=1)
@@ -127,6 +125,7 @@ class TreeSums:
             cat = np.asarray(booster.is_categorical_, dtype=bool)
             order = np.concatenate([np.flatnonzero(cat), np.flatnonzero(~cat)])
             is_cat = cat[order]
+        _, f_idx_map = booster._bin_mapper.make_known_categories_bitsets()
         uses = np.zeros((len(trees), n), dtype=bool)
         found: dict[int, list[np.ndarray]] = {}
         per_tree: dict[tuple[int, int], np.ndarray] = {}
@@ -139,7 +138,7 @@ class TreeSums:
                 thr = nodes["num_threshold"][cols == c]
                 found.setdefault(int(c), []).append(thr)
                 per_tree[(i, int(c))] = np.sort(thr)
-            compact.append(_compact(tree, np.unique(cols)))
+            compact.append(_compact(tree, np.unique(cols), f_idx_map))
         thresholds = {c: np.sort(np.concatenate(v)) for c, v in found.items()}
         return Trees(trees, uses, thresholds, order, is_cat, compact, per_tree)
 
@@ -177,43 +176,57 @@ class TreeSums:
         raw[rows] += new - old
         return raw
 
-    def raw_with_value(self, col: int, value: float) -> np.ndarray:
-        """`raw_with` for one value for every row (a reference), tree by tree: a tree
-        is re-walked, on its own columns only, for the rows on the other side of one of
-        its thresholds on `col` from `value` (and the missing ones)."""
-        raw = self.raw.copy()
-        z = self.Z[:, col]
-        missing = np.flatnonzero(np.isnan(z))
-        order = np.argsort(z, kind="stable")[: len(z) - len(missing)]  # NaN sort last
-        ordered = z[order]
-        codes_differ = np.flatnonzero(z != value) if self.t.is_cat[col] else None
-        for i in np.flatnonzero(self.t.uses[:, col]):
-            if codes_differ is not None:
-                rows = codes_differ
-            elif np.isnan(value):
-                rows = order
-            else:
-                rows = self._other_cells(order, ordered, self.t.tree_thresholds[(i, col)], value)
-                rows = np.concatenate([rows, missing])
-            if not len(rows):
-                continue
-            predictor, cols = self.t.compact[i]
-            Zc = self.Z[np.ix_(rows, cols)]
-            Zc[:, int(np.searchsorted(cols, col))] = value
-            new = predictor.predict(Zc, self.known, self.f_idx_map[cols], self.n_threads)
-            raw[rows] += new - self.V[rows, i]
-        return raw
+    def raw_with_references(self, refs: np.ndarray, has_ref: np.ndarray) -> np.ndarray:
+        """rows x columns: raw scores with column c set to refs[c] (where has_ref[c]).
 
-    @staticmethod
-    def _other_cells(
-        order: np.ndarray, ordered: np.ndarray, thr: np.ndarray, value: float
+        Tree by tree: a tree is re-walked, through a copy of the tree that reads only
+        its own columns, for each of its columns with a reference, and only for the
+        rows on the other side of one of its thresholds on that column from the
+        reference (a range of the rows sorted by the column), or missing."""
+        k = self.Z.shape[1]
+        raw_sub = np.asfortranarray(np.repeat(self.raw[:, None], k, axis=1))
+        sorted_by = {c: self._sorted(c, refs[c]) for c in np.flatnonzero(has_ref)}
+        for i, (predictor, cols, f_idx_map) in enumerate(self.t.compact):
+            targets = [j for j, c in enumerate(cols) if has_ref[c]]
+            if not targets:
+                continue
+            Zt = np.ascontiguousarray(self.Z[:, cols])
+            before = self.V[:, i]
+            for j in targets:
+                c = int(cols[j])
+                rows = self._rows_to_walk(i, c, refs[c], sorted_by[c])
+                if not len(rows):
+                    continue
+                Zc = Zt[rows]
+                Zc[:, j] = refs[c]
+                new = predictor.predict(Zc, self.known, f_idx_map, self.n_threads)
+                raw_sub[rows, c] += new - before[rows]  # unchanged leaf: adds 0.0
+        return raw_sub
+
+    def _sorted(self, col: int, value: float) -> tuple[np.ndarray, ...]:
+        """(the column contiguous, its missing mask, rows whose code is not `value`)."""
+        z = np.ascontiguousarray(self.Z[:, col])
+        missing = np.isnan(z)
+        other = np.flatnonzero(z != value) if self.t.is_cat[col] else np.flatnonzero(~missing)
+        return z, missing, other
+
+    def _rows_to_walk(
+        self, tree: int, col: int, value: float, by: tuple[np.ndarray, ...]
     ) -> np.ndarray:
-        """Rows (non-missing, `order` sorts them as `ordered`) not in the cell (a, b] of
-        `thr` that holds `value`: those some split sends the other way."""
+        """Rows (in row order: gathers read memory in sequence) that some split of the
+        tree on `col` may send another way than `value`: another code (categoricals);
+        outside the cell (a, b] of the tree's thresholds holding `value`, or missing."""
+        z, missing, other = by
+        if self.t.is_cat[col] or np.isnan(value):  # missing rows go value's way already
+            return other
+        thr = self.t.tree_thresholds[(tree, col)]
         k = np.searchsorted(thr, value, side="left")  # thresholds below value
-        lo = np.searchsorted(ordered, thr[k - 1], side="right") if k > 0 else 0
-        hi = np.searchsorted(ordered, thr[k], side="right") if k < len(thr) else len(ordered)
-        return np.concatenate([order[:lo], order[hi:]])
+        outside = missing.copy()
+        if k > 0:
+            outside |= z <= thr[k - 1]
+        if k < len(thr):
+            outside |= z > thr[k]
+        return np.flatnonzero(outside)
 
     def probability(self, raw: np.ndarray) -> np.ndarray:
         """The calibrated P(recovery) of raw scores, as `predict_proba` gives it."""
@@ -221,14 +234,17 @@ class TreeSums:
         return np.clip(_calibrated(method, self.model.calibrator_, raw), 0.0, 1.0)
 
 
-def _compact(tree: object, cols: np.ndarray) -> tuple[object, np.ndarray]:
-    """The tree as a predictor reading only `cols` (its split columns, sorted): walking
-    it on a copy of those columns costs a copy of k columns, not of all of them."""
+def _compact(
+    tree: object, cols: np.ndarray, f_idx_map: np.ndarray
+) -> tuple[object, np.ndarray, np.ndarray]:
+    """The tree as a predictor reading only `cols` (its split columns, sorted), and its
+    categorical-bitset map for those columns: walking it on a copy of k columns costs a
+    copy of k columns, not of all of them."""
     nodes = tree.nodes.copy()
     inner = nodes["is_leaf"] == 0
     nodes["feature_idx"][inner] = np.searchsorted(cols, nodes["feature_idx"][inner])
     predictor = TreePredictor(nodes, tree.binned_left_cat_bitsets, tree.raw_left_cat_bitsets)
-    return predictor, cols.astype(np.int64)
+    return predictor, cols.astype(np.int64), np.ascontiguousarray(f_idx_map[cols])
 
 
 def _no_reference(ref: object) -> bool:
