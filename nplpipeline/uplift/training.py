@@ -39,7 +39,8 @@ TIER_COLUMNS = ("mild", "severe", "extremely_severe")
 
 def decision_dates(conn: sa.Connection, as_of: dt.date, uplift: UpliftPolicy) -> list[dt.date]:
     """Plan dates on the cadence whose horizon closed by ``as_of``."""
-    last = as_of - dt.timedelta(days=uplift.horizon_days)
+    # +1: contacts of D + horizon arrive with the next day's drop
+    last = as_of - dt.timedelta(days=uplift.horizon_days + 1)
     p = treatment_plan.c
     rows = conn.execute(sa.select(p.as_of_date).where(p.as_of_date <= last).distinct()).all()
     dates = sorted(pd.Timestamp(r[0]).date() for r in rows)

@@ -21,34 +21,8 @@ from nplpipeline.uplift.evaluation import (
 )
 from nplpipeline.uplift.gate import decide
 from nplpipeline.uplift.policy import choose, policy_matrix
+from nplpipeline.uplift.synthetic import NAMES, synthetic_log, true_effects
 from nplpipeline.uplift.treatments import propensities
-
-NAMES = ["no_extra_action", "call", "visit"]
-# Two strata with different known arm shares, like two tiers.
-SHARES = {0: [0.1, 0.8, 0.1], 1: [0.3, 0.4, 0.3]}
-
-
-def true_effects(x: np.ndarray) -> pd.DataFrame:
-    """True net outcome per treatment: calls pay where x0 is high, visits where low."""
-    base = 50 + 20 * x[:, 1]
-    return pd.DataFrame(
-        {
-            "no_extra_action": base,
-            "call": base + 30 * x[:, 0] - 5,
-            "visit": base + 20 - 30 * x[:, 0],
-        }
-    )
-
-
-def synthetic_log(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
-    rng = np.random.default_rng(seed)
-    x = np.column_stack([rng.uniform(0, 1, n), rng.normal(0, 1, n), rng.integers(0, 2, n)])
-    prob = pd.DataFrame([SHARES[int(s)] for s in x[:, 2]], columns=NAMES)
-    cum = prob.cumsum(axis=1).to_numpy()
-    t = np.asarray(NAMES, dtype=object)[(rng.uniform(0, 1, (n, 1)) > cum).sum(axis=1)]
-    mu = true_effects(x)
-    y = mu.to_numpy()[np.arange(n), [NAMES.index(v) for v in t]] + rng.normal(0, 10, n)
-    return x, t, y, prob
 
 
 def _tau_error(values: pd.DataFrame, x: np.ndarray, name: str) -> float:
@@ -195,3 +169,16 @@ def test_default_policy_propensities_are_the_arm_shares():
     assert prob.loc[3, "agency"] == pytest.approx(0.9)
     # drawn as severe control, now extremely severe: keeps its untreated arm
     assert prob.loc[4, "no_extra_action"] == pytest.approx(0.05)
+
+
+def test_every_crm_payload_field_is_documented():
+    from pathlib import Path
+
+    from nplpipeline.act.delivery.payload import FIELD_NAMES
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "crm-payload.md").read_text()
+    table = [line for line in doc.splitlines() if line.startswith("| `")]
+    named = " ".join(line.split("|")[1] for line in table)
+    for name in FIELD_NAMES:
+        stem = name.rsplit("_", 1)[0] if name[-1].isdigit() else name
+        assert f"`{name}`" in named or f"`{stem}_1`" in named, name
