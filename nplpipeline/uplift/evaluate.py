@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -67,13 +68,9 @@ def split_out_of_time(rows: pd.DataFrame, days: int) -> tuple[pd.DataFrame, pd.D
 def fit(rows: pd.DataFrame, uplift: UpliftPolicy, version: str) -> Learned:
     x, prob = design_matrix(rows), prob_matrix(rows, uplift)
     t, y = rows["treatment"].to_numpy(dtype=object), rows["net_recovery"].to_numpy(float)
-    seed = uplift.seed
-
-    def make() -> object:
-        return default_regressor(seed)
-
+    make = partial(default_regressor, uplift.seed)  # picklable: the policy is kept on disk
     n, f = uplift.min_rows_per_treatment, uplift.cross_fit_folds
-    dr = DRLearner(make, make, min_rows=n, folds=f, seed=seed).fit(x, t, y, prob)
+    dr = DRLearner(make, make, min_rows=n, folds=f, seed=uplift.seed).fit(x, t, y, prob)
     tl = TLearner(make, min_rows=n).fit(x, t, y, prob)
     return Learned(dr, tl, np.nanmedian(x, axis=0), version)
 

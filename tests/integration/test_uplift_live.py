@@ -45,7 +45,7 @@ def _independent_net(url: str, rows: pd.DataFrame, costs: dict[str, float], h: i
         ).df()
         acts = con.sql(
             "select loan_id, cast(action_at as date) d, channel, performed_by "
-            "from raw_collection_actions where performed_by not in "
+            "from raw_collection_actions where coalesce(performed_by, '') not in "
             "(select agency_id from raw_agencies)"
         ).df()
         comm = con.sql("select loan_id, paid_on d, commission from act_agency_commissions").df()
