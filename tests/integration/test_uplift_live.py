@@ -122,7 +122,7 @@ def _check_decisions(url: str, day: dt.date) -> None:
         got = con.sql(f"select * from act_nba_decisions where as_of_date = '{day}'").df()
         planned = con.sql(
             f"select count(*) from act_treatment_plan where as_of_date = '{day}'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     finally:
         con.close()
     assert len(got) == planned  # every planned account has a decision
