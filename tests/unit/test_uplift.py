@@ -182,3 +182,35 @@ def test_every_crm_payload_field_is_documented():
     for name in FIELD_NAMES:
         stem = name.rsplit("_", 1)[0] if name[-1].isdigit() else name
         assert f"`{name}`" in named or f"`{stem}_1`" in named, name
+
+
+def test_reasons_name_the_covariates_that_move_the_gain_and_never_a_value():
+    from nplpipeline.uplift.explain import top_reasons
+
+    x = np.array([[5.0, 0.0, 1.0], [-5.0, 2.0, 1.0]])
+
+    def gain(m: np.ndarray) -> np.ndarray:
+        return 3.0 * m[:, 0] - 1.0 * m[:, 1]  # the third covariate never matters
+
+    out = top_reasons(gain, x, np.zeros(3), ["dpd", "rpc_30d", "tier_mild"], top=3)
+    assert out.loc[0, "nba_reason_1"] == "dpd raises the gain"
+    assert out.loc[1, "nba_reason_1"] == "dpd lowers the gain"
+    assert out.loc[1, "nba_reason_2"] == "rpc_30d lowers the gain"
+    assert out["nba_reason_3"].isna().all()  # no contribution, no reason
+    texts = [v for v in out.to_numpy().ravel() if isinstance(v, str)]
+    allowed = {f"{n} {w} the gain" for n in ("dpd", "rpc_30d") for w in ("raises", "lowers")}
+    assert set(texts) <= allowed  # a name and a direction, never a value
+
+
+def test_uplift_policy_rejects_unknown_keys_and_unknown_capacity(tmp_path):
+    import yaml
+
+    from nplpipeline.uplift.config import DEFAULT_UPLIFT_POLICY_FILE
+
+    spec = yaml.safe_load(DEFAULT_UPLIFT_POLICY_FILE.read_text())
+    for bad in ({"horizon_dayz": 3}, {"capacity": {"teleport": 5}}):
+        path = tmp_path / "u.yaml"
+        path.write_text(yaml.safe_dump({**spec, **bad}))
+        with pytest.raises(ValueError):
+            load_uplift_policy(path)
+    assert load_uplift_policy().version().startswith("nba-")
