@@ -21,6 +21,7 @@ from nplpipeline.cli_common import EXIT_PERMANENT, echo_json, run_stage, shard_o
 from nplpipeline.cli_common import parse_date as _date
 from nplpipeline.cli_stages import COMMANDS as STAGE_COMMANDS
 from nplpipeline.cli_twin import twin as twin_command
+from nplpipeline.cli_uplift import uplift as uplift_command
 from nplpipeline.settings import get_settings
 
 _echo_json = echo_json
@@ -146,6 +147,7 @@ def delinquency(as_of: dt.date, shard: Any) -> None:
 for _command in STAGE_COMMANDS:
     main.add_command(_command)
 main.add_command(twin_command)
+main.add_command(uplift_command)
 
 
 @main.command()

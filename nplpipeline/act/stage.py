@@ -49,6 +49,7 @@ from nplpipeline.staging import (
     stg_contact_history,
     stg_customers_as_of,
 )
+from nplpipeline.uplift.fields import NBA_FIELDS, nba_fields
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.partitions import replace_partition, replace_shard, replace_where
@@ -200,6 +201,9 @@ def _worklist_rows(
     ]
     least = w[remaining].astype("Float64").min(axis=1, skipna=True)  # the tightest cap
     w["remaining_call_attempts"] = least.where(w["channel"].isin(call_channels)).astype("Int64")
+    for col in NBA_FIELDS:  # a plan without next-best-action decisions sends them empty
+        if col not in w.columns:
+            w[col] = pd.NA
     keep = _columns(worklist)
     missing = [c for c in keep if c not in w.columns]
     if missing:
@@ -344,6 +348,7 @@ def run_worklists(as_of: dt.date, settings: Settings | None = None) -> dict[str,
             )
             if plan.empty:
                 raise RuntimeError(f"no treatment plan on {as_of}: run the plan step first")
+            plan = plan.merge(nba_fields(conn, as_of), on="loan_id", how="left")
             scores = read_frame(
                 conn,
                 sa.select(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from nplpipeline.score.tables import TOP_REASONS
+from nplpipeline.uplift.explain import TOP_NBA_REASONS as NBA_REASONS
 from nplpipeline.warehouse.tables import MONEY, metadata
 
 # The suppression log's channel for held-back agency placements: the placement step
@@ -94,6 +95,10 @@ worklist = sa.Table(
     sa.Column("legal_ready", sa.Boolean(), nullable=False),
     *(sa.Column(f"reason_{i}", sa.String()) for i in range(1, TOP_REASONS + 1)),
     sa.Column("model_version", sa.String(), nullable=False),
+    # the learned next-best-action for the account (``uplift``), NULL without decisions
+    sa.Column("nba_treatment", sa.String()),
+    sa.Column("nba_uplift", MONEY),
+    *(sa.Column(f"nba_reason_{i}", sa.String()) for i in range(1, NBA_REASONS + 1)),
 )
 
 suppression_log = sa.Table(

@@ -102,6 +102,11 @@ def worklist_rows(as_of: dt.date, loans: range) -> pd.DataFrame:
                 "reason_2": "逾期金额较高",
                 "reason_3": None,
                 "model_version": "3",
+                "nba_treatment": "call" if i % 2 else None,
+                "nba_uplift": round(12.5 + i, 2) if i % 2 else None,
+                "nba_reason_1": "dpd lowers the gain" if i % 2 else None,
+                "nba_reason_2": None,
+                "nba_reason_3": None,
             }
         )
     return pd.DataFrame(rows)

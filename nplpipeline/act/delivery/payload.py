@@ -65,6 +65,11 @@ FIELDS: tuple[PayloadField, ...] = (
     PayloadField("reason_1", "string", False, "Top reason for the score, in a collector's words."),
     PayloadField("reason_2", "string", False, "Second reason."),
     PayloadField("reason_3", "string", False, "Third reason."),
+    PayloadField("nba_treatment", "string", False, "Learned next-best-action (uplift policy)."),
+    PayloadField("nba_uplift", "money", False, "Its estimated net gain over the tier policy."),
+    PayloadField("nba_reason_1", "string", False, "Top reason for the next-best-action."),
+    PayloadField("nba_reason_2", "string", False, "Second reason."),
+    PayloadField("nba_reason_3", "string", False, "Third reason."),
 )
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 FIELDS_BY_NAME: dict[str, PayloadField] = {f.name: f for f in FIELDS}
