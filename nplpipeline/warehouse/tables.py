@@ -11,6 +11,9 @@ in ``nplpipeline.schema``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import sqlalchemy as sa
 
 from nplpipeline.contract import ENTITIES, Entity, Field
@@ -150,10 +153,65 @@ sa.Index("ix_quarantine_drop", quarantine.c.entity, quarantine.c.drop_date)
 
 
 def ensure_schema(bind: sa.Engine | sa.Connection) -> None:
-    """Create the tables registered so far that are missing; never drops or alters.
+    """Create the tables registered so far that are missing, and add missing nullable
+    columns to tables that exist; never drops, renames or retypes.
 
     Tables declared beside their stage register themselves on ``metadata`` when their
     module is imported; ``nplpipeline.schema.ensure_schema`` (the registry above the
-    stages) imports every one of them first. This module imports no stage.
+    stages) imports every one of them first. This module imports no stage. The additive
+    step lets a warehouse created by an earlier release take a release that adds an
+    optional column (e.g. a new CRM payload field) without a hand-written migration.
     """
     metadata.create_all(bind, checkfirst=True)
+    add_missing_columns(bind)
+
+
+def add_missing_columns(bind: sa.Engine | sa.Connection) -> list[str]:
+    """``ALTER TABLE ... ADD COLUMN`` for each declared nullable column an existing table
+    lacks (same statement on DuckDB and PostgreSQL); returns ``table.column`` added.
+
+    A missing NOT NULL column cannot be added to a table with rows without a default:
+    that is a real migration, so it fails loudly instead of guessing.
+    """
+    added: list[str] = []
+    with _connection(bind) as conn:
+        present = existing_columns(conn)
+        for table in metadata.sorted_tables:
+            if table.name not in present:
+                continue
+            for column in table.columns:
+                if column.name in present[table.name]:
+                    continue
+                if not column.nullable:
+                    raise RuntimeError(
+                        f"{table.name}.{column.name} is NOT NULL and missing: migrate by hand"
+                    )
+                type_sql = column.type.compile(dialect=conn.dialect)
+                name = conn.dialect.identifier_preparer.quote(column.name)
+                conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {name} {type_sql}"))
+                added.append(f"{table.name}.{column.name}")
+    return added
+
+
+def existing_columns(conn: sa.Connection) -> dict[str, set[str]]:
+    """Columns per table of the current schema, from information_schema (which DuckDB
+    and PostgreSQL both answer; duckdb-engine's inspector does not reflect columns)."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema()"
+        )
+    )
+    present: dict[str, set[str]] = {}
+    for table_name, column_name in rows:
+        present.setdefault(table_name, set()).add(column_name)
+    return present
+
+
+@contextlib.contextmanager
+def _connection(bind: sa.Engine | sa.Connection) -> Iterator[sa.Connection]:
+    if isinstance(bind, sa.Connection):
+        yield bind
+        return
+    with bind.begin() as conn:
+        yield conn

@@ -187,3 +187,25 @@ def test_upsert_latest_wins_in_any_replay_order(warehouse_url: str) -> None:
         engine.dispose()
         results.add(tuple(map(tuple, rows)))
     assert results == {(("C1", "v3"), ("C2", "only"), ("C3", "late-replay"))}
+
+
+def test_ensure_schema_adds_new_nullable_columns_to_an_existing_table(warehouse_url: str) -> None:
+    """A warehouse created before a release that added optional columns (here the
+    worklist's NBA fields) takes them on the next ensure_schema, rows kept."""
+    from nplpipeline.act.tables import worklist as act_worklist
+    from nplpipeline.warehouse.tables import existing_columns, add_missing_columns
+
+    new = [c.name for c in act_worklist.columns if c.name.startswith("nba_")]
+    assert new, "the worklist declares its NBA columns"
+    old = sa.MetaData()
+    sa.Table(act_worklist.name, old, *(c.copy() for c in act_worklist.columns if c.name not in new))
+    engine = create_warehouse_engine(warehouse_url)
+    try:
+        with begin(engine) as conn:
+            old.create_all(conn)
+            ensure_schema(conn)
+            columns = existing_columns(conn)[act_worklist.name]
+            assert set(new) <= columns
+            assert add_missing_columns(conn) == []  # idempotent
+    finally:
+        engine.dispose()
