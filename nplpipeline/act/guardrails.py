@@ -24,11 +24,13 @@ from nplpipeline.act.guardrail_clock import day_starts, local_time_utc
 from nplpipeline.act.guardrail_history import (
     NUMBER_COLUMN,
     CustomerView,
+    instants_at,
     last_conversation,
     number_keys,
     open_dispute_customers,
     prepare_history,
     ptp_pending_customers,
+    utc_ns,
     wrong_party_numbers,
 )
 from nplpipeline.act.guardrails_config import STRICTEST, GuardrailPolicy
@@ -50,7 +52,7 @@ REASON_ORDER: tuple[str, ...] = (
     caps.DEBT_CAP,
 )
 CHECK_COLUMNS = ["rule", "candidates_checked", "allowed", "suppressed"]
-_INTERNAL = ["is_call", "number_key", "zone_ok"]
+_INTERNAL = ["is_call", "number_key", "zone_ok", "master_row"]
 
 
 @dataclass(frozen=True)
@@ -109,24 +111,26 @@ def _candidates(candidates: pd.DataFrame, cust: CustomerView, p: GuardrailPolicy
     due = cand["schedulable"] if "schedulable" in cand.columns else pd.Series(True, cand.index)
     cand["schedulable"] = due.fillna(True).astype(bool)
     cand["is_call"] = cand["channel"].isin(p.call_channels)
-    cand["timezone"] = cust.column("_zone", cand["customer_id"], p.default_timezone)
-    cand["timezone"] = cand["timezone"].astype("string")
-    cand["zone_ok"] = cust.column("_zone_ok", cand["customer_id"], False).astype(bool)
+    row = cust.rows(cand["customer_id"])  # hashed once; every customer column reads it
+    cand["timezone"] = cust.at("_zone", row, cand.index, p.default_timezone).astype("string")
+    cand["zone_ok"] = cust.at("_zone_ok", row, cand.index, False).astype(bool)
     explicit = cand[NUMBER_COLUMN] if NUMBER_COLUMN in cand.columns else None
-    master = cust.column("_phone", cand["customer_id"])
+    master = cust.at("_phone", row, cand.index)
     cand["number_key"] = number_keys(explicit, master, cand["customer_id"])
+    cand["master_row"] = row
     return cand
 
 
 def _account_rules(r: _Reasons, cand: pd.DataFrame, cust: CustomerView, p: GuardrailPolicy):
     """Holds on the whole account: unknown customer, flags (set or unknown), bad zone."""
-    known = pd.Series(cust.rows(cand["customer_id"]) >= 0, index=cand.index)
+    row = cand["master_row"].to_numpy()
+    known = pd.Series(row >= 0, index=cand.index)
     r.mark(~known, "missing:customer", "special_handling")
     flags = {}
     for flag in p.suppress_flags:  # loop over the 5 flags, not accounts
         if flag not in cust.frame.columns:
             raise ValueError(f"customers lacks flag column {flag!r}: cannot prove it is unset")
-        flags[flag] = cust.column(flag, cand["customer_id"]).astype("boolean")
+        flags[flag] = cust.at(flag, row, cand.index).astype("boolean")
     for flag, route in p.suppress_flags.items():
         r.mark(flags[flag], f"flag:{flag}", route)
     if p.unknown_flags == "hold":
@@ -163,12 +167,11 @@ def _history_rules(
             applies=channel.isin(p.ptp_blocked_channels),
         )
     if p.cooling_off_days_after_conversation is not None:
-        last = last_conversation(h, p)
-        at = last.reindex(pd.Index(cand["customer_id"].to_numpy(dtype=object))).to_numpy()
+        found, at = instants_at(last_conversation(h, p), cand["customer_id"])
         days = p.cooling_off_days_after_conversation
         since = day_starts(cand["timezone"], run_date - timedelta(days=days), cand["zone_ok"])
         r.mark(
-            pd.Series(pd.notna(at) & (at >= since.to_numpy()), index=cand.index),
+            pd.Series(found & (at >= utc_ns(since)), index=cand.index),
             "cooling_off:conversation",
             applies=channel.isin(p.cooling_off_channels),
         )
