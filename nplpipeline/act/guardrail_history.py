@@ -97,6 +97,17 @@ class CustomerView:
         return self.zone_at(self.rows(customer_ids), customer_ids.index, default_zone)
 
 
+def with_standing(history: pd.DataFrame, standing: pd.DataFrame | None) -> pd.DataFrame:
+    """The look-back window's contacts plus the older ones that still bind
+    (``staging.stg_standing_contacts``: open disputes, promises still due, each debtor's
+    last answered call), so a state a contact opened is never forgotten with age."""
+    if standing is None or standing.empty:
+        return history
+    if history.empty:
+        return standing.reindex(columns=history.columns)
+    return pd.concat([history, standing.reindex(columns=history.columns)], ignore_index=True)
+
+
 def prepare_history(
     history: pd.DataFrame,
     cust: CustomerView,

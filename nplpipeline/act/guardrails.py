@@ -31,6 +31,7 @@ from nplpipeline.act.guardrail_history import (
     prepare_history,
     ptp_pending_customers,
     utc_ns,
+    with_standing,
     wrong_party_numbers,
 )
 from nplpipeline.act.guardrails_config import STRICTEST, GuardrailPolicy
@@ -230,6 +231,7 @@ def apply_guardrails(
     run_date: date,
     policy: GuardrailPolicy = STRICTEST,
     agency_ids: Iterable[str] = (),
+    standing: pd.DataFrame | None = None,
 ) -> GuardrailResult:
     """Split proposed contacts for ``run_date`` (borrower-local) into allowed / suppressed.
 
@@ -240,13 +242,15 @@ def apply_guardrails(
     ``customers``: the master (timezone, flags, optional phone, updated_at). ``history``:
     collection_actions rows (naive ``action_at`` on the customer's clock, offset ones
     converted). ``agency_ids``: agencies whose call-channel actions are agency contacts.
+    ``standing``: contacts from before ``history``'s window that still bind (open
+    disputes, promises still due, last answered calls; ``stg_standing_contacts``).
     """
     p = policy
     cust = CustomerView.build(customers, p)
     cand = _candidates(candidates, cust, p)
     r = _Reasons(cand.index)
     _account_rules(r, cand, cust, p)
-    h = prepare_history(history, cust, run_date, p, agency_ids)
+    h = prepare_history(with_standing(history, standing), cust, run_date, p, agency_ids)
     _history_rules(r, cand, h, cust, run_date, p)
     _window_rule(r, cand, p)
     room = _cap_rules(r, cand, h, run_date, p)
