@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from nplpipeline.act.guardrail_clock import to_instants
+from nplpipeline.act.guardrail_clock import clock_seconds, to_instants
 from nplpipeline.act.guardrail_history import with_standing
 from nplpipeline.act.guardrails_config import GuardrailPolicy
 from nplpipeline.contract import (
@@ -207,8 +207,8 @@ def _window_check(a: _Audit) -> None:
     it, p = a.items, a.p
     if "earliest_local_time" not in it:
         return
-    start = _clock_seconds(it["earliest_local_time"])
-    end = _clock_seconds(it["latest_local_time"])
+    start = clock_seconds(it["earliest_local_time"])
+    end = clock_seconds(it["latest_local_time"])
     # an unreadable window bound is a breach: the CRM could not honour it
     outside = ~(start >= _secs(p.window_start)) | ~(end <= _secs(p.window_end))
     a.flag("window:outside_contact_hours", outside, it["channel"].isin(p.timed_channels))
@@ -216,14 +216,6 @@ def _window_check(a: _Audit) -> None:
 
 def _secs(t: time) -> float:
     return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
-
-
-def _clock_seconds(values: pd.Series) -> pd.Series:
-    """'HH:MM[:SS[.f]]' (or ``time``) as seconds after midnight, NaN when unreadable."""
-    text = values.astype("string").str.strip()
-    text = text.where(~text.str.fullmatch(r"[0-9]{2}:[0-9]{2}").fillna(False), text + ":00")
-    secs = pd.to_timedelta(text, errors="coerce").dt.total_seconds()
-    return secs.where(secs < 86400)
 
 
 def audit_worklist(

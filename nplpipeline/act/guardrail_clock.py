@@ -79,6 +79,19 @@ def to_instants(values: pd.Series, zone: pd.Series) -> pd.Series:
     return out
 
 
+def clock_seconds(values: pd.Series) -> pd.Series:
+    """Local clock times ('H:MM', 'HH:MM[:SS[.f]]', ``time`` or timestamps) as seconds
+    after midnight, NaN when unreadable -- parsed in C, not one Python call per row."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return (values - values.dt.normalize()).dt.total_seconds()
+    text = values.astype("string").str.strip()
+    text = text.str.replace(r"^([0-9]):", r"0\1:", regex=True)  # '8:00' -> '08:00'
+    at = pd.to_datetime("1970-01-01T" + text, format="ISO8601", errors="coerce")
+    secs = (at - pd.Timestamp("1970-01-01")).dt.total_seconds()
+    plain = text.str.fullmatch(r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?").fillna(False)
+    return secs.where(plain.to_numpy(dtype=bool))  # no date, zone or offset sneaks in
+
+
 def midnight_utc(zone: str, day: date) -> pd.Timestamp:
     """The instant ``day`` begins in ``zone`` (a midnight skipped by DST: the first minute)."""
     local = pd.Series([datetime.combine(day, time())], dtype="datetime64[ns]")

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from nplpipeline.act import guardrail_caps as caps
-from nplpipeline.act.guardrail_clock import day_starts, local_time_utc
+from nplpipeline.act.guardrail_clock import clock_seconds, day_starts, local_time_utc
 from nplpipeline.act.guardrail_history import (
     NUMBER_COLUMN,
     CustomerView,
@@ -90,15 +90,6 @@ class _Reasons:
         t = pd.DataFrame(self.tally, columns=["rule", "candidates_checked", "suppressed"])
         t["allowed"] = t["candidates_checked"] - t["suppressed"]
         return t[CHECK_COLUMNS]
-
-
-def _seconds_of_day(s: pd.Series) -> pd.Series:
-    """Local clock time as seconds after midnight; accepts timestamps, time or 'HH:MM[:SS]'."""
-    if pd.api.types.is_datetime64_any_dtype(s):
-        return (s - s.dt.normalize()).dt.total_seconds()
-    txt = s.astype("string").str.strip()
-    txt = txt.where(txt.str.len() != 5, txt + ":00")
-    return pd.to_timedelta(txt, errors="coerce").dt.total_seconds()
 
 
 def _secs(t: time) -> int:
@@ -191,7 +182,7 @@ def _window_rule(r: _Reasons, cand: pd.DataFrame, p: GuardrailPolicy) -> None:
         r.mark(pd.Series(False, index=cand.index), "window:outside_contact_hours", applies=timed)
         return
     planned = cand["planned_local_time"]
-    secs = _seconds_of_day(planned)
+    secs = clock_seconds(planned)
     inside = (secs >= _secs(p.window_start)) & (secs <= _secs(p.window_end))
     # A planned time that is present but unreadable is treated as outside.
     outside = planned.notna() & ~inside.fillna(False)
