@@ -218,6 +218,21 @@ def _secs(t: time) -> float:
     return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
 
 
+def _field_visit_check(a: _Audit) -> None:
+    """A scheduled visit goes out with two different collectors (PRC guideline)."""
+    it = a.items
+    if "assignee_id" not in it:
+        return
+    lead, second = it["assignee_id"].astype("string"), it.get("second_assignee_id")
+    second = (
+        pd.Series(pd.NA, index=it.index, dtype="string")
+        if second is None
+        else second.astype("string")
+    )
+    alone = (lead.isna() | second.isna() | (lead == second)).fillna(True)
+    a.flag("field_visit:two_staff", alone, it["channel"] == "visit")
+
+
 def audit_worklist(
     items: pd.DataFrame,
     customers: pd.DataFrame,
@@ -237,6 +252,7 @@ def audit_worklist(
         _lookback_checks(a)
         _wrong_party_check(a)
         _window_check(a)
+        _field_visit_check(a)
         from nplpipeline.act.guardrail_audit_caps import cap_checks
 
         cap_checks(a)
