@@ -392,3 +392,90 @@ def check_both_directions(w: World, res, p) -> list[str]:
         elif s["reason"] not in broken:
             bad.append(f"suppressed {s['cand_id']} as {s['reason']} but breaks {sorted(broken)}")
     return bad
+
+
+CAP_ORDER = (
+    "cap:call_attempts_day_number",
+    "cap:connected_calls_day_debtor",
+    "cap:call_attempts_7d_debt",
+)
+
+
+def _first_reason(broken: set[str], p) -> str:
+    """The one code a candidate carries: the first rule broken, in the documented order
+    (account holds, flags in the policy's precedence, look-backs, window)."""
+    order = [
+        "missing:customer",
+        *(f"flag:{f}" for f in p.suppress_flags),
+        *(f"unknown_flag:{f}" for f in p.suppress_flags),
+        "invalid:timezone",
+        "third_party",
+        "dispute:open_in_history",
+        "cooling_off:ptp_pending",
+        "cooling_off:conversation",
+        "wrong_party:number",
+        "window:outside_contact_hours",
+    ]
+    return next(code for code in order if code in broken)
+
+
+def greedy_decisions(w: World, p) -> dict[int, str | None]:
+    """The rules applied by hand, one candidate at a time in priority order: a candidate
+    breaking a non-cap rule is held with the first; a schedulable call is scheduled when
+    every cap still has room after the calls scheduled before it, else held with the
+    first full cap. ``None``: allowed."""
+    ref, scheduled, out = Reference(w, p), [], {}
+    for c in w.candidates.to_dict("records"):
+        broken = ref.non_cap_rules(c)
+        if broken:
+            out[c["cand_id"]] = _first_reason(broken, p)
+            continue
+        if c["channel"] in p.call_channels and c["schedulable"]:
+            use = ref.cap_use(c, scheduled)
+            full = [rule for rule in CAP_ORDER if rule in use and use[rule][0] >= use[rule][1]]
+            if full:
+                out[c["cand_id"]] = full[0]
+                continue
+            scheduled.append(c)
+        out[c["cand_id"]] = None
+    return out
+
+
+# Worlds where the caps bind: clean, reachable debtors, many calls on the day and at the
+# 7-day edge, answered (connected) without a conversation, and many call candidates.
+_clean_customer = st.fixed_dictionaries(
+    {
+        "timezone": st.sampled_from(ZONES),
+        "phone": st.sampled_from(PHONES),
+        "flags": st.just([False] * 5),
+        "updated_days_ago": st.integers(0, 12),
+    }
+)
+_busy_event = st.tuples(
+    st.integers(0, 2),  # three busy debtors
+    st.integers(0, 1),
+    st.sampled_from([0, 0, 0, 0, 0, 1, 3, 6, 6, 7, -1]),
+    st.one_of(st.sampled_from(EDGE_TIMES), st.times().map(lambda t: t.replace(microsecond=0))),
+    st.sampled_from(["call", "call", "ivr", "agency", "sms"]),
+    st.sampled_from(["no_answer", "no_answer", "delivered", None]),
+    st.just(0),
+    st.one_of(st.none(), st.sampled_from(OFFSETS)),
+    st.booleans(),
+)
+_call_candidate = st.tuples(
+    st.integers(0, 2),
+    st.integers(0, 1),
+    st.sampled_from(["call", "call", "call", "ivr", "sms"]),
+    st.just("debtor"),
+    st.one_of(st.none(), st.sampled_from([time(8), time(12, 30), time(21)])),
+    st.sampled_from([True] * 9 + [False]),
+)
+
+
+@st.composite
+def cap_worlds(draw, n_events: int = 100, n_candidates: int = 40) -> World:
+    run = draw(st.sampled_from(RUN_DATES))
+    custs = draw(st.lists(_clean_customer, min_size=5, max_size=5))
+    events = draw(st.lists(_busy_event, min_size=n_events // 3, max_size=n_events))
+    cands = draw(st.lists(_call_candidate, min_size=8, max_size=n_candidates))
+    return build_world(run, custs, events, cands)

@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from nplpipeline.act.guardrail_clock import to_instants
+from nplpipeline.act.guardrail_clock import clock_seconds, to_instants
+from nplpipeline.act.guardrail_history import with_standing
 from nplpipeline.act.guardrails_config import GuardrailPolicy
 from nplpipeline.contract import (
     CONVERSATION_OUTCOMES,
@@ -166,7 +167,7 @@ def _lookback_checks(a: _Audit) -> None:
         m = promised.merge(paid, on="loan_id", how="left", suffixes=("", "_paid"))
         m["released"] = m["instant_paid"] >= m["instant"]
         open_ = m.groupby(["customer_id", "instant", "loan_id"])["released"].any()
-        pending = {c for (c, _, _), rel in open_.items() if not rel}
+        pending = open_[~open_.to_numpy(dtype=bool)].index.get_level_values("customer_id")
         a.flag(
             "cooling_off:ptp_pending",
             it["customer_id"].isin(pending),
@@ -206,13 +207,30 @@ def _window_check(a: _Audit) -> None:
     it, p = a.items, a.p
     if "earliest_local_time" not in it:
         return
-    start = it["earliest_local_time"].map(lambda v: time.fromisoformat(str(v)))
-    end = it["latest_local_time"].map(lambda v: time.fromisoformat(str(v)))
-    a.flag(
-        "window:outside_contact_hours",
-        (start < p.window_start) | (end > p.window_end),
-        it["channel"].isin(p.timed_channels),
+    start = clock_seconds(it["earliest_local_time"])
+    end = clock_seconds(it["latest_local_time"])
+    # an unreadable window bound is a breach: the CRM could not honour it
+    outside = ~(start >= _secs(p.window_start)) | ~(end <= _secs(p.window_end))
+    a.flag("window:outside_contact_hours", outside, it["channel"].isin(p.timed_channels))
+
+
+def _secs(t: time) -> float:
+    return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+
+
+def _field_visit_check(a: _Audit) -> None:
+    """A scheduled visit goes out with two different collectors (PRC guideline)."""
+    it = a.items
+    if "assignee_id" not in it:
+        return
+    lead, second = it["assignee_id"].astype("string"), it.get("second_assignee_id")
+    second = (
+        pd.Series(pd.NA, index=it.index, dtype="string")
+        if second is None
+        else second.astype("string")
     )
+    alone = (lead.isna() | second.isna() | (lead == second)).fillna(True)
+    a.flag("field_visit:two_staff", alone, it["channel"] == "visit")
 
 
 def audit_worklist(
@@ -222,15 +240,19 @@ def audit_worklist(
     run_date: date,
     policy: GuardrailPolicy,
     agency_ids: Iterable[str] = (),
+    standing: pd.DataFrame | None = None,
 ) -> AuditResult:
     """Re-count every rule for the scheduled ``items`` (item_id, loan_id, customer_id,
-    channel, window, remaining_call_attempts); the caller raises on breaches."""
+    channel, window, remaining_call_attempts); the caller raises on breaches.
+    ``standing``: older contacts that still bind, as for ``apply_guardrails``."""
+    history = with_standing(history, standing)
     a = _Audit(items, customers, history, run_date, policy, agency_ids)
     if len(a.items):
         _account_checks(a)
         _lookback_checks(a)
         _wrong_party_check(a)
         _window_check(a)
+        _field_visit_check(a)
         from nplpipeline.act.guardrail_audit_caps import cap_checks
 
         cap_checks(a)

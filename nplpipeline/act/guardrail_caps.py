@@ -17,8 +17,9 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from nplpipeline.act.guardrail_clock import day_starts, midnight_utc
+from nplpipeline.act.guardrail_clock import day_starts, midnight_utc, zone_codes
 from nplpipeline.act.guardrails_config import GuardrailPolicy
+from nplpipeline.keys import positions
 
 NUMBER_CAP = "cap:call_attempts_day_number"
 DEBTOR_CAP = "cap:connected_calls_day_debtor"
@@ -51,8 +52,11 @@ def _counted(h: pd.DataFrame, base: np.ndarray, code: str, p: GuardrailPolicy) -
 
 
 def _count(keys: pd.Series, rows: pd.DataFrame, by: str) -> np.ndarray:
+    """How many of ``rows`` share each of ``keys`` in column ``by`` (hashed lookup)."""
     sizes = rows.groupby(by).size()
-    return sizes.reindex(pd.Index(keys.to_numpy(dtype=object))).fillna(0).to_numpy(dtype=int)
+    at = positions(keys, sizes.index)
+    counts = np.append(sizes.to_numpy(dtype=int), 0)  # position -1 reads the 0
+    return counts[at]
 
 
 def number_used(
@@ -62,8 +66,9 @@ def number_used(
     the debtor; unnumbered calls of the same debtor count against every number of theirs."""
     calls = h[_counted(h, h["is_call"].to_numpy(), NUMBER_CAP, p)]
     used = np.zeros(len(cand), dtype=int)
-    for zone in cand["timezone"].unique():
-        mine = (cand["timezone"] == zone).to_numpy()
+    codes, zones = zone_codes(cand["timezone"])
+    for i, zone in enumerate(zones):  # per distinct zone: its own calendar day
+        mine = codes == i
         part = cand[mine]
         start, end = midnight_utc(zone, run_date), midnight_utc(zone, run_date + timedelta(1))
         today = calls[((calls["instant"] >= start) & (calls["instant"] < end)).to_numpy()]
@@ -124,7 +129,7 @@ def _before(flags: np.ndarray, groups: np.ndarray) -> np.ndarray:
 def decide(cand: pd.DataFrame, caps: list[Cap]) -> tuple[np.ndarray, pd.Series]:
     """Allowed mask over ``cand`` (priority order) and the cap each rejected row breaks."""
     n = len(cand)
-    groups = [pd.factorize(cand[c.key].to_numpy(dtype=object))[0] for c in caps]
+    groups = [pd.factorize(cand[c.key])[0] for c in caps]
     allowed = np.zeros(n, dtype=bool)
     rejected = np.zeros(n, dtype=bool)
     while not (allowed | rejected).all():
@@ -148,7 +153,7 @@ def remaining(cand: pd.DataFrame, allowed: np.ndarray, caps: list[Cap]) -> dict[
     allowed call and 0 to the rest, so a CRM honouring every item's figure stays in cap."""
     out: dict[str, np.ndarray] = {}
     for cap in caps:
-        g = pd.factorize(cand[cap.key].to_numpy(dtype=object))[0]
+        g = pd.factorize(cand[cap.key])[0]
         taken = pd.Series(allowed.astype(int)).groupby(g).transform("sum").to_numpy()
         first = allowed & (_before(allowed, g) == 0)
         out[cap.remaining_column] = np.where(first, np.maximum(cap.limit - cap.used - taken, 0), 0)

@@ -16,8 +16,12 @@ import numpy as np
 import pandas as pd
 
 UTC_DTYPE = "datetime64[ns, UTC]"
-# A clock time followed by an explicit offset: 'Z', '+05:45', '-0330', '+08'.
-_OFFSET_AT_END = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+# A clock time followed by an explicit offset: 'Z', '+05:45', '-0330', '+08'. ASCII
+# classes and the \Z anchor let Arrow match it in C++ (with \s, \d or $ pandas runs
+# Python's ``re`` one row at a time).
+_OFFSET_AT_END = (
+    r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?[ \t]*(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)\Z"
+)
 
 
 def valid_zones(tz: pd.Series) -> pd.Series:
@@ -32,12 +36,20 @@ def valid_zones(tz: pd.Series) -> pd.Series:
     return tz.map(ok).fillna(False).astype(bool)
 
 
+def zone_codes(zone: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Each row's zone as a code into the distinct zone names (-1: missing), so a loop
+    over zones selects its rows by an integer compare."""
+    codes, names = pd.factorize(zone, use_na_sentinel=True)
+    return np.asarray(codes), pd.Index(names)
+
+
 def _localize(naive: pd.Series, zone: pd.Series) -> pd.Series:
     """Naive local wall times -> UTC, zone by zone. An ambiguous hour (DST end) takes the
     earlier instant; a time skipped by DST start moves forward, as a clock would."""
     out = pd.Series(pd.NaT, index=naive.index, dtype=UTC_DTYPE)
-    for name in zone.dropna().unique():
-        mask = (zone == name).to_numpy()
+    codes, names = zone_codes(zone)
+    for i, name in enumerate(names):
+        mask = codes == i
         part = naive[mask]
         local = part.dt.tz_localize(
             str(name), ambiguous=np.ones(len(part), dtype=bool), nonexistent="shift_forward"
@@ -67,6 +79,19 @@ def to_instants(values: pd.Series, zone: pd.Series) -> pd.Series:
     return out
 
 
+def clock_seconds(values: pd.Series) -> pd.Series:
+    """Local clock times ('H:MM', 'HH:MM[:SS[.f]]', ``time`` or timestamps) as seconds
+    after midnight, NaN when unreadable -- parsed in C, not one Python call per row."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return (values - values.dt.normalize()).dt.total_seconds()
+    text = values.astype("string").str.strip()
+    text = text.str.replace(r"^([0-9]):", r"0\1:", regex=True)  # '8:00' -> '08:00'
+    at = pd.to_datetime("1970-01-01T" + text, format="ISO8601", errors="coerce")
+    secs = (at - pd.Timestamp("1970-01-01")).dt.total_seconds()
+    plain = text.str.fullmatch(r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?").fillna(False)
+    return secs.where(plain.to_numpy(dtype=bool))  # no date, zone or offset sneaks in
+
+
 def midnight_utc(zone: str, day: date) -> pd.Timestamp:
     """The instant ``day`` begins in ``zone`` (a midnight skipped by DST: the first minute)."""
     local = pd.Series([datetime.combine(day, time())], dtype="datetime64[ns]")
@@ -77,22 +102,22 @@ def midnight_utc(zone: str, day: date) -> pd.Timestamp:
 
 def day_starts(zone: pd.Series, day: date, valid: pd.Series) -> pd.Series:
     """For each row, the UTC instant its zone's ``day`` begins (NaT for invalid zones)."""
-    out = pd.Series(pd.NaT, index=zone.index, dtype=UTC_DTYPE)
-    for name in zone[valid].unique():
-        out[(zone == name).to_numpy() & valid.to_numpy()] = midnight_utc(str(name), day)
-    return out
+    codes, names = zone_codes(zone.where(valid.to_numpy()))
+    starts = np.array([midnight_utc(str(n), day).value for n in names] + [0], dtype=np.int64)
+    ns = np.where(codes >= 0, starts[codes], np.iinfo(np.int64).min)  # min int is NaT
+    return pd.Series(pd.to_datetime(ns, utc=True), index=zone.index).astype(UTC_DTYPE)
 
 
 def local_time_utc(zone: pd.Series, day: date, at: time, valid: pd.Series) -> pd.Series:
     """``day`` at local clock time ``at`` as a UTC instant, for dialers that schedule in UTC."""
-    out = pd.Series(pd.NaT, index=zone.index, dtype=UTC_DTYPE)
-    local = datetime.combine(day, at)
-    for name in zone[valid].unique():
-        stamp = pd.Timestamp(local).tz_localize(
-            str(name), ambiguous=True, nonexistent="shift_forward"
-        )
-        out[(zone == name).to_numpy() & valid.to_numpy()] = stamp.tz_convert("UTC")
-    return out
+    local = pd.Timestamp(datetime.combine(day, at))
+    codes, names = zone_codes(zone.where(valid.to_numpy()))
+    stamps = [
+        local.tz_localize(str(n), ambiguous=True, nonexistent="shift_forward").value for n in names
+    ]
+    ns = np.array([*stamps, 0], dtype=np.int64)
+    picked = np.where(codes >= 0, ns[codes], np.iinfo(np.int64).min)  # min int is NaT
+    return pd.Series(pd.to_datetime(picked, utc=True), index=zone.index).astype(UTC_DTYPE)
 
 
 def shift_days(day: date, days: int) -> date:

@@ -30,6 +30,7 @@ from nplpipeline.contract import (
     is_connected_call,
     is_right_party_call,
 )
+from nplpipeline.keys import positions
 
 NUMBER_COLUMN = "phone_number"
 
@@ -68,29 +69,43 @@ class CustomerView:
         return cls(cust.assign(_phone=normalise_numbers(phone)))
 
     def rows(self, customer_ids: pd.Series) -> np.ndarray:
-        """Positions in the master (-1: unknown); the last lookup is reused, since every
-        customer column of one frame hashes the same ids."""
-        cached = self.__dict__.get("_last")
-        if cached is not None and cached[0] is customer_ids:
-            return cached[1]
-        row = self.frame.index.get_indexer(customer_ids.to_numpy(dtype=object))
-        self.__dict__["_last"] = (customer_ids, row)
-        return row
+        """Positions in the master (-1: unknown), hashed once per frame of ids: callers
+        keep them and read every customer column through ``at``."""
+        return positions(customer_ids, self.frame.index)
+
+    def at(self, name: str, row: np.ndarray, index: pd.Index, default: object = None) -> pd.Series:
+        """Customer column ``name`` at master positions ``row`` (``default`` where -1)."""
+        if name not in self.frame.columns:
+            return pd.Series(default, index=index, dtype=object)
+        known = row >= 0
+        values = self.frame[name].take(np.where(known, row, 0))
+        values = pd.Series(values.to_numpy(), index=index, dtype=values.dtype)
+        return values if known.all() else values.where(known, default)
 
     def column(self, name: str, customer_ids: pd.Series, default: object = None) -> pd.Series:
         """One customer column aligned with ``customer_ids`` (``default`` when unknown)."""
-        row = self.rows(customer_ids)
-        if name not in self.frame.columns:
-            return pd.Series(default, index=customer_ids.index, dtype=object)
-        values = self.frame[name].to_numpy(dtype=object)[np.where(row >= 0, row, 0)]
-        return pd.Series(np.where(row >= 0, values, default), index=customer_ids.index)
+        return self.at(name, self.rows(customer_ids), customer_ids.index, default)
 
-    def zone(self, customer_ids: pd.Series, default_zone: str) -> pd.Series:
+    def zone_at(self, row: np.ndarray, index: pd.Index, default_zone: str) -> pd.Series:
         """Each row's customer zone; the policy default for unknown customers or bad zones
         (history rows only -- a candidate with a bad zone is held back before this)."""
-        zone = self.column("_zone", customer_ids, default_zone).astype("string")
-        ok = self.column("_zone_ok", customer_ids, False).astype(bool)
+        zone = self.at("_zone", row, index, default_zone).astype("string")
+        ok = self.at("_zone_ok", row, index, False).astype(bool)
         return zone.where(ok, default_zone)
+
+    def zone(self, customer_ids: pd.Series, default_zone: str) -> pd.Series:
+        return self.zone_at(self.rows(customer_ids), customer_ids.index, default_zone)
+
+
+def with_standing(history: pd.DataFrame, standing: pd.DataFrame | None) -> pd.DataFrame:
+    """The look-back window's contacts plus the older ones that still bind
+    (``staging.stg_standing_contacts``: open disputes, promises still due, each debtor's
+    last answered call), so a state a contact opened is never forgotten with age."""
+    if standing is None or standing.empty:
+        return history
+    if history.empty:
+        return standing.reindex(columns=history.columns)
+    return pd.concat([history, standing.reindex(columns=history.columns)], ignore_index=True)
 
 
 def prepare_history(
@@ -103,14 +118,17 @@ def prepare_history(
     """History rows known by the end of ``run_date`` (each on its debtor's calendar), with
     instants, number keys and the vocabulary's masks."""
     h = history.reset_index(drop=True)
-    zone = cust.zone(h["customer_id"], p.default_timezone)
+    row = cust.rows(h["customer_id"])
+    zone = cust.zone_at(row, h.index, p.default_timezone)
     instant = to_instants(h["action_at"], zone)
     if instant.isna().any():
         raise ValueError(
             f"collection_actions.action_at: {int(instant.isna().sum())} row(s) unreadable"
         )
     end = _run_day_end(zone, run_date)
-    h = h.assign(instant=instant, zone=zone)[(instant < end).to_numpy()]
+    known = (instant < end).to_numpy()
+    h = h.assign(instant=instant, zone=zone)[known]
+    row = row[known]
     outcome = h["outcome"].astype("string")
     channel = h["channel"].astype("string")
     performer = h["performed_by"] if "performed_by" in h.columns else pd.Series(None, index=h.index)
@@ -119,7 +137,7 @@ def prepare_history(
     explicit = h[NUMBER_COLUMN] if NUMBER_COLUMN in h.columns else None
     return h.assign(
         outcome=outcome.fillna(""),  # masks below saw the missing ones as answered
-        number_key=number_keys(explicit, cust.column("_phone", h["customer_id"]), h["customer_id"]),
+        number_key=number_keys(explicit, cust.at("_phone", row, h.index), h["customer_id"]),
         is_call=is_call_attempt(channel).to_numpy() & channel.isin(p.call_channels).to_numpy(),
         connected=is_connected_call(channel, outcome),
         conversation=is_right_party_call(channel, outcome),
@@ -127,6 +145,22 @@ def prepare_history(
         agency_own=agency_own,
         agency_answered=agency_own & answered,
     )
+
+
+def utc_ns(instants: pd.Series) -> np.ndarray:
+    """UTC instants as naive datetime64[ns] (comparable in numpy, no Python objects)."""
+    return instants.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[ns]")
+
+
+def instants_at(by_key: pd.Series, keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``keys``: whether ``by_key`` (instants indexed by key) has it, and its
+    instant (NaT where absent), looked up by hashing."""
+    at = positions(keys, by_key.index)
+    found = at >= 0
+    values = utc_ns(by_key) if len(by_key) else np.array([], dtype="datetime64[ns]")
+    picked = np.full(len(at), np.datetime64("NaT"), dtype="datetime64[ns]")
+    picked[found] = values[at[found]]
+    return found, picked
 
 
 def _run_day_end(zone: pd.Series, run_date: date) -> pd.Series:
@@ -140,8 +174,8 @@ def ptp_pending_customers(h: pd.DataFrame, run_date: date) -> pd.Index:
     if ptp.empty:
         return pd.Index([])
     last_paid = h[(h["outcome"] == PAID_OUTCOME).to_numpy()].groupby("loan_id")["instant"].max()
-    paid_at = last_paid.reindex(pd.Index(ptp["loan_id"].to_numpy(dtype=object))).to_numpy()
-    released = pd.notna(paid_at) & (paid_at >= ptp["instant"].to_numpy())
+    found, paid_at = instants_at(last_paid, ptp["loan_id"])
+    released = found & (paid_at >= utc_ns(ptp["instant"]))
     return pd.Index(ptp.loc[~released, "customer_id"].unique())
 
 

@@ -20,15 +20,18 @@ import numpy as np
 import pandas as pd
 
 from nplpipeline.act import guardrail_caps as caps
-from nplpipeline.act.guardrail_clock import day_starts, local_time_utc
+from nplpipeline.act.guardrail_clock import clock_seconds, day_starts, local_time_utc
 from nplpipeline.act.guardrail_history import (
     NUMBER_COLUMN,
     CustomerView,
+    instants_at,
     last_conversation,
     number_keys,
     open_dispute_customers,
     prepare_history,
     ptp_pending_customers,
+    utc_ns,
+    with_standing,
     wrong_party_numbers,
 )
 from nplpipeline.act.guardrails_config import STRICTEST, GuardrailPolicy
@@ -50,7 +53,7 @@ REASON_ORDER: tuple[str, ...] = (
     caps.DEBT_CAP,
 )
 CHECK_COLUMNS = ["rule", "candidates_checked", "allowed", "suppressed"]
-_INTERNAL = ["is_call", "number_key", "zone_ok"]
+_INTERNAL = ["is_call", "number_key", "zone_ok", "master_row"]
 
 
 @dataclass(frozen=True)
@@ -89,15 +92,6 @@ class _Reasons:
         return t[CHECK_COLUMNS]
 
 
-def _seconds_of_day(s: pd.Series) -> pd.Series:
-    """Local clock time as seconds after midnight; accepts timestamps, time or 'HH:MM[:SS]'."""
-    if pd.api.types.is_datetime64_any_dtype(s):
-        return (s - s.dt.normalize()).dt.total_seconds()
-    txt = s.astype("string").str.strip()
-    txt = txt.where(txt.str.len() != 5, txt + ":00")
-    return pd.to_timedelta(txt, errors="coerce").dt.total_seconds()
-
-
 def _secs(t: time) -> int:
     return t.hour * 3600 + t.minute * 60 + t.second
 
@@ -109,24 +103,26 @@ def _candidates(candidates: pd.DataFrame, cust: CustomerView, p: GuardrailPolicy
     due = cand["schedulable"] if "schedulable" in cand.columns else pd.Series(True, cand.index)
     cand["schedulable"] = due.fillna(True).astype(bool)
     cand["is_call"] = cand["channel"].isin(p.call_channels)
-    cand["timezone"] = cust.column("_zone", cand["customer_id"], p.default_timezone)
-    cand["timezone"] = cand["timezone"].astype("string")
-    cand["zone_ok"] = cust.column("_zone_ok", cand["customer_id"], False).astype(bool)
+    row = cust.rows(cand["customer_id"])  # hashed once; every customer column reads it
+    cand["timezone"] = cust.at("_zone", row, cand.index, p.default_timezone).astype("string")
+    cand["zone_ok"] = cust.at("_zone_ok", row, cand.index, False).astype(bool)
     explicit = cand[NUMBER_COLUMN] if NUMBER_COLUMN in cand.columns else None
-    master = cust.column("_phone", cand["customer_id"])
+    master = cust.at("_phone", row, cand.index)
     cand["number_key"] = number_keys(explicit, master, cand["customer_id"])
+    cand["master_row"] = row
     return cand
 
 
 def _account_rules(r: _Reasons, cand: pd.DataFrame, cust: CustomerView, p: GuardrailPolicy):
     """Holds on the whole account: unknown customer, flags (set or unknown), bad zone."""
-    known = pd.Series(cust.rows(cand["customer_id"]) >= 0, index=cand.index)
+    row = cand["master_row"].to_numpy()
+    known = pd.Series(row >= 0, index=cand.index)
     r.mark(~known, "missing:customer", "special_handling")
     flags = {}
     for flag in p.suppress_flags:  # loop over the 5 flags, not accounts
         if flag not in cust.frame.columns:
             raise ValueError(f"customers lacks flag column {flag!r}: cannot prove it is unset")
-        flags[flag] = cust.column(flag, cand["customer_id"]).astype("boolean")
+        flags[flag] = cust.at(flag, row, cand.index).astype("boolean")
     for flag, route in p.suppress_flags.items():
         r.mark(flags[flag], f"flag:{flag}", route)
     if p.unknown_flags == "hold":
@@ -163,12 +159,11 @@ def _history_rules(
             applies=channel.isin(p.ptp_blocked_channels),
         )
     if p.cooling_off_days_after_conversation is not None:
-        last = last_conversation(h, p)
-        at = last.reindex(pd.Index(cand["customer_id"].to_numpy(dtype=object))).to_numpy()
+        found, at = instants_at(last_conversation(h, p), cand["customer_id"])
         days = p.cooling_off_days_after_conversation
         since = day_starts(cand["timezone"], run_date - timedelta(days=days), cand["zone_ok"])
         r.mark(
-            pd.Series(pd.notna(at) & (at >= since.to_numpy()), index=cand.index),
+            pd.Series(found & (at >= utc_ns(since)), index=cand.index),
             "cooling_off:conversation",
             applies=channel.isin(p.cooling_off_channels),
         )
@@ -187,7 +182,7 @@ def _window_rule(r: _Reasons, cand: pd.DataFrame, p: GuardrailPolicy) -> None:
         r.mark(pd.Series(False, index=cand.index), "window:outside_contact_hours", applies=timed)
         return
     planned = cand["planned_local_time"]
-    secs = _seconds_of_day(planned)
+    secs = clock_seconds(planned)
     inside = (secs >= _secs(p.window_start)) & (secs <= _secs(p.window_end))
     # A planned time that is present but unreadable is treated as outside.
     outside = planned.notna() & ~inside.fillna(False)
@@ -227,6 +222,7 @@ def apply_guardrails(
     run_date: date,
     policy: GuardrailPolicy = STRICTEST,
     agency_ids: Iterable[str] = (),
+    standing: pd.DataFrame | None = None,
 ) -> GuardrailResult:
     """Split proposed contacts for ``run_date`` (borrower-local) into allowed / suppressed.
 
@@ -237,13 +233,15 @@ def apply_guardrails(
     ``customers``: the master (timezone, flags, optional phone, updated_at). ``history``:
     collection_actions rows (naive ``action_at`` on the customer's clock, offset ones
     converted). ``agency_ids``: agencies whose call-channel actions are agency contacts.
+    ``standing``: contacts from before ``history``'s window that still bind (open
+    disputes, promises still due, last answered calls; ``stg_standing_contacts``).
     """
     p = policy
     cust = CustomerView.build(customers, p)
     cand = _candidates(candidates, cust, p)
     r = _Reasons(cand.index)
     _account_rules(r, cand, cust, p)
-    h = prepare_history(history, cust, run_date, p, agency_ids)
+    h = prepare_history(with_standing(history, standing), cust, run_date, p, agency_ids)
     _history_rules(r, cand, h, cust, run_date, p)
     _window_rule(r, cand, p)
     room = _cap_rules(r, cand, h, run_date, p)

@@ -48,6 +48,7 @@ from nplpipeline.staging import (
     stg_collectors,
     stg_contact_history,
     stg_customers_as_of,
+    stg_standing_contacts,
 )
 from nplpipeline.uplift.fields import NBA_FIELDS, nba_fields
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
@@ -57,8 +58,9 @@ from nplpipeline.warehouse.shards import Shard, narrow
 
 log = logging.getLogger(__name__)
 
-# Long enough for every rule that looks back: 7-day caps and cooling-off, cadences of up
-# to a month, and promises made weeks ago that fall due today or later.
+# Long enough for every rolling rule: 7-day caps and cooling-off, cadences of up to a
+# month. States a contact opens (a dispute, a promise still due, a wrong-party number)
+# are read without a horizon (``stg_standing_contacts``), so age never lifts them.
 HISTORY_DAYS = 120
 ACCOUNT_LEVEL_REASONS = ("missing:customer", "flag:", "invalid:timezone")
 _TIER_LABELS_COLUMN = "tier_label_zh"
@@ -152,9 +154,11 @@ _CUSTOMER_COLUMNS = (
 )  # fmt: skip
 
 
-def _history(conn: sa.Connection, as_of: dt.date) -> pd.DataFrame:
+def _history(conn: sa.Connection, as_of: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The look-back window's contacts, and the older ones whose state still binds."""
     since = as_of - dt.timedelta(days=HISTORY_DAYS)
-    return stg_contact_history(conn, as_of, _HISTORY_COLUMNS, since=since, vocabulary=False)
+    window = stg_contact_history(conn, as_of, _HISTORY_COLUMNS, since=since, vocabulary=False)
+    return window, stg_standing_contacts(conn, as_of, since, _HISTORY_COLUMNS)
 
 
 def _loans_with_agency(conn: sa.Connection, as_of: dt.date, history: pd.DataFrame) -> set[str]:
@@ -241,6 +245,7 @@ def _screen_and_assign(
     policy: Policy,
     guardrails: GuardrailPolicy,
     agency_ids: tuple[str, ...],
+    standing: pd.DataFrame | None = None,
 ) -> tuple[GuardrailResult, Assignment]:
     """Guardrails, then capacity; a call that finds no collector gives its cap slots
     back and the guardrails run again, so only finally scheduled calls spend slots."""
@@ -254,6 +259,7 @@ def _screen_and_assign(
             as_of,
             guardrails,
             agency_ids,
+            standing,
         )
         allowed = screened.allowed
         todays = allowed[(due & ~dropped).reindex(allowed.index).to_numpy()]
@@ -276,9 +282,12 @@ def build_worklists(
     policy: Policy,
     guardrails: GuardrailPolicy,
     agency_ids: tuple[str, ...] = (),
+    standing: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Pure core of ``run_worklists``: plan + history -> worklist, suppressions, plan,
-    and the compliance report with the post-scheduling audit's result."""
+    and the compliance report with the post-scheduling audit's result. ``standing``:
+    contacts older than ``history``'s window whose state still binds (guardrails only;
+    cadence reads the window)."""
     live = plan[(plan["disposition"] == "planned").to_numpy() & ~isin(plan["loan_id"], with_agency)]
     contacts = planned_contacts(live, policy.strategies)
     due = due_today(contacts, history, as_of)
@@ -287,7 +296,14 @@ def build_worklists(
     contacts = contacts.reset_index(drop=True)
     due = contacts.pop("_due").astype(bool)
     screened, queues = _screen_and_assign(
-        contacts, due, (customers, collectors, history), as_of, policy, guardrails, agency_ids
+        contacts,
+        due,
+        (customers, collectors, history),
+        as_of,
+        policy,
+        guardrails,
+        agency_ids,
+        standing,
     )
     logged = _suppression_rows(screened.suppressed, due)
     waiting = contacts[~due.to_numpy()]
@@ -298,7 +314,7 @@ def build_worklists(
     )
     log_rows = logged.assign(as_of_date=as_of)[_columns(suppression_log)]
     items = _worklist_rows(queues.assigned, as_of, labels, guardrails.call_channels)
-    audit = audit_worklist(items, customers, history, as_of, guardrails, agency_ids)
+    audit = audit_worklist(items, customers, history, as_of, guardrails, agency_ids, standing)
     return {
         "worklist": items,
         "suppressions": log_rows,
@@ -363,7 +379,7 @@ def run_worklists(as_of: dt.date, settings: Settings | None = None) -> dict[str,
                 "collectors": stg_collectors(conn),
                 "agencies": stg_agencies(conn, ["agency_id"]),
             }
-            history = _history(conn, as_of)
+            history, standing = _history(conn, as_of)
             with_agency = _loans_with_agency(conn, as_of, history)
             out = build_worklists(
                 plan.merge(scores, on="loan_id", how="left"),
@@ -375,6 +391,7 @@ def run_worklists(as_of: dt.date, settings: Settings | None = None) -> dict[str,
                 policy,
                 guardrails,
                 tuple(raw["agencies"]["agency_id"].astype(str)),
+                standing,
             )
             passed = _write_compliance(conn, as_of, out)
             if passed:

@@ -105,6 +105,15 @@ class StrategyPolicy(_Strict):
     legal: LegalReadiness = LegalReadiness()
 
     @model_validator(mode="after")
+    def _field_visits_go_in_pairs(self) -> StrategyPolicy:
+        """PRC guideline (domain.md): field visits by at least two staff, whatever a
+        lender's YAML says."""
+        visit = self.channels.get("visit")
+        if visit is not None and visit.staff < 2:
+            raise ValueError("channels.visit.staff: field visits need at least 2 staff")
+        return self
+
+    @model_validator(mode="after")
     def _references_exist(self) -> StrategyPolicy:
         for tier, spec in self.tiers.items():
             for arm, a in spec.arms.items():

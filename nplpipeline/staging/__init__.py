@@ -12,6 +12,7 @@ from nplpipeline.staging.contacts import (
     CONTACT_COLUMNS,
     stg_contact_history,
     stg_contacted_loan_ids,
+    stg_standing_contacts,
 )
 from nplpipeline.staging.entities import (
     CUSTOMER_COLUMNS,
@@ -51,4 +52,5 @@ __all__ = [
     "stg_repayments",
     "stg_satisfaction",
     "stg_signed_repayments",
+    "stg_standing_contacts",
 ]

@@ -22,8 +22,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nplpipeline.contract import (
+    CALL_CHANNELS,
     COMPLAINT_OUTCOME,
+    DISPUTE_OUTCOME,
+    PAID_OUTCOME,
     PROMISE_OUTCOME,
+    UNCONNECTED_OUTCOMES,
     is_call_attempt,
     is_connected_call,
     is_conversation,
@@ -92,6 +96,59 @@ def stg_contact_history(
     if vocabulary and {"channel", "outcome"} <= set(frame.columns):
         frame = with_vocabulary(frame)
     return frame
+
+
+def stg_standing_contacts(
+    conn: Connection,
+    as_of: dt.date,
+    before: dt.date,
+    columns: Sequence[str] = CONTACT_COLUMNS,
+    customer_ids: sa.Select | Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Contacts dated before ``before`` (the start of a caller's look-back window) that
+    still bind on ``as_of``: a state a contact opened lasts until something closes it,
+    however long ago it was. Known-by-``as_of`` as ``stg_contact_history``; no horizon.
+
+    - every ``dispute`` (open until the customer master records it resolved);
+    - every promise falling due on ``as_of`` or later, with the ``paid`` contacts on
+      those loans (a payment since the promise releases it);
+    - each debtor's latest connected call(s) (ties kept): a number whose last answered
+      call reached a wrong party stays blocked until a later answered call, and a
+      later one in the window supersedes these.
+    With the window's own rows they give these rules the same answer as the whole
+    history; rolling caps and cooling-off never reach back this far."""
+    a = RAW_TABLES["collection_actions"]
+    end, start = day_end(as_of), dt.datetime.combine(as_date(before), dt.time())
+    old = sa.and_(a.c.action_at < end, a.c.action_at < start)
+    if customer_ids is not None:
+        old = sa.and_(old, a.c.customer_id.in_(customer_ids))
+    promised = sa.and_(a.c.outcome == PROMISE_OUTCOME, a.c.ptp_date >= as_date(as_of))
+    promised_loans = sa.select(a.c.loan_id).where(old, promised)
+    connected = sa.and_(
+        a.c.channel.in_(CALL_CHANNELS),
+        sa.or_(a.c.outcome.is_(None), a.c.outcome.not_in(UNCONNECTED_OUTCOMES)),
+    )
+    last = (
+        sa.select(a.c.customer_id, sa.func.max(a.c.action_at).label("last_at"))
+        .where(old, connected)
+        .group_by(a.c.customer_id)
+        .subquery("last_connected")
+    )
+    is_latest = (
+        sa.select(sa.literal(1))
+        .where(last.c.customer_id == a.c.customer_id, last.c.last_at == a.c.action_at)
+        .exists()
+    )
+    query = project(a, columns).where(
+        old,
+        sa.or_(
+            a.c.outcome == DISPUTE_OUTCOME,
+            promised,
+            sa.and_(a.c.outcome == PAID_OUTCOME, a.c.loan_id.in_(promised_loans)),
+            sa.and_(connected, is_latest),
+        ),
+    )
+    return read_frame(conn, query)
 
 
 def stg_contacted_loan_ids(

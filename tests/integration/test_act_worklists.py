@@ -313,11 +313,13 @@ def test_a_breach_found_by_the_audit_fails_the_task_and_delivers_nothing(
     run_worklists(RUN)  # a good run first: its worklist must not survive the bad one
     real = stage.apply_guardrails
 
-    def forgets_flags(candidates, customers, history, run_date, policy, agency_ids=()):
+    def forgets_flags(
+        candidates, customers, history, run_date, policy, agency_ids=(), standing=None
+    ):
         broken = policy.model_copy(
             update={"suppress_flags": {}, "cooling_off_days_after_conversation": None}
         )
-        return real(candidates, customers, history, run_date, broken, agency_ids)
+        return real(candidates, customers, history, run_date, broken, agency_ids, standing)
 
     monkeypatch.setattr(stage, "apply_guardrails", forgets_flags)
     run_treatment_plan(RUN)

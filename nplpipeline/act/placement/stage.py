@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nplpipeline.act.delivery.export import write_bundle
+from nplpipeline.act.guardrail_history import with_standing
 from nplpipeline.act.guardrails import apply_guardrails
 from nplpipeline.act.guardrails_config import GuardrailPolicy, load_guardrail_policy
 from nplpipeline.act.placement.allocate import RANDOMISED, allocate_accounts, monthly_room
@@ -67,6 +68,7 @@ from nplpipeline.staging import (
     stg_customers_as_of,
     stg_installments,
     stg_repayments,
+    stg_standing_contacts,
 )
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
@@ -76,7 +78,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = PLACEMENT_CHANNEL
 STRATEGY_ARM = "agency_placement"
-# Look-back for the guardrails' contact history (promises pending, cooling-off), as the
+# Look-back for the guardrails' rolling rules (caps, cooling-off), as the
 # act stage's worklists use.
 GUARDRAIL_HISTORY_DAYS = 120
 FLAGS = ("do_not_contact", "deceased", "bankruptcy", "dispute_open", "vulnerable")
@@ -204,13 +206,18 @@ def _read_inputs(conn: Connection, as_of: dt.date, policy: PlacementPolicy) -> P
         agency_actions=stg_contact_history(
             conn, as_of, _AGENCY_ACTION_COLUMNS, channel=CHANNEL, vocabulary=False
         ),
-        guard_actions=stg_contact_history(
-            conn,
-            as_of,
-            _GUARD_ACTION_COLUMNS,
-            since=since_day,
-            customer_ids=tier_customers,
-            vocabulary=False,
+        guard_actions=with_standing(
+            stg_contact_history(
+                conn,
+                as_of,
+                _GUARD_ACTION_COLUMNS,
+                since=since_day,
+                customer_ids=tier_customers,
+                vocabulary=False,
+            ),
+            stg_standing_contacts(
+                conn, as_of, since_day, _GUARD_ACTION_COLUMNS, customer_ids=tier_customers
+            ),
         ),
         installments=stg_installments(conn, _INSTALLMENT_COLUMNS, with_history),
         repayments=stg_repayments(conn, as_of, _REPAYMENT_COLUMNS, with_history),
