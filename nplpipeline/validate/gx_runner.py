@@ -48,6 +48,7 @@ from nplpipeline.validate.suites import (
     load_suite,
     reference_helpers,
     suite_name,
+    suite_path,
 )
 
 log = logging.getLogger(__name__)
@@ -229,8 +230,17 @@ def _checkpoint(context, entity_name: str, suite: gx.ExpectationSuite):
     )
 
 
-def _update_docs(context, gx_dir: Path, result_id, suite: str, keep: int | None) -> None:
-    """This run's page and the index, over at most ``keep`` results of this suite.
+def _suite_page_stale(gx_dir: Path, suite: str, source: Path) -> bool:
+    """The suite's Data Docs page is missing or older than the suite's reviewed JSON."""
+    page = gx_dir / "uncommitted" / "data_docs" / DOCS_SITE / "expectations" / f"{suite}.html"
+    return not page.is_file() or page.stat().st_mtime_ns < source.stat().st_mtime_ns
+
+
+def _update_docs(
+    context, gx_dir: Path, result_id, suite: str, source: Path, keep: int | None
+) -> None:
+    """This run's page and the index, over at most ``keep`` results of this suite; the
+    suite's own page only when its JSON changed (it is the same page on every run).
 
     GX's index page reads every stored result of every suite on each build, so an
     unpruned store makes each checkpoint slower than the last (a history load adds one
@@ -239,10 +249,10 @@ def _update_docs(context, gx_dir: Path, result_id, suite: str, keep: int | None)
 
     if keep is not None:
         prune_suite(context, gx_dir, suite_keys(context).get(suite, []), keep)
-    context.build_data_docs(
-        site_names=[DOCS_SITE],
-        resource_identifiers=[result_id, ExpectationSuiteIdentifier(name=suite)],
-    )
+    resources = [result_id]
+    if _suite_page_stale(gx_dir, suite, source):
+        resources.append(ExpectationSuiteIdentifier(name=suite))
+    context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=resources)
 
 
 def data_docs_index(gx_dir: Path) -> Path | None:
@@ -291,7 +301,8 @@ def run_suite(
         )
         ((result_id, validation),) = result.run_results.items()
         if build_docs:
-            _update_docs(context, gx_dir, result_id, suite.name, keep)
+            source = suite_path(Path(suites_dir), entity)
+            _update_docs(context, gx_dir, result_id, suite.name, source, keep)
     helpers = {h: source for h, source in reference_helpers(entity).values()}
     helpers.update({h: source for h, source, _ in format_helpers(entity).values()})
     outcomes = [_outcome(r, helpers) for r in validation.results]

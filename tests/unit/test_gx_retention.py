@@ -71,9 +71,13 @@ def test_each_checkpoint_keeps_its_suite_inside_the_window(tmp_path: Path) -> No
     """``keep`` on a run prunes before the docs build: the store, the pages and the index
     never hold more than the window, however many batches ran (a history load's)."""
     frame = _frame("agencies", _clean_overrides("agencies")[:2])
+    suite_page = tmp_path / "uncommitted/data_docs/local_site/expectations/npl_agencies.html"
     for run_name in ("run-1", "run-2", "run-3", "run-4"):
         _run("agencies", frame, tmp_path, run_name=run_name, keep=2)
         assert len(_results(tmp_path, "npl_agencies")) <= 2
+        if run_name == "run-1":
+            rendered = suite_page.stat().st_mtime_ns
+    assert suite_page.stat().st_mtime_ns == rendered  # the unchanged suite: rendered once
     assert _results(tmp_path, "npl_agencies") == ["run-3", "run-4"]
     assert _pages(tmp_path, "npl_agencies") == ["run-3", "run-4"]
     index = (tmp_path / "uncommitted/data_docs/local_site/index.html").read_text()
