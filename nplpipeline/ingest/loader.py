@@ -28,15 +28,16 @@ from nplpipeline.privacy import mask_pii
 from nplpipeline.schema import ensure_schema
 from nplpipeline.validate.coerce import coerce
 from nplpipeline.validate.rules import (
+    REFERENCES,
     RuleContext,
     check_rows,
     is_intrinsic,
     join_rule_names,
-    parents_of,
 )
 from nplpipeline.warehouse.engine import begin
-from nplpipeline.warehouse.frames import insert_frame, read_frame
+from nplpipeline.warehouse.frames import insert_frame
 from nplpipeline.warehouse.history import append_versions, seed_from_current
+from nplpipeline.warehouse.keys import keys_present
 from nplpipeline.warehouse.tables import (
     HISTORY_TABLES,
     RAW_TABLES,
@@ -63,6 +64,9 @@ class IngestOptions:
     # project folder is given; results go to ops_dq_results and Data Docs under it.
     gx_dir: Path | None = None
     suites_dir: Path | None = None
+    # GX results (and Data Docs pages) kept per suite, pruned at every checkpoint so the
+    # docs index a run rebuilds covers this window, not the whole history (None: all).
+    gx_keep_results: int | None = 30
     # Drop-size warning: a single drop outside [low, high] x the trailing average of the
     # entity's last `trailing_drops` drops is flagged (warning, never a rejection).
     row_count_band: tuple[float, float] = (0.25, 4.0)
@@ -150,25 +154,24 @@ def pending_drops(
     return pending
 
 
-def _key_index(conn: Connection, entity: Entity) -> pd.Index:
-    table = RAW_TABLES[entity.name]
-    frame = read_frame(conn, sa.select(*(table.c[k] for k in entity.key)))
-    return (
-        pd.Index(frame[entity.key[0]]) if len(entity.key) == 1 else pd.MultiIndex.from_frame(frame)
-    )
-
-
-def _quarantined_keys(conn: Connection, entity: str) -> pd.Index:
-    query = sa.select(quarantine.c.record_key).where(quarantine.c.entity == entity).distinct()
-    return pd.Index(read_frame(conn, query)["record_key"])
-
-
 def _context(conn: Connection, entity: Entity, batch: pd.DataFrame) -> RuleContext:
-    parents = {p: _key_index(conn, ENTITIES[p]) for p in parents_of(entity.name)}
-    held = {p: _quarantined_keys(conn, p) for p in parents_of(entity.name)}
+    """The lookups the batch's rules need, restricted to the keys the batch names: a
+    day's ingest reads its own drop plus a semi-join's worth of keys, never a whole
+    raw table (``warehouse.keys``). ``isin`` on the restricted sets gives the same
+    verdicts as on the full ones, since keys the batch does not name cannot match."""
+    parents: dict[str, pd.Index] = {}
+    held: dict[str, pd.Index] = {}
+    for col, parent in REFERENCES.get(entity.name, {}).items():
+        (key,) = ENTITIES[parent].key  # every referenced parent has a one-column key
+        named = batch[col]
+        found = keys_present(conn, RAW_TABLES[parent], key, named)
+        waiting = keys_present(conn, quarantine, "record_key", named, quarantine.c.entity == parent)
+        parents[parent] = parents[parent].append(found) if parent in parents else found
+        held[parent] = held[parent].append(waiting) if parent in held else waiting
     repayment_ids = None
     if entity.name == "repayments":
-        known = _key_index(conn, entity)
+        targets = batch["reversal_of"]
+        known = keys_present(conn, RAW_TABLES["repayments"], "repayment_id", targets)
         repayment_ids = known.append(pd.Index(batch["repayment_id"].dropna().unique()))
     return RuleContext(
         drop_dates=batch["_drop_date"],
@@ -390,6 +393,7 @@ def _run_expectations(
         gx_dir=options.gx_dir,
         run_name=_batch_run_id(entity, batch),
         expected_rows=_expected_rows(engine, entity, batch, options),
+        keep=options.gx_keep_results,
     )
 
 

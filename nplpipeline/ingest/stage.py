@@ -37,6 +37,7 @@ def run_ingest_entity(
             max_bad_share=settings.ingest_max_bad_share,
             gx_dir=settings.gx_dir,
             suites_dir=settings.expectations_dir,
+            gx_keep_results=settings.gx_keep_results,
         )
         result: EntityLoad = ingest_entity(engine, settings.landing_dir, entity, up_to, options)
     finally:

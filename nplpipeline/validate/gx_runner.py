@@ -30,8 +30,10 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 import great_expectations as gx
 import numpy as np
 import pandas as pd
-from great_expectations.checkpoint import UpdateDataDocsAction
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.data_context.types.resource_identifiers import (
+    ExpectationSuiteIdentifier,
+)
 
 from nplpipeline.contract import ENTITIES
 from nplpipeline.privacy import mask_pii
@@ -46,6 +48,7 @@ from nplpipeline.validate.suites import (
     load_suite,
     reference_helpers,
     suite_name,
+    suite_path,
 )
 
 log = logging.getLogger(__name__)
@@ -209,21 +212,47 @@ def _batch_definition(context, entity_name: str):
         return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
 
 
-def _checkpoint(context, entity_name: str, suite: gx.ExpectationSuite, build_docs: bool):
+def _checkpoint(context, entity_name: str, suite: gx.ExpectationSuite):
+    """The suite's checkpoint, without actions: Data Docs are built by :func:`_update_docs`
+    after retention, so the index never lists more than the retention window."""
     batch_definition = _batch_definition(context, entity_name)
     suite = context.suites.add_or_update(suite)
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=suite)
     )
-    actions = [UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])]
     return context.checkpoints.add_or_update(
         gx.Checkpoint(
             name=suite.name,
             validation_definitions=[definition],
-            actions=actions if build_docs else [],
+            actions=[],
             result_format=RESULT_FORMAT,
         )
     )
+
+
+def _suite_page_stale(gx_dir: Path, suite: str, source: Path) -> bool:
+    """The suite's Data Docs page is missing or older than the suite's reviewed JSON."""
+    page = gx_dir / "uncommitted" / "data_docs" / DOCS_SITE / "expectations" / f"{suite}.html"
+    return not page.is_file() or page.stat().st_mtime_ns < source.stat().st_mtime_ns
+
+
+def _update_docs(
+    context, gx_dir: Path, result_id, suite: str, source: Path, keep: int | None
+) -> None:
+    """This run's page and the index, over at most ``keep`` results of this suite; the
+    suite's own page only when its JSON changed (it is the same page on every run).
+
+    GX's index page reads every stored result of every suite on each build, so an
+    unpruned store makes each checkpoint slower than the last (a history load adds one
+    result per batch); pruning here, under the same lock, bounds it at every run."""
+    from nplpipeline.validate.retention import prune_suite, suite_keys
+
+    if keep is not None:
+        prune_suite(context, gx_dir, suite_keys(context).get(suite, []), keep)
+    resources = [result_id]
+    if _suite_page_stale(gx_dir, suite, source):
+        resources.append(ExpectationSuiteIdentifier(name=suite))
+    context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=resources)
 
 
 def data_docs_index(gx_dir: Path) -> Path | None:
@@ -246,6 +275,7 @@ def run_suite(
     run_name: str,
     expected_rows: tuple[int, int] | None = None,
     build_docs: bool = True,
+    keep: int | None = None,
 ) -> SuiteRun:
     """Validate one typed batch of ``entity`` with its suite from ``suites_dir``.
 
@@ -253,6 +283,8 @@ def run_suite(
     ``known``: rule -> boolean per row, True = the reference was found (see
     ``suites.reference_helpers``). ``expected_rows``: bounds for the row-count warning
     (from the trailing average of recent drops); None = any count passes (0, unbounded).
+    ``keep``: this suite's results kept in the GX store (older ones and their pages are
+    deleted before the docs are built, see ``retention``); None keeps every result.
     """
     gx_dir = Path(gx_dir).resolve()
     suite = load_suite(Path(suites_dir), entity)
@@ -261,13 +293,16 @@ def run_suite(
     parameters = {ROW_COUNT_PARAMS[0]: low, ROW_COUNT_PARAMS[1]: high}
     with _locked(gx_dir):
         context = _context(gx_dir)
-        checkpoint = _checkpoint(context, entity, suite, build_docs)
+        checkpoint = _checkpoint(context, entity, suite)
         result = checkpoint.run(
             batch_parameters={"dataframe": frame},
             expectation_parameters=parameters,
             run_id=gx.RunIdentifier(run_name=run_name),
         )
-    (validation,) = result.run_results.values()
+        ((result_id, validation),) = result.run_results.items()
+        if build_docs:
+            source = suite_path(Path(suites_dir), entity)
+            _update_docs(context, gx_dir, result_id, suite.name, source, keep)
     helpers = {h: source for h, source in reference_helpers(entity).values()}
     helpers.update({h: source for h, source, _ in format_helpers(entity).values()})
     outcomes = [_outcome(r, helpers) for r in validation.results]

@@ -58,9 +58,39 @@ def _remove_page(page: Path) -> bool:
     return True
 
 
+def prune_suite(context: Any, gx_dir: Path, keys: list[Any], keep: int) -> tuple[int, int]:
+    """Delete all but the newest ``keep`` of one suite's result ``keys`` and their pages
+    (the caller holds the GX lock); returns (results deleted, pages deleted)."""
+    from nplpipeline.validate.gx_runner import DOCS_SITE
+
+    store = context.validation_results_store
+    old = sorted(keys, key=_run_time, reverse=True)[keep:]
+    pages = 0
+    for key in old:
+        store.remove_key(key)
+        pages += _remove_page(_docs_page(gx_dir, DOCS_SITE, key))
+    return len(old), pages
+
+
+def suite_keys(context: Any) -> dict[str, list[Any]]:
+    """Every stored validation result key, by suite name."""
+    by_suite: dict[str, list[Any]] = defaultdict(list)
+    for key in context.validation_results_store.list_keys():
+        by_suite[key.expectation_suite_identifier.name].append(key)
+    return by_suite
+
+
+def rebuild_index(context: Any, newest: Any) -> None:
+    """Re-render the Data Docs index (and one page), not every kept page: GX renders a
+    page per result when given no resources, which grows with the retention window."""
+    from nplpipeline.validate.gx_runner import DOCS_SITE
+
+    context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[newest])
+
+
 def prune_validations(gx_dir: Path, keep: int) -> PruneResult:
     """Delete all but the newest ``keep`` validation results (and pages) of each suite."""
-    from nplpipeline.validate.gx_runner import DOCS_SITE, gx_context
+    from nplpipeline.validate.gx_runner import gx_context
 
     if keep < 1:
         raise ValueError(f"keep must be at least 1, got {keep}")
@@ -69,22 +99,15 @@ def prune_validations(gx_dir: Path, keep: int) -> PruneResult:
     if not (gx_dir / "great_expectations.yml").is_file():
         return result  # no GX project yet: nothing to prune, and none is created
     with gx_context(gx_dir) as context:
-        store = context.validation_results_store
-        by_suite: dict[str, list[Any]] = defaultdict(list)
-        for key in store.list_keys():
-            by_suite[key.expectation_suite_identifier.name].append(key)
-        deleted_any = False
+        by_suite = suite_keys(context)
         for suite, keys in sorted(by_suite.items()):
-            keys.sort(key=_run_time, reverse=True)
-            old = keys[keep:]
-            for key in old:
-                store.remove_key(key)
-                result.pages_deleted += _remove_page(_docs_page(gx_dir, DOCS_SITE, key))
-            result.kept[suite] = len(keys) - len(old)
-            result.deleted[suite] = len(old)
-            deleted_any = deleted_any or bool(old)
-        if deleted_any:  # the index still lists the deleted pages until rebuilt
-            context.build_data_docs(site_names=[DOCS_SITE])
+            deleted, pages = prune_suite(context, gx_dir, keys, keep)
+            result.kept[suite] = len(keys) - deleted
+            result.deleted[suite] = deleted
+            result.pages_deleted += pages
+        if any(result.deleted.values()):  # the index still lists the deleted pages
+            newest = max((k for keys in by_suite.values() for k in keys), key=_run_time)
+            rebuild_index(context, newest)
     log.info("GX retention in %s: %s", gx_dir, result.as_dict())
     return result
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
@@ -79,8 +81,41 @@ def insert_frame(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> int:
     return data.num_rows
 
 
+@dataclass(frozen=True)
+class Read:
+    """One ``read_frame`` call as a recorder sees it: the SQL and the rows it returned."""
+
+    sql: str
+    rows: int
+
+
+_recorders: list[list[Read]] = []
+
+
+@contextmanager
+def recording_reads() -> Iterator[list[Read]]:
+    """Collect every ``read_frame`` made inside the block (statements bypass SQLAlchemy's
+    events: the bulk paths run on the driver). For tests and profiles: which tables a
+    stage reads, and how many rows; the SQL holds no values, the stage tables do."""
+    reads: list[Read] = []
+    _recorders.append(reads)
+    try:
+        yield reads
+    finally:
+        _recorders.remove(reads)
+
+
 def read_frame(conn: Connection, query: sa.Select) -> pd.DataFrame:
     """Run a Core ``select`` and return a typed frame (money as float64, dates as datetime64)."""
+    frame = _read_frame(conn, query)
+    if _recorders:
+        sql = str(query.compile(conn))
+        for reads in _recorders:
+            reads.append(Read(sql, len(frame)))
+    return frame
+
+
+def _read_frame(conn: Connection, query: sa.Select) -> pd.DataFrame:
     schema = pa.schema([pa.field(col.name, arrow_type(col.type)) for col in query.selected_columns])
     if conn.dialect.name == "duckdb":
         sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))

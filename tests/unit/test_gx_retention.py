@@ -65,3 +65,37 @@ def test_no_gx_project_is_left_alone(tmp_path: Path) -> None:
     assert not (tmp_path / "none").exists()
     with pytest.raises(ValueError, match="at least 1"):
         prune_validations(tmp_path, keep=0)
+
+
+def test_each_checkpoint_keeps_its_suite_inside_the_window(tmp_path: Path) -> None:
+    """``keep`` on a run prunes before the docs build: the store, the pages and the index
+    never hold more than the window, however many batches ran (a history load's)."""
+    frame = _frame("agencies", _clean_overrides("agencies")[:2])
+    suite_page = tmp_path / "uncommitted/data_docs/local_site/expectations/npl_agencies.html"
+    for run_name in ("run-1", "run-2", "run-3", "run-4"):
+        _run("agencies", frame, tmp_path, run_name=run_name, keep=2)
+        assert len(_results(tmp_path, "npl_agencies")) <= 2
+        if run_name == "run-1":
+            rendered = suite_page.stat().st_mtime_ns
+    assert suite_page.stat().st_mtime_ns == rendered  # the unchanged suite: rendered once
+    assert _results(tmp_path, "npl_agencies") == ["run-3", "run-4"]
+    assert _pages(tmp_path, "npl_agencies") == ["run-3", "run-4"]
+    index = (tmp_path / "uncommitted/data_docs/local_site/index.html").read_text()
+    assert "run-4" in index and "run-2" not in index and "run-1" not in index
+
+
+def test_pruning_rebuilds_the_index_not_every_kept_page(tmp_path: Path) -> None:
+    """Kept pages stay as rendered; a full rebuild would rewrite every one of them."""
+    frame = _frame("agencies", _clean_overrides("agencies")[:2])
+    for run_name in RUNS:
+        _run("agencies", frame, tmp_path, run_name=run_name)
+    docs = tmp_path / "uncommitted/data_docs/local_site/validations"
+    before = {p: p.stat().st_mtime_ns for p in docs.glob("npl_agencies/*/*/*.html")}
+    assert len(before) == 3
+
+    prune_validations(tmp_path, keep=2)  # run-a goes; the index and run-c are rebuilt
+
+    after = {p: p.stat().st_mtime_ns for p in docs.glob("npl_agencies/*/*/*.html")}
+    assert len(after) == 2
+    untouched = sorted(p.parent.parent.name for p in after if after[p] == before[p])
+    assert untouched == ["run-b"]
