@@ -191,9 +191,9 @@ def test_upsert_latest_wins_in_any_replay_order(warehouse_url: str) -> None:
 
 def test_ensure_schema_adds_new_nullable_columns_to_an_existing_table(warehouse_url: str) -> None:
     """A warehouse created before a release that added optional columns (here the
-    worklist's NBA fields) takes them on the next ensure_schema, rows kept."""
+    worklist's NBA fields) takes them on the next ensure_schema."""
     from nplpipeline.act.tables import worklist as act_worklist
-    from nplpipeline.warehouse.tables import existing_columns, add_missing_columns
+    from nplpipeline.warehouse.tables import add_missing_columns, existing_columns
 
     new = [c.name for c in act_worklist.columns if c.name.startswith("nba_")]
     assert new, "the worklist declares its NBA columns"
