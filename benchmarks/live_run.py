@@ -161,7 +161,7 @@ def _spawn(args: argparse.Namespace, loans: int, seed: int) -> dict[str, Any]:
     command = [
         sys.executable, __file__, args.mode, "--child", "--loans", str(loans), "--seeds",
         str(seed), "--days", str(args.days), "--workdir", str(workdir),
-        "--train-every", str(args.train_every),
+        *(["--train-every", str(args.train_every)] if args.train_every else []),
         *(["--stages"] if args.stages else []),
     ]  # fmt: skip
     done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
@@ -221,7 +221,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--days", type=int, default=2)
     parser.add_argument("--stages", action="store_true", help="timing without Airflow")
-    parser.add_argument("--train-every", type=int, default=7, help="days between trainings")
+    parser.add_argument(
+        "--train-every", type=int, default=None,
+        help="days between trainings (default: the training DAG's weekly logical dates)",
+    )  # fmt: skip
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench-live")
     parser.add_argument("--keep", action="store_true", help="keep each run's folder")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

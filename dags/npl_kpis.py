@@ -56,16 +56,10 @@ def npl_kpis() -> None:
 
     @npl_task(inlets=[KPI_MARTS], reads=tables("mart_kpi", "mart_plan_tracking"))
     def management_report(as_of) -> str | None:
-        import calendar
+        from nplpipeline.report.dashboard.report import write_report_if_due
 
-        from nplpipeline.report.dashboard.report import write_monthly_report
-        from nplpipeline.settings import get_settings
-
-        month_end = as_of.day == calendar.monthrange(as_of.year, as_of.month)[1]
-        if not (month_end or get_current_context()["params"].get("report")):
-            return None
-        folder = get_settings().home / "reports"
-        return str(write_monthly_report(as_of, folder / f"npl-management-{as_of:%Y-%m}.html"))
+        written = write_report_if_due(as_of, get_current_context()["params"].get("report"))
+        return None if written is None else str(written)
 
     build_kpis() >> management_report()
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 from airflow.sdk import Param, get_current_context
 
 from nplpipeline.orchestration.assets import DELINQUENCY_SNAPSHOT, FEATURES, RECOVERY_MODEL
+from nplpipeline.orchestration.data_calendar import TRAINING_SCHEDULE
 from nplpipeline.orchestration.factory import npl_dag, npl_task
 from nplpipeline.orchestration.lineage import RegisteredModel, tables
 
 
 @npl_dag(
     "npl_train_model",
-    schedule="@weekly",
+    schedule=TRAINING_SCHEDULE,  # weekly on logical dates: the data calendar
     tags=["model"],
     doc_md=__doc__,
     params={"months": Param(18, type="integer", minimum=3, maximum=60)},

@@ -76,7 +76,7 @@ def _environment(root: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
         "NPL_MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
         "NPL_MLFLOW_ARTIFACT_ROOT": root / "artifacts",
         "NPL_PLACEMENT_POLICY": policy,
-        "NPL_CRM_STATE_FILE": root / "crm-state.json",
+        "NPL_CRM_STATE_FILE": root / "crm-state.sqlite",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, str(value))
@@ -166,6 +166,6 @@ def live_world(
     )
     warm_up(config, root / "twin", settings.landing_dir, settings.ground_truth_dir)
     warm_up_pipeline(start, months)
-    with start_crm_server(state_file=root / "crm-state.json") as crm:
+    with start_crm_server(state_file=root / "crm-state.sqlite") as crm:
         endpoint = CrmEndpoint(url=crm.url, source="test", backoff_base=0.01)
         yield LiveWorld(root=root, url=url, start=start, endpoint=endpoint, crm=crm)

@@ -23,7 +23,7 @@ an item it already held for that date as a duplicate, so a test can prove exactl
 delivery. ``GET /stats`` and ``GET /items?as_of_date=YYYY-MM-DD`` expose what it saw.
 
     python -m nplpipeline.devtools.crm_server --port 8765 --fail-rate 0.3 \\
-        --drop-rate 0.1 --seed 7 --state var/crm-standin.json
+        --drop-rate 0.1 --seed 7 --state var/crm-standin.sqlite
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from nplpipeline.act.delivery.crm_config import DEFAULT_ENDPOINT
 from nplpipeline.act.delivery.payload import FIELDS, FIELDS_BY_NAME
+from nplpipeline.devtools import crm_store as store
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,8 @@ class RejectedError(Exception):
 
 
 class CrmState:
-    """Everything the stand-in CRM holds; thread-safe, optionally persisted to a JSON file."""
+    """Everything the stand-in CRM holds; thread-safe, kept in SQLite (``crm_store``): a
+    file when ``state_file`` is given (it survives a restart), else in memory."""
 
     def __init__(self, state_file: Path | None = None, receipt_style: str = "string") -> None:
         if receipt_style not in RECEIPT_STYLES:
@@ -114,13 +116,15 @@ class CrmState:
         self.state_file = state_file
         self.receipt_style = receipt_style
         self.requests_by_key: Counter[str] = Counter()
-        self.batches: dict[str, dict[str, Any]] = {}
-        self.applied: dict[str, dict[str, dict[str, Any]]] = {}
-        self.counters: Counter[str] = Counter()
-        if state_file and state_file.exists():
-            saved = json.loads(state_file.read_text(encoding="utf-8"))
-            self.batches, self.applied = saved["batches"], saved["applied"]
-            self.counters.update(saved["counters"])
+        self.db = store.connect(state_file)
+        self.counters: Counter[str] = Counter(store.counters(self.db))
+        self._batches = store.batch_count(self.db)
+
+    @property
+    def batches(self) -> dict[str, dict[str, Any]]:
+        """batch key -> receipt, as_of_date, items, body_sha256, applied_at (a copy)."""
+        with self.lock:
+            return store.batches(self.db)
 
     def count(self, name: str) -> None:
         with self.lock:
@@ -133,7 +137,7 @@ class CrmState:
             return self.requests_by_key[key] - 1
 
     def _new_receipt(self, key: str) -> str | int:
-        n = len(self.batches) + 1
+        n = self._batches + 1
         if self.receipt_style == "integer":
             return 9_000_000_000_000 + n  # beyond 32 bits, as real CRMs' ids often are
         if self.receipt_style == "long":
@@ -145,50 +149,33 @@ class CrmState:
     ) -> tuple[int, dict[str, Any]]:
         """Apply a batch once per key; a replayed key returns the original receipt."""
         with self.lock:
-            known = self.batches.get(key)
+            known = store.batch(self.db, key)
             if known is not None:
                 if known["body_sha256"] == body_sha:
                     self.counters["replayed_batches"] += 1
-                    return 200, {"status": "replayed", **self._receipt(key)}
+                    return 200, {"status": "replayed", **_receipt(key, known)}
                 self.counters["duplicate_key_conflicts"] += 1
                 return 409, {
                     "status": "duplicate",
                     "error": "idempotency_key_reused",
-                    **self._receipt(key),
+                    **_receipt(key, known),
                 }
-            receipt = self._new_receipt(key)
-            on_date = self.applied.setdefault(as_of, {})
-            for item in items:
-                slot = on_date.get(item["item_id"])
-                if slot is None:
-                    on_date[item["item_id"]] = {"count": 1, "receipt": receipt, "item": item}
-                else:
-                    slot["count"] += 1
-                    self.counters["duplicate_items"] += 1
-            self.counters["items_applied"] += len(items)
-            self.counters["applied_batches"] += 1
-            self.batches[key] = {
-                "receipt": receipt,
+            batch = {
+                "receipt": self._new_receipt(key),
                 "as_of_date": as_of,
                 "items": len(items),
                 "body_sha256": body_sha,
                 "applied_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
-            self._save()
-            return 201, {"status": "applied", **self._receipt(key)}
-
-    def _receipt(self, key: str) -> dict[str, Any]:
-        batch = self.batches[key]
-        return {"receipt": batch["receipt"], "batch_key": key, "items": batch["items"]}
-
-    def _save(self) -> None:
-        if not self.state_file:
-            return
-        data = {"batches": self.batches, "applied": self.applied, "counters": self.counters}
-        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(self.state_file)
+            split = store.split_items(self.db, as_of, items)
+            counters = self.counters.copy()
+            counters["items_applied"] += len(items)
+            counters["applied_batches"] += 1
+            counters["duplicate_items"] += sum(split[1].values())
+            store.write_batch(self.db, key, batch, split, dict(counters))
+            self.counters = counters  # only once the batch is stored
+            self._batches += 1
+            return 201, {"status": "applied", **_receipt(key, batch)}
 
     def stats(self) -> dict[str, Any]:
         """Counts only (no item values): safe to print."""
@@ -199,24 +186,33 @@ class CrmState:
                 prefix, _, rest = name.partition("_")
                 if prefix in prefixed:
                     prefixed[prefix][rest] = value
+            by_date = store.items_by_date(self.db)
             return {
                 "requests": c["requests"],
                 "applied_batches": c["applied_batches"],
                 "replayed_batches": c["replayed_batches"],
                 "duplicate_key_conflicts": c["duplicate_key_conflicts"],
                 "items_applied": c["items_applied"],
-                "unique_items": sum(len(v) for v in self.applied.values()),
+                "unique_items": sum(by_date.values()),
                 "duplicate_items": c["duplicate_items"],
                 "rejected": prefixed["rejected"],
                 "faults": prefixed["fault"],
                 "scripted": prefixed["scripted"],
-                "by_date": {d: len(v) for d, v in sorted(self.applied.items())},
+                "by_date": by_date,
             }
 
     def applied_items(self, as_of: str) -> dict[str, dict[str, Any]]:
-        """item_id -> {"count", "receipt", "item"} for one date (a deep copy)."""
+        """item_id -> {"count", "receipt", "item"} for one date (a copy)."""
         with self.lock:
-            return json.loads(json.dumps(self.applied.get(as_of, {})))
+            return store.items_on(self.db, as_of)
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+
+def _receipt(key: str, batch: dict[str, Any]) -> dict[str, Any]:
+    return {"receipt": batch["receipt"], "batch_key": key, "items": batch["items"]}
 
 
 def _safe_name(name: Any) -> str | None:
@@ -566,7 +562,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slow-seconds", type=float, default=1.0)
     parser.add_argument("--after-apply-share", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--state", type=Path, default=None, help="JSON file that keeps state")
+    parser.add_argument("--state", type=Path, default=None, help="SQLite file that keeps state")
     parser.add_argument("--max-batch-items", type=int, default=1000)
     parser.add_argument("--endpoint", default=DEFAULT_ENDPOINT)
     parser.add_argument(

@@ -76,14 +76,16 @@ def local_crm(settings: Settings, seed: int, *, faults: bool = True) -> Iterator
         yield
         return
     from nplpipeline.devtools.crm_server import start_crm_server
+    from nplpipeline.simulate.twin.decisions import crm_state_file
 
-    state = settings.home / "crm-standin.json"
-    state.unlink(missing_ok=True)
+    state = crm_state_file(settings)  # where the twin reads what the CRM received
+    for stale in (state, *(state.with_name(state.name + s) for s in ("-wal", "-shm"))):
+        stale.unlink(missing_ok=True)
     fail, drop = (0.3, 0.1) if faults else (0.0, 0.0)
     with start_crm_server(fail_rate=fail, drop_rate=drop, seed=seed, state_file=state) as crm:
         os.environ["NPL_CRM_URL"] = crm.url
         os.environ.setdefault("NPL_CRM_MAX_ATTEMPTS", "10")
-        # many batches so faults show; without faults, few batches (each rewrites the state)
+        # many batches so faults show; without faults, few large batches
         os.environ.setdefault("NPL_CRM_BATCH_SIZE", "50" if faults else "1000")
         os.environ.setdefault("NPL_CRM_BACKOFF_BASE", "0.05")
         print(f"--- stand-in CRM at {crm.base_url} (fails {fail:.0%} of requests) ---", flush=True)

@@ -9,7 +9,10 @@ chain for S (training included). Then, for each day D = S+1 ... S+N:
    quo's world those of the lender's pre-pipeline policy (``status_quo_decisions``);
 2. both worlds are measured over (S, D] into ``mart_policy_comparison``;
 3. the pipeline runs its chain for D: ingest, delinquency, scoring, monitoring,
-   collections, KPIs; training only every ``train_every`` days (the champion is reused).
+   collections, KPIs; training on day 0 (the first champion) and then on the training
+   DAG's own weekly logical dates (``data_calendar.training_days``: what the scheduler
+   runs for those as-of dates), unless ``train_every`` asks for every n-th day instead
+   (a long comparison's speed knob); the champion is reused in between.
 
 The status quo world never touches the warehouse: it is the lender's book without the
 pipeline, started from the same twin state (a copy of the pipeline world's state on S),
@@ -94,7 +97,7 @@ class LiveRun:
     seed: int
     start: dt.date
     days: int
-    train_every: int = 7
+    train_every: int | None = None  # None: the DAG's weekly calendar
     timings: list[dict[str, Any]] = field(default_factory=list)
     log: Callable[[str], None] = print
     on_day: Callable[[dt.date, dict[str, Any]], None] | None = None  # after each comparison
@@ -113,12 +116,23 @@ def _conf(dag_id: str, day: dt.date, last: bool) -> dict[str, Any]:
     return conf
 
 
+def trains_on(run: LiveRun, day: dt.date) -> bool:
+    """Day 0 bootstraps the first champion; then the training DAG's weekly logical dates
+    (or every ``train_every`` days when set)."""
+    from nplpipeline.orchestration.data_calendar import is_training_day
+
+    offset = (day - run.start).days
+    if offset == 0:
+        return True
+    return is_training_day(day) if run.train_every is None else offset % run.train_every == 0
+
+
 def pipeline_day(run: LiveRun, chain: Chain, day: dt.date) -> dict[str, float]:
     """The pipeline's DAGs for ``day``, in chain order; seconds per DAG."""
     offset = (day - run.start).days
     seconds: dict[str, float] = {}
     for dag_id in DAILY:
-        if dag_id == "npl_train_model" and offset % run.train_every:
+        if dag_id == "npl_train_model" and not trains_on(run, day):
             continue
         if dag_id == "npl_score_accounts" and offset == 0:
             for back in BACKFILL_SCORING_MONTHS:

@@ -80,9 +80,11 @@ def _collections(day: dt.date, conf: dict[str, Any]) -> None:
 
 
 def _kpis(day: dt.date, conf: dict[str, Any]) -> None:
+    from nplpipeline.report.dashboard.report import write_report_if_due
     from nplpipeline.report.marts.stage import run_kpis
 
     run_kpis(day)
+    write_report_if_due(day, bool(conf.get("report")))  # the DAG's management_report
 
 
 STAGES: dict[str, Callable[[dt.date, dict[str, Any]], None]] = {

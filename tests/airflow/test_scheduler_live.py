@@ -201,7 +201,7 @@ def _wait_for_chain(cluster: AirflowCluster, warehouse: str, timeout: float) -> 
 def test_five_days_through_the_real_scheduler(
     tmp_path: Path, warehouse: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    crm_state = tmp_path / "var" / "crm-standin.json"
+    crm_state = tmp_path / "var" / "crm-standin.sqlite"
     crm_state.parent.mkdir(parents=True)
     with start_crm_server(fail_rate=0.1, seed=3, state_file=crm_state) as crm:
         env = _live_env(tmp_path, warehouse, crm.url)

@@ -45,6 +45,7 @@ from nplpipeline.act.delivery.payload import FIELD_NAMES, WITHHELD, items, workl
 from nplpipeline.act.delivery.stage import DeliveryIncompleteError, run_crm_delivery
 from nplpipeline.act.delivery.tables import crm_delivery_ledger, crm_rejections
 from nplpipeline.act.tables import worklist
+from nplpipeline.devtools import crm_store
 from nplpipeline.devtools.crm_server import RunningCrm, start_crm_server
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import get_settings
@@ -459,7 +460,7 @@ def _free_port() -> int:
 
 def test_crm_server_runs_from_the_command_line(tmp_path: Path) -> None:
     port = _free_port()
-    state = tmp_path / "crm-state.json"
+    state = tmp_path / "crm-state.sqlite"
     proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "nplpipeline.devtools.crm_server", "--port", str(port)),
@@ -491,7 +492,7 @@ def test_crm_server_runs_from_the_command_line(tmp_path: Path) -> None:
             client.push_batch(AS_OF, "d" * 64, [item])
         stats = httpx.get(f"http://127.0.0.1:{port}/stats", timeout=1).json()
         assert stats["unique_items"] == 1 and stats["duplicate_items"] == 0
-        assert json.loads(state.read_text(encoding="utf-8"))["batches"]["d" * 64]["items"] == 1
+        assert crm_store.batches(crm_store.connect(state))["d" * 64]["items"] == 1
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _err = proc.communicate(timeout=10)

@@ -30,7 +30,7 @@ def live_env(monkeypatch: pytest.MonkeyPatch, tmp_path):
     monkeypatch.setenv("NPL_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("NPL_MLFLOW_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    state = tmp_path / "var" / "crm-standin.json"
+    state = tmp_path / "var" / "crm-standin.sqlite"
     with start_crm_server(seed=3, state_file=state) as crm:
         monkeypatch.setenv("NPL_CRM_URL", crm.url)
         monkeypatch.setenv("NPL_CRM_BATCH_SIZE", "1000")

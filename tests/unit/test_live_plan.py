@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from conftest import ROOT
+
+from nplpipeline.orchestration.data_calendar import report_due, training_days
 from nplpipeline.orchestration.live import DAILY, PIPELINE, STATUS_QUO, LiveRun, pipeline_day
 from nplpipeline.orchestration.live import worlds as live_worlds
 from nplpipeline.orchestration.stage_chain import STAGES
@@ -28,18 +31,59 @@ def _days(run: LiveRun) -> Recorder:
     return chain
 
 
-def test_training_is_weekly_and_every_other_dag_daily_in_chain_order() -> None:
+def _dag_logical_dates(dag_id: str, first: dt.date, last: dt.date) -> list[dt.date]:
+    """The logical dates the DAG's own timetable gives within [first, last] (a backfill's
+    or a catching-up scheduler's runs), whatever the wall clock says."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.decoders import decode_timetable
+    from airflow.serialization.encoders import encode_timetable
+    from airflow.timetables.base import TimeRestriction
+
+    bag = DagBag(dag_folder=str(ROOT / "dags" / f"{dag_id}.py"))
+    assert bag.import_errors == {}
+    # the timetable as the scheduler holds it: serialized by the dag-processor
+    timetable = decode_timetable(encode_timetable(bag.dags[dag_id].timetable))
+    utc = lambda d: dt.datetime.combine(d, dt.time(), tzinfo=dt.UTC)  # noqa: E731
+    restriction = TimeRestriction(earliest=utc(first), latest=utc(last), catchup=True)
+    dates, interval = [], None
+    while (info := timetable.next_dagrun_info(
+        last_automated_data_interval=interval, restriction=restriction
+    )) is not None:  # fmt: skip
+        dates.append(info.logical_date.date())
+        interval = info.data_interval
+    return dates
+
+
+def test_training_follows_the_dags_weekly_logical_dates_and_every_other_dag_is_daily() -> None:
     run = LiveRun(loans=100, seed=1, start=START, days=15, log=lambda _: None)
     chain = _days(run)
     trained = [day for dag, day, _ in chain.calls if dag == "npl_train_model"]
-    assert trained == [START, START + dt.timedelta(7), START + dt.timedelta(14)]
+    # the DAG's timetable over the same 15 simulated days (START is a Saturday)
+    weekly = _dag_logical_dates("npl_train_model", START, run.end)
+    assert weekly == [dt.date(2026, 11, 1), dt.date(2026, 11, 8), dt.date(2026, 11, 15)]
+    assert weekly == training_days(START, run.end)
+    assert trained == [START, *weekly]  # day 0 bootstraps the first champion
     for offset in range(16):
         day = START + dt.timedelta(offset)
         order = [dag for dag, d, _ in chain.calls if d == day]
-        expected = [d for d in DAILY if d != "npl_train_model" or offset % 7 == 0]
+        expected = [d for d in DAILY if d != "npl_train_model" or day in trained]
         assert order == expected, day
     # every conf names its as-of date: a DAG never falls back to another day
     assert all(conf["as_of"] == day.isoformat() for _, day, conf in chain.calls)
+    # a long comparison may ask for every n-th day instead
+    sparse = LiveRun(loans=100, seed=1, start=START, days=15, train_every=14, log=print)
+    assert [d for g, d, _ in _days(sparse).calls if g == "npl_train_model"] == [
+        START,
+        START + dt.timedelta(14),
+    ]
+
+
+def test_the_report_is_due_on_month_ends_only_unless_asked() -> None:
+    days = [dt.date(2026, 10, 25) + dt.timedelta(i) for i in range(70)]
+    due = [d for d in days if report_due(d)]
+    assert due == [dt.date(2026, 10, 31), dt.date(2026, 11, 30), dt.date(2026, 12, 31)]
+    assert report_due(dt.date(2026, 11, 3), asked=True)
+    assert report_due(dt.date(2028, 2, 29)) and not report_due(dt.date(2028, 2, 28))
 
 
 def test_day_zero_backfills_month_end_scores_and_the_last_day_writes_the_report() -> None:

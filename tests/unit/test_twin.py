@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +12,7 @@ import pytest
 from nplpipeline.act.delivery.export import write_bundle
 from nplpipeline.contract import ENTITIES
 from nplpipeline.devtools.crm_server import CrmState
+from nplpipeline.devtools.crm_store import applied_items
 from nplpipeline.simulate.twin import (
     DayDecisions,
     TwinConfig,
@@ -117,7 +117,7 @@ def test_reads_what_the_crm_and_agencies_received(tmp_path: Path) -> None:
         "offer_type": "flexible_plan",
         "offer_instalment_amount": "300.00",
     }
-    state = CrmState(tmp_path / "crm-standin.json")
+    state = CrmState(tmp_path / "crm-standin.sqlite")
     state.submit(day.isoformat(), "k" * 64, "sha", [item])
     placements = pd.DataFrame(
         {
@@ -146,7 +146,7 @@ def test_reads_what_the_crm_and_agencies_received(tmp_path: Path) -> None:
     assert got.offers["offer_type"].tolist() == ["flexible_plan"]
     assert got.placements[["loan_id", "agency_id"]].values.tolist() == [["L000000002", "AG02"]]
     assert got.recalls["reason"].tolist() == ["cured"]
-    assert json.loads((tmp_path / "crm-standin.json").read_text())["applied"]
+    assert applied_items(tmp_path / "crm-standin.sqlite", day.isoformat()) == [item]
 
 
 def test_the_crm_bundle_of_d_is_worked_inside_its_windows_into_the_drop_of_d_plus_1(
@@ -198,12 +198,12 @@ def test_the_crm_bundle_of_d_is_worked_inside_its_windows_into_the_drop_of_d_plu
 
 
 def test_with_a_crm_a_date_it_never_acknowledged_is_an_empty_worklist(tmp_path: Path) -> None:
-    CrmState(tmp_path / "crm-standin.json").submit("2026-07-01", "a" * 64, "sha", [])
+    CrmState(tmp_path / "crm-standin.sqlite").submit("2026-07-01", "a" * 64, "sha", [])
     frame = pd.DataFrame({"item_id": ["x"], "loan_id": ["L000000001"], "channel": ["sms"]})
     write_bundle(str(tmp_path / "outbox"), "crm/2026-07-02", {"worklist_sms": frame})
     got = read_pipeline_decisions(_Settings(tmp_path), dt.date(2026, 7, 2))
     assert got.worklist.empty  # the files exist, but the CRM never received them
-    (tmp_path / "crm-standin.json").unlink()
+    (tmp_path / "crm-standin.sqlite").unlink()
     files_only = read_pipeline_decisions(_Settings(tmp_path), dt.date(2026, 7, 2))
     assert files_only.worklist["item_id"].tolist() == ["x"]
 

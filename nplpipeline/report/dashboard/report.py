@@ -43,3 +43,15 @@ def write_monthly_report(
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def write_report_if_due(as_of: dt.date, asked: bool = False) -> Path | None:
+    """The monthly report of ``as_of`` into ``<home>/reports/`` when it is due (a month
+    end, or asked): what ``npl_kpis`` runs after the marts, the live stage chain too."""
+    from nplpipeline.orchestration.data_calendar import report_due
+    from nplpipeline.settings import get_settings
+
+    if not report_due(as_of, asked):
+        return None
+    folder = get_settings().home / "reports"
+    return write_monthly_report(as_of, folder / f"npl-management-{as_of:%Y-%m}.html")

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +88,8 @@ class DayDecisions:
 
 
 def crm_state_file(settings) -> Path:
-    return Path(os.environ.get("NPL_CRM_STATE_FILE") or settings.home / "crm-standin.json")
+    """The stand-in CRM's store (SQLite, ``devtools/crm_store.py``)."""
+    return Path(os.environ.get("NPL_CRM_STATE_FILE") or settings.home / "crm-standin.sqlite")
 
 
 def _crm_items(settings, day: dt.date) -> pd.DataFrame | None:
@@ -98,11 +98,11 @@ def _crm_items(settings, day: dt.date) -> pd.DataFrame | None:
     With a CRM, what it did not acknowledge it never received: a date it holds nothing
     for is an empty worklist, not the outbox files.
     """
-    path = crm_state_file(settings)
-    if not path.exists():
+    from nplpipeline.devtools.crm_store import applied_items
+
+    rows = applied_items(crm_state_file(settings), day.isoformat())
+    if rows is None:
         return None
-    applied = json.loads(path.read_text(encoding="utf-8")).get("applied", {})
-    rows = [slot["item"] for slot in applied.get(day.isoformat(), {}).values()]
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(WORKLIST_COLUMNS))
 
 
