@@ -125,9 +125,9 @@ def evaluate(loans: int, steps: Sequence[Mapping[str, Any]]) -> list[Verdict]:
 
 
 def fmt(value: float, unit: str) -> str:
-    """A figure in its unit, rounded for reading (seconds past 5 min also in minutes)."""
+    """A figure in its unit, rounded for reading (from 5 minutes on, in minutes)."""
     if unit == "s":
-        return f"{value:,.0f} s ({value / 60:.1f} min)" if value >= 300 else f"{value:,.1f} s"
+        return f"{value / 60:,.1f} min" if value >= 300 else f"{value:,.1f} s"
     if unit == "MB":
         return f"{value / 1024:.1f} GB" if value >= 1024 else f"{value:,.0f} MB"
     if unit == "rows/s":
