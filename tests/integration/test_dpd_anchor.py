@@ -8,6 +8,7 @@ import datetime as dt
 import pandas as pd
 import pyarrow as pa
 import pytest
+from raw_rows import insert_raw
 
 from benchmarks.dpd_anchor import anchor_dpd, compare_with_snapshot
 from nplpipeline.delinquency.stage import run_delinquency_snapshot
@@ -16,7 +17,6 @@ from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import get_settings
 from nplpipeline.simulate.stage import run_simulation
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from tests.raw_rows import insert_raw
 
 AS_OF = dt.date(2026, 10, 31)
 DUES = ("2026-08-01", "2026-09-01", "2026-10-01")
