@@ -53,9 +53,17 @@ mlflow: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow/mlflow.db \
 		--default-artifact-root $(CURDIR)/mlflow/artifacts --host 127.0.0.1 --port 5000
 
-## Stage timings on 100k and 1M simulated loans, JSON into benchmarks/results/.
+## One day's whole chain after a warm-up history, timed against issue 14's targets, at 1M
+## loans (unsharded) and 10M (16 shards); prints every step and the targets table, JSON
+## into benchmarks/results/. Hours on a 2-core machine (benchmarks/README.md): a quick
+## look is `make bench LOANS=100000`; SHARDS=K (one K, or one per size), PROFILE=1.
+BENCH_LOANS := 1000000 10000000
+BENCH_SHARDS := 1 16
 bench: install
-	$(BIN)/python benchmarks/run.py --loans 100000 1000000
+	$(BIN)/python benchmarks/run.py \
+		--loans $(if $(filter command line environment,$(origin LOANS)),$(LOANS),$(BENCH_LOANS)) \
+		--shards $(or $(SHARDS),$(if $(filter command line environment,$(origin LOANS)),1,$(BENCH_SHARDS))) \
+		$(if $(PROFILE),--profile)
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache
