@@ -36,7 +36,7 @@ chromium:
 ## Lint (ruff, incl. Airflow AIR rules) and the full test suite (DuckDB and PostgreSQL).
 test: install chromium
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal --durations=20 $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -7,8 +7,10 @@ import importlib.util
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "nplpipeline"
-# The only production modules allowed to import the stand-ins, each on purpose.
-EXPLICIT_USERS = {"orchestration/demo.py", "model/bench.py"}
+# The only production modules allowed to import the stand-ins, each on purpose: the demo
+# and the benchmark start them; the lender twin (itself the project's test world) reads
+# what the stand-in CRM received, as a real CRM's performed work would come back.
+EXPLICIT_USERS = {"orchestration/demo.py", "model/bench.py", "simulate/twin/decisions.py"}
 
 
 def _imports(path: Path) -> set[str]:
