@@ -3,9 +3,14 @@
 
 After each day's scoring:
 
+0. **train_uplift**: every `train_every_days` (uplift policy), the next-best-action
+   learners are refitted on the randomised decisions whose horizon has closed, gated
+   and kept as a version with its training date; too little data is a logged skip.
 1. **plan_treatments**: each scored account gets its experiment arm (champion /
    challenger / control, stable per loan), its strategy step by DPD, an offer
    (flexible plan or hardship route) and legal readiness -- `act_treatment_plan`.
+   Accounts of the nba policy arm get the strategy the learned policy trained by that
+   date chooses (`act_nba_decisions`); the others the static tier table's.
    One mapped task per shard (`NPL_SHARDS`), each planning only its accounts;
    `publish_plan` checks every shard reported and that the day has a plan.
 2. **place_with_agencies**: accounts routed to agencies are recalled / allocated across
@@ -54,8 +59,25 @@ def npl_collections() -> None:
 
     @npl_task(
         inlets=[ACCOUNT_SCORES],
-        reads=tables("int_account_scores", "int_delinquency_snapshot"),
-        writes=tables("act_treatment_plan"),
+        reads=tables(
+            "act_treatment_plan",
+            "act_experiment_arms",
+            "act_nba_decisions",
+            "int_features",
+            "raw_repayments",
+            "raw_collection_actions",
+            "act_agency_commissions",
+        ),
+    )
+    def train_uplift(as_of) -> dict[str, object]:
+        from nplpipeline.uplift.stage import run_scheduled_training
+
+        return run_scheduled_training(as_of)
+
+    @npl_task(
+        inlets=[ACCOUNT_SCORES],
+        reads=tables("int_account_scores", "int_delinquency_snapshot", "int_features"),
+        writes=tables("act_treatment_plan", "act_experiment_arms", "act_nba_decisions"),
     )
     def plan_treatments(as_of, shard: dict[str, int]) -> dict[str, object]:
         from nplpipeline.act.stage import run_treatment_plan
@@ -115,7 +137,10 @@ def npl_collections() -> None:
 
         return run_crm_delivery(as_of)
 
-    plan = publish_plan(plan_treatments.expand(shard=shards()))
+    trained = train_uplift()
+    planned = plan_treatments.expand(shard=shards())
+    trained >> planned
+    plan = publish_plan(planned)
     plan >> place_with_agencies() >> build_worklists() >> deliver_to_crm()
 
 

@@ -31,7 +31,10 @@ def uniform_draw(keys: pd.Series, seed: int) -> np.ndarray:
     return (hashed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
-ARM_COLUMNS = ("loan_id", "strategy_arm", "assigned_on", "assigned_tier", "assigned_strategy")
+ARM_COLUMNS = (
+    "loan_id", "strategy_arm", "assigned_on", "assigned_tier", "assigned_strategy", "policy_arm",
+)  # fmt: skip
+STATIC_ARM, NBA_ARM = "static", "nba"  # act_experiment_arms.policy_arm (act.tables)
 
 
 def assign_arms(loan_ids: pd.Series, tiers: pd.Series, policy: StrategyPolicy) -> pd.DataFrame:
@@ -87,3 +90,30 @@ def keep_arms(
     out.loc[has, "strategy_arm"] = arm[has].astype("string")
     out.loc[has, "strategy_name"] = strategy[has]
     return out.assign(new=~has)
+
+
+def keep_policy_arms(
+    loan_ids: pd.Series,
+    tiers: pd.Series,
+    share: float,
+    seed: int,
+    eligible_tiers: tuple[str, ...],
+    kept: pd.DataFrame | None = None,
+) -> pd.Series:
+    """'nba' or 'static' per account: the kept ``policy_arm`` where the account already
+    has an arm (NULL -- drawn before the nba arm existed -- reads as static), else an
+    independent hash draw with its own ``seed``: 'nba' below ``share`` in an eligible
+    tier. Independent of the base draw, so the base arms' shares hold inside it."""
+    u = uniform_draw(loan_ids, seed)
+    fresh = np.where((u < share) & tiers.isin(eligible_tiers).to_numpy(), NBA_ARM, STATIC_ARM)
+    out = pd.Series(fresh, index=loan_ids.index, dtype="string")
+    if kept is None or kept.empty:
+        return out
+    prior = kept.drop_duplicates("loan_id").set_index("loan_id")
+    has = loan_ids.astype(str).isin(prior.index).to_numpy()
+    if "policy_arm" in prior.columns:
+        stored = loan_ids.astype(str).map(prior["policy_arm"]).astype("string")
+    else:
+        stored = pd.Series(pd.NA, index=loan_ids.index, dtype="string")
+    out[has] = stored[has].fillna(STATIC_ARM).to_numpy()
+    return out

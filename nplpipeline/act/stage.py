@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,9 @@ from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.partitions import replace_partition, replace_shard, replace_where
 from nplpipeline.warehouse.shards import Shard, narrow
 
+if TYPE_CHECKING:
+    from nplpipeline.uplift.live import NbaChooser
+
 log = logging.getLogger(__name__)
 
 # Long enough for every rolling rule: 7-day caps and cooling-off, cadences of up to a
@@ -89,7 +92,8 @@ def _store_new_arms(conn: sa.Connection, as_of: dt.date, plan: pd.DataFrame) -> 
             "strategy_arm": new["strategy_arm"].astype(str).to_numpy(),
             "assigned_on": pd.Timestamp(as_of),
             "assigned_tier": new["tier"].astype(str).to_numpy(),
-            "assigned_strategy": new["strategy_name"].astype(str).to_numpy(),
+            "assigned_strategy": new["arm_strategy"].astype(str).to_numpy(),
+            "policy_arm": new["policy_arm"].astype(str).to_numpy(),
         },
         columns=list(ARM_COLUMNS),
     )
@@ -98,6 +102,18 @@ def _store_new_arms(conn: sa.Connection, as_of: dt.date, plan: pd.DataFrame) -> 
     for start in range(0, len(ids), 10_000):
         conn.execute(a.delete().where(a.c.loan_id.in_(ids[start : start + 10_000])))
     return insert_frame(conn, a, rows)
+
+
+def _nba_chooser(
+    conn: sa.Connection, as_of: dt.date, settings: Settings, kept: pd.DataFrame,
+    shard: Shard | None,
+) -> NbaChooser:  # fmt: skip
+    """The learned policy's arm for this plan (imported here: the learners load only
+    when a plan runs, never when the act tables are)."""
+    from nplpipeline.uplift.config import load_uplift_policy
+    from nplpipeline.uplift.live import NbaChooser
+
+    return NbaChooser(conn, as_of, settings, load_uplift_policy(), kept, shard)
 
 
 def run_treatment_plan(
@@ -124,9 +140,11 @@ def run_treatment_plan(
                 conn, as_of, ("customer_id", "monthly_income"), shard=shard
             )
             kept = _kept_arms(conn, as_of, shard)
-            plan = plan_treatments(scores, customers, as_of, policy.strategies, kept)
+            nba = _nba_chooser(conn, as_of, settings, kept, shard)
+            plan = plan_treatments(scores, customers, as_of, policy.strategies, kept, nba.arm, nba)
             rows = replace_shard(conn, treatment_plan, as_of, shard, plan[_columns(treatment_plan)])
             new_arms = _store_new_arms(conn, as_of, plan)
+            decided = nba.write()
     finally:
         engine.dispose()
     counts = plan.groupby(["tier", "strategy_arm"]).size()
@@ -135,6 +153,9 @@ def run_treatment_plan(
         "shard": (shard or Shard()).to_xcom(),
         "accounts": rows,
         "new_arms": new_arms,
+        "by_policy_arm": {str(k): int(v) for k, v in plan["policy_arm"].value_counts().items()},
+        "nba_decisions": decided,
+        "nba_policy_version": nba.version,
         "by_tier_arm": {f"{t}/{a}": int(n) for (t, a), n in counts.items()},
         "offers": {str(k): int(v) for k, v in plan["offer_type"].value_counts().items()},
         "legal_ready": int(plan["legal_ready"].sum()),

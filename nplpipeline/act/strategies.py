@@ -8,15 +8,21 @@ capacity later decide which planned contacts actually happen today (``worklists`
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
-from nplpipeline.act.arms import keep_arms
+from nplpipeline.act.arms import STATIC_ARM, keep_arms, keep_policy_arms
 from nplpipeline.act.offers import flexible_plans
 from nplpipeline.config.strategy import StrategyPolicy
 
 CHANNEL_SEP = ";"
+# Picks strategies for some accounts before their steps are built: given the plan with
+# arms, policy arm and legal readiness, returns ``strategy_name`` (NA: keep the arm's)
+# and ``nba_policy_version`` per row, same index (``uplift.live``).
+StrategyChooser = Callable[[pd.DataFrame], pd.DataFrame]
+NbaArm = tuple[float, int, tuple[str, ...]]  # the nba arm's share, seed, eligible tiers
 
 
 def _steps(plan: pd.DataFrame, policy: StrategyPolicy) -> pd.DataFrame:
@@ -50,21 +56,42 @@ def _planned_channels(step_channels: pd.Series, legal_ready: pd.Series) -> pd.Se
     return step_channels.fillna("").where(legal_ready, no_legal).astype("string")
 
 
+def _policy_arms(
+    plan: pd.DataFrame, nba_arm: NbaArm | None, kept: pd.DataFrame | None
+) -> pd.Series:
+    if nba_arm is None:
+        return pd.Series(STATIC_ARM, index=plan.index, dtype="string")
+    share, seed, tiers = nba_arm
+    return keep_policy_arms(plan["loan_id"], plan["tier"], share, seed, tiers, kept)
+
+
 def plan_treatments(
     scores: pd.DataFrame,
     customers: pd.DataFrame,
     run_date: dt.date,
     policy: StrategyPolicy,
     kept_arms: pd.DataFrame | None = None,
+    nba_arm: NbaArm | None = None,
+    choose: StrategyChooser | None = None,
 ) -> pd.DataFrame:
     """One plan row per scored account (see ``act_treatment_plan``); ``kept_arms``: the
     arms accounts already hold (``act_experiment_arms``), kept whatever their tier now.
-    The ``new_arm`` column marks accounts whose arm was drawn by this plan."""
+    The ``new_arm`` column marks accounts whose arm was drawn by this plan. ``nba_arm``
+    draws the policy arm (none: all static); ``choose`` may replace strategies before
+    steps, channels and offers are built from them (one plan, one write)."""
     plan = scores.reset_index(drop=True).copy()
     arms = keep_arms(plan["loan_id"], plan["tier"], policy, kept_arms)
     plan = plan.join(arms.rename(columns={"new": "new_arm"}))
-    plan = plan.join(_steps(plan, policy))
+    plan["policy_arm"] = _policy_arms(plan, nba_arm, kept_arms)
     plan["legal_ready"] = _legal_ready(plan, policy)
+    plan["nba_policy_version"] = pd.Series(pd.NA, index=plan.index, dtype="string")
+    plan["arm_strategy"] = plan["strategy_name"]  # the base arm's, kept with the arm
+    if choose is not None:
+        picked = choose(plan)
+        override = picked["strategy_name"].reindex(plan.index).astype("string")
+        plan["strategy_name"] = override.fillna(plan["strategy_name"].astype("string"))
+        plan["nba_policy_version"] = picked["nba_policy_version"].reindex(plan.index)
+    plan = plan.join(_steps(plan, policy))
     plan["planned_channels"] = _planned_channels(plan["step_channels"], plan["legal_ready"])
     offer_of = {name: s.offer for name, s in policy.strategies.items()}
     route_of = {name: s.agency_route for name, s in policy.strategies.items()}

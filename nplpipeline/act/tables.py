@@ -7,7 +7,8 @@
   automated channel), ordered, with the contact window and the reasons to show. This is
   what the CRM receives (see ``act.delivery`` for the payload it actually sends).
 * ``act_experiment_arms``: one row per account ever planned -- the arm it drew, the day
-  and tier it drew it in, and that arm's strategy then. The arm is kept for life
+  and tier it drew it in, that arm's strategy then, and its policy arm (static tier
+  policy or learned next-best-action). The arm is kept for life
   (``act.arms``), so every plan and KPI sees an account in one arm only.
 * ``act_suppression_log``: every proposed contact the guardrails held back, with one
   reason and the route for special handling.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from nplpipeline.act.arms import NBA_ARM, STATIC_ARM
 from nplpipeline.score.tables import TOP_REASONS
 from nplpipeline.uplift.explain import TOP_NBA_REASONS as NBA_REASONS
 from nplpipeline.warehouse.tables import MONEY, metadata
@@ -26,6 +28,9 @@ from nplpipeline.warehouse.tables import MONEY, metadata
 # The suppression log's channel for held-back agency placements: the placement step
 # writes these rows, the worklist step every other channel's, for the same date.
 PLACEMENT_CHANNEL = "agency"
+# Which policy decides an account's treatment: the static tier table or the learned
+# next-best-action policy (``uplift``), a kept draw of its own beside ``strategy_arm``.
+POLICY_ARMS = (STATIC_ARM, NBA_ARM)
 
 treatment_plan = sa.Table(
     "act_treatment_plan",
@@ -49,6 +54,10 @@ treatment_plan = sa.Table(
     sa.Column("agency_route", sa.Boolean(), nullable=False),
     sa.Column("disposition", sa.String(), nullable=False),
     sa.Column("model_version", sa.String(), nullable=False),
+    # 'static' | 'nba' (``POLICY_ARMS``); NULL on rows planned before the arm existed
+    sa.Column("policy_arm", sa.String()),
+    # the learned policy that picked the strategy (nba arm only; NULL: none yet / static)
+    sa.Column("nba_policy_version", sa.String()),
 )
 
 experiment_arms = sa.Table(
@@ -59,6 +68,7 @@ experiment_arms = sa.Table(
     sa.Column("assigned_on", sa.Date(), nullable=False),  # the first plan that drew it
     sa.Column("assigned_tier", sa.String(), nullable=False),
     sa.Column("assigned_strategy", sa.String(), nullable=False),
+    sa.Column("policy_arm", sa.String()),  # 'static' | 'nba'; NULL (older rows) = static
 )
 
 worklist = sa.Table(

@@ -72,7 +72,9 @@ def _collections(day: dt.date, conf: dict[str, Any]) -> None:
     from nplpipeline.act.delivery.stage import run_crm_delivery
     from nplpipeline.act.placement.stage import run_placements
     from nplpipeline.act.stage import run_treatment_plan, run_worklists
+    from nplpipeline.uplift.stage import run_scheduled_training
 
+    run_scheduled_training(day)  # the DAG's train_uplift: before the plan reads it
     run_treatment_plan(day)
     run_placements(day)
     run_worklists(day)

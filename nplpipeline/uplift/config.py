@@ -36,9 +36,20 @@ class GateSpec(_Strict):
     ci_level: float = Field(default=0.9, gt=0, lt=1)
 
 
+class NbaArmSpec(_Strict):
+    """The learned policy's own arm: a stable hash share of the accounts first planned
+    in one of ``tiers``, drawn independently of the randomised base arm (own seed)."""
+
+    share: float = Field(default=0.2, ge=0, le=1)
+    seed: int = 1515
+    tiers: tuple[str, ...] = ("mild", "severe", "extremely_severe")
+
+
 class UpliftPolicy(_Strict):
     horizon_days: int = Field(default=30, ge=1)
     decision_every_days: int = Field(default=7, ge=1)
+    train_every_days: int = Field(default=7, ge=1)
+    arm: NbaArmSpec = NbaArmSpec()
     contact_cost: dict[str, float]
     treatments: tuple[TreatmentRule, ...]
     other_treatment: str = "other"

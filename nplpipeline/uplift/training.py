@@ -6,7 +6,8 @@ holds what was known on A and a rerun on A rebuilds it byte for byte:
 
 * the decision: the arm (``act_treatment_plan``) and the tier it was drawn in
   (``act_experiment_arms``); its treatment and every treatment's known propensity
-  (``treatments.propensities``);
+  (``treatments.propensities``) -- randomised decisions only: an nba-arm row whose
+  treatment the learned policy chose (not exploring) is left out (``randomised``);
 * covariates as of D: ``int_features`` (numeric) and the score of D;
 * the outcome over (D, D + horizon]: repaid net of reversals (staging), minus the cost
   of each contact the CRM performed (``contact_cost``; agencies' own contacts are paid
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from nplpipeline.act.arms import NBA_ARM, STATIC_ARM
 from nplpipeline.act.placement.tables import agency_commissions
 from nplpipeline.act.tables import experiment_arms, treatment_plan
 from nplpipeline.config.strategy import StrategyPolicy
@@ -28,6 +30,7 @@ from nplpipeline.features.schema import NUMERIC_FEATURES
 from nplpipeline.features.tables import int_features
 from nplpipeline.staging import stg_agencies, stg_contact_history, stg_signed_repayments
 from nplpipeline.uplift.config import UpliftPolicy
+from nplpipeline.uplift.tables import nba_decisions
 from nplpipeline.uplift.treatments import propensities
 from nplpipeline.warehouse.frames import read_frame
 
@@ -48,7 +51,7 @@ def decision_dates(conn: sa.Connection, as_of: dt.date, uplift: UpliftPolicy) ->
 
 
 def _decisions(conn: sa.Connection, dates: list[dt.date]) -> pd.DataFrame:
-    p, a = treatment_plan.c, experiment_arms.c
+    p, a, n = treatment_plan.c, experiment_arms.c, nba_decisions.c
     query = (
         sa.select(
             p.as_of_date,
@@ -59,12 +62,29 @@ def _decisions(conn: sa.Connection, dates: list[dt.date]) -> pd.DataFrame:
             p.legal_ready,
             p.recovery_probability,
             p.model_version,
+            p.policy_arm,
+            p.nba_policy_version,
             a.assigned_tier,
+            n.nba_explore,
         )
         .join(experiment_arms, a.loan_id == p.loan_id)
+        .outerjoin(nba_decisions, sa.and_(n.as_of_date == p.as_of_date, n.loan_id == p.loan_id))
         .where(p.as_of_date.in_(dates), a.assigned_on <= p.as_of_date)
     )
-    return read_frame(conn, query)
+    return randomised(read_frame(conn, query))
+
+
+def randomised(rows: pd.DataFrame) -> pd.DataFrame:
+    """The decisions whose treatment was drawn at known propensities: every static-arm
+    row, and the nba arm's rows where no policy existed yet or its explore share kept
+    the base arm's draw. A treatment the learned policy chose has no known propensity
+    (it depends on the policy's estimates), so those rows are left out."""
+    nba = (rows["policy_arm"].fillna(STATIC_ARM) == NBA_ARM).to_numpy()
+    chosen = rows["nba_policy_version"].notna().to_numpy()
+    explored = rows["nba_explore"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    keep = ~(nba & chosen & ~explored)
+    out = rows[keep].drop(columns=["nba_explore"])
+    return out.assign(policy_arm=out["policy_arm"].fillna(STATIC_ARM))
 
 
 def _covariates(conn: sa.Connection, dates: list[dt.date]) -> pd.DataFrame:
