@@ -62,9 +62,15 @@ def train(as_of: dt.date) -> None:
 
 @uplift.command()
 @date_option("Decision date D (the treatment plan of D must exist).")
-@click.option("--challenger", is_flag=True, help="Use the latest policy even if not promoted.")
+@click.option(
+    "--challenger/--promoted",
+    default=True,
+    show_default=True,
+    help="The latest policy trained by D (what the nba arm runs), or the latest promoted one.",
+)
 def decide(as_of: dt.date, challenger: bool) -> None:
-    """Write the learned policy's decision per planned account of D."""
+    """Recompute the learned policy's decisions for the nba arm's accounts planned on D
+    (the plan step writes them; the policy is the one selected as of D)."""
     from nplpipeline.uplift.stage import run_nba_decisions
 
     echo_json(run_stage("uplift decide", lambda: run_nba_decisions(as_of, challenger=challenger)))

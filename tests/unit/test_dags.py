@@ -115,6 +115,9 @@ def test_collections_and_kpis_follow_scoring(dagbag) -> None:
     upstream = {t.task_id: t.get_flat_relative_ids(upstream=True) for t in collections.tasks}
     # placements come before worklists: an account an agency works gets no in-house call
     assert "place_with_agencies" in upstream["build_worklists"]
+    # the uplift learners are refitted before the plan reads the policy selected as of D
+    assert "train_uplift" in upstream["plan_treatments"]
+    assert "train_uplift" in upstream["deliver_to_crm"]
     assert {"plan_treatments", "place_with_agencies", "build_worklists"} <= upstream[
         "deliver_to_crm"
     ]
