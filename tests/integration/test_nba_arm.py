@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from raw_rows import insert_raw
+from threadpoolctl import threadpool_limits
 
 from nplpipeline.act.stage import run_treatment_plan
 from nplpipeline.act.tables import experiment_arms, treatment_plan
@@ -118,6 +119,11 @@ def _train(url: str, trained_as_of: dt.date, uplift, seed: int) -> str:
 
 @pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
 def test_nba_arm_through_the_plan_stage(tmp_path, monkeypatch, npl_env, warehouse_url):
+    with threadpool_limits(1):  # the boosting's threads thrash on a shared, small machine
+        _nba_arm_through_the_plan_stage(tmp_path, monkeypatch, warehouse_url)
+
+
+def _nba_arm_through_the_plan_stage(tmp_path, monkeypatch, warehouse_url) -> None:
     uplift = _policy(tmp_path, monkeypatch)
     _seed(warehouse_url)
     first = run_treatment_plan(D1)
