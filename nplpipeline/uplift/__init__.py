@@ -4,5 +4,7 @@ Modules, in the order data flows: ``config`` (validated policy), ``treatments`` 
 vocabulary and the known propensities), ``training`` (the logged decisions, their
 covariates and net outcomes), ``estimators`` (T- and DR-learner), ``evaluation``
 (off-policy value, Qini/AUUC, uplift@k), ``policy`` (constrained choice), ``gate``
-(promotion), ``explain`` (top reasons) and ``stage`` (warehouse, MLflow and the CLI).
+(promotion), ``explain`` (top reasons), ``versions`` (kept policies, selected as of a
+date), ``stage`` (warehouse, MLflow and the CLI) and ``live`` (the nba arm inside the
+plan step).
 """

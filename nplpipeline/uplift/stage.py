@@ -4,7 +4,8 @@
    ``$NPL_HOME/uplift/training/``), the learners fitted on its earlier decisions, the
    out-of-time evaluation and the gate, logged to MLflow (figures and the policy version
    only: no ids, no amounts per account); the fitted policy is kept under
-   ``uplift/models/`` and becomes the promoted one only if the gate passes.
+   ``uplift/models/`` as a version with its training date and gate result
+   (``uplift.versions``). ``run_scheduled_training`` is the live pipeline's call.
 2. ``run_nba_decisions``: for the nba arm's accounts planned on D, the choice of the
    policy selected as of D (the latest trained by D, or the latest promoted one), with
    reasons (``act_nba_decisions``). The plan step itself makes these decisions for the
