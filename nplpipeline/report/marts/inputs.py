@@ -53,7 +53,11 @@ class MartInputs:
 
 def read_cohort(conn: Connection, as_of: dt.date) -> tuple[pd.DataFrame, dt.date | None, bool]:
     """The latest scored cohort whose recovery window closed by ``as_of`` (else the
-    oldest), each account with the arm its treatment plan recorded on that date."""
+    oldest), each account with the arm its treatment plan recorded on that date.
+
+    An account of the learned policy's arm whose strategy that policy chose (it had a
+    version on the date) has no arm here: its treatment was not the randomised arm's,
+    so it would blur the arms' comparison (``mart_nba_comparison`` measures it)."""
     s, p = account_scores.c, treatment_plan.c
     query = sa.select(s.as_of_date).distinct().where(s.as_of_date <= as_of)
     dates = sorted(r[0] for r in conn.execute(query))
@@ -61,8 +65,9 @@ def read_cohort(conn: Connection, as_of: dt.date) -> tuple[pd.DataFrame, dt.date
         return pd.DataFrame(), None, False
     matured = [d for d in dates if d + dt.timedelta(days=RECOVERY_WINDOW_DAYS) <= as_of]
     when = matured[-1] if matured else dates[0]
+    chosen = sa.and_(p.policy_arm == "nba", p.nba_policy_version.is_not(None))
     arm = (
-        sa.select(p.strategy_arm)
+        sa.select(sa.case((chosen, sa.null()), else_=p.strategy_arm))
         .where(p.as_of_date == s.as_of_date, p.loan_id == s.loan_id)
         .scalar_subquery()
     )
