@@ -26,14 +26,14 @@ from nplpipeline.report.comparison.outcomes import _day_folder, _repayments, win
 from nplpipeline.report.nba.measure import NBA, OUTCOMES
 from nplpipeline.staging import stg_agencies, stg_contact_history, stg_signed_repayments
 from nplpipeline.warehouse.frames import read_frame
+from nplpipeline.warehouse.tables import existing_columns
 
 POLICY_ARM = "policy_arm"  # act_treatment_plan's column (issue #15); absent = all static
 
 
 def has_policy_arm(conn: sa.Connection) -> bool:
     """Whether the warehouse's plan records the policy arm yet (older ones do not)."""
-    names = {c["name"] for c in sa.inspect(conn).get_columns(treatment_plan.name)}
-    return POLICY_ARM in names
+    return POLICY_ARM in existing_columns(conn).get(treatment_plan.name, set())
 
 
 def read_cohort(conn: sa.Connection, start: dt.date) -> pd.DataFrame:

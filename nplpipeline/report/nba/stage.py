@@ -55,13 +55,16 @@ def write_nba_comparison(
 ) -> int:  # fmt: skip
     """Replace ``as_of``'s rows of ``baseline`` with ``result`` (may be empty)."""
     c = nba_comparison.c
+    where = sa.and_(c.as_of_date == as_of, c.baseline == baseline)
+    if result.empty:
+        conn.execute(nba_comparison.delete().where(where))
+        return 0
     frame = result.assign(
         as_of_date=as_of, start_date=start, source=SOURCES[baseline],
         days=(as_of - start).days if start else 0,
     )  # fmt: skip
     for col in ("accounts", "baseline_accounts"):
         frame[col] = frame[col].round().astype("Int64")
-    where = sa.and_(c.as_of_date == as_of, c.baseline == baseline)
     return replace_where(conn, nba_comparison, where, frame)
 
 
