@@ -115,3 +115,35 @@ def test_pairing_is_by_loan_and_a_missing_loan_did_nothing() -> None:
 def test_outcome_columns_are_required() -> None:
     with pytest.raises(ValueError, match="lacks"):
         compare_arms(_accounts().drop(columns=list(OUTCOMES[:1])))
+
+
+def _run(seed: int, diff: dict[str, float] | None) -> dict[str, object]:
+    rows = []
+    if diff is not None:
+        base = {"baseline": "static", "segment": "overall", "policy": "difference",
+                "start_date": "2026-11-01", "days": 60, "accounts": 500,
+                "baseline_accounts": 480, "confidence": 0.95}  # fmt: skip
+        rows = [{**base, **diff}]
+    return {"loans": 2000, "seed": seed, "days": 60, "nba": rows}
+
+
+def test_live_run_prints_the_nba_rows_per_seed_and_their_mean() -> None:
+    from benchmarks.live_run import _nba_markdown
+
+    def diff(v: float, half: float) -> dict[str, float]:
+        out = {}
+        for k, ci in (("net_recovery", "net_recovery_ci"), ("contacts", "contacts_ci"),
+                      ("complaints_per_1000", "complaints_ci")):  # fmt: skip
+            out.update({k: v, f"{ci}_low": v - half, f"{ci}_high": v + half})
+        return out
+
+    text = _nba_markdown([_run(42, diff(2.0, 1.96)), _run(7, diff(4.0, 1.96)), _run(11, None)])
+    static = text.split("vs status quo")[0]
+    assert "| 2,000 loans, seed 11 | 60 | no nba arm |" in static
+    assert "+2.00 [+0.04, +3.96]" in static
+    # mean 3.0; the seeds' standard errors are 1.0 each: ± 1.96 · √2 / 2
+    mean = next(line for line in static.splitlines() if line.startswith("| mean of 2"))
+    assert "+3.00 [+1.61, +4.39]" in mean
+    # no run with an nba arm at all: still a table, no mean row
+    empty = _nba_markdown([_run(42, None)])
+    assert "no nba arm" in empty and "mean of" not in empty
