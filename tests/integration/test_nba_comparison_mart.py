@@ -30,6 +30,7 @@ from nplpipeline.report.nba.stage import run_nba_comparison, run_nba_status_quo
 from nplpipeline.report.nba.tables import nba_comparison
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings
+from nplpipeline.uplift.tables import nba_decisions
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.tables import existing_columns
@@ -309,3 +310,26 @@ def test_a_warehouse_without_the_policy_arm_writes_nothing(
     assert summary["nba_accounts"] == 0 and summary["rows"] == 0 and summary["start"] is None
     assert run_nba_status_quo(AS_OF, {}, settings=Settings())["rows"] == 0
     assert _mart(warehouse_url).empty
+
+
+def test_the_cohort_starts_with_the_learned_policys_first_decision(seeded: str) -> None:
+    later = START + dt.timedelta(days=1)
+    engine = create_warehouse_engine(seeded)
+    try:
+        with begin(engine) as conn:
+            plan = _plan(later, ["nba" if x else None for x in NBA])
+            table = sa.table(treatment_plan.name, *map(sa.column, plan.columns))
+            conn.execute(sa.insert(table), plan.to_dict("records"))
+            decision = {
+                "as_of_date": later, "loan_id": LOANS[0], "tier": "severe",
+                "nba_treatment": "call", "static_treatment": "call", "nba_explore": False,
+                "nba_policy_version": "nba-x", "nba_promoted": True,
+            }  # fmt: skip
+            conn.execute(sa.insert(nba_decisions), [decision])
+    finally:
+        engine.dispose()
+    summary = run_nba_comparison(AS_OF, settings=Settings())
+    assert summary["start"] == later.isoformat()
+    assert set(_mart(seeded)["days"]) == {29}
+    # an explicit start wins
+    assert run_nba_comparison(AS_OF, settings=Settings(), start=START)["start"] == str(START)

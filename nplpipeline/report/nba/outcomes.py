@@ -25,6 +25,7 @@ from nplpipeline.contract import ACTION_OUTCOMES, COMPLAINT_OUTCOME
 from nplpipeline.report.comparison.outcomes import _day_folder, _repayments, window_days
 from nplpipeline.report.nba.measure import NBA, OUTCOMES
 from nplpipeline.staging import stg_agencies, stg_contact_history, stg_signed_repayments
+from nplpipeline.uplift.tables import nba_decisions
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.tables import existing_columns
 
@@ -45,13 +46,16 @@ def read_cohort(conn: sa.Connection, start: dt.date) -> pd.DataFrame:
 
 
 def nba_start(conn: sa.Connection, as_of: dt.date) -> dt.date | None:
-    """S: the first plan date before ``as_of`` with an account in the nba arm (the arm's
-    life starts there), or ``None`` when there is none (no nba arm yet)."""
+    """S: the first plan date before ``as_of`` with an account in the nba arm, from the
+    learned policy's first decision on (``act_nba_decisions``) when it has decided
+    before ``as_of`` -- the arm's life starts there; ``None`` without an nba arm."""
     if not has_policy_arm(conn):
         return None
-    p = treatment_plan.c
+    p, n = treatment_plan.c, nba_decisions.c
+    first_decision = sa.select(sa.func.min(n.as_of_date)).where(n.as_of_date < as_of)
+    since = sa.func.coalesce(first_decision.scalar_subquery(), p.as_of_date)
     query = sa.select(sa.func.min(p.as_of_date)).where(
-        p.as_of_date < as_of, sa.column(POLICY_ARM, sa.String) == NBA
+        p.as_of_date < as_of, p.as_of_date >= since, sa.column(POLICY_ARM, sa.String) == NBA
     )
     first = conn.execute(query).scalar()
     return None if first is None else pd.Timestamp(first).date()
