@@ -284,6 +284,10 @@ def _cell(value: float | None, low: float | None, high: float | None, spec: str)
     return f"{value:+{spec}} [{bounds}]"
 
 
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{int(value):,}"
+
+
 def _mean_cell(diffs: list[dict[str, Any]], key: str, ci: str, spec: str, z: float) -> str:
     """Mean over seeds; its interval from the seeds' own standard errors (independent
     portfolios: Var(mean) = Σ se² / k²)."""
@@ -320,7 +324,8 @@ def _nba_markdown(results: list[dict[str, Any]]) -> str:
                 continue
             diffs.append(d)
             cells = [_cell(d[k], d[f"{c}_low"], d[f"{c}_high"], f) for k, c, _, f in NBA_METRICS]
-            lines.append(f"| {run} | {d['days']} | {d['accounts']} | {d['baseline_accounts']} | "
+            lines.append(f"| {run} | {d['days']} | {_count(d['accounts'])} | "
+                         f"{_count(d['baseline_accounts'])} | "
                          + " | ".join(cells) + " |")  # fmt: skip
         if diffs:
             z = NormalDist().inv_cdf(0.5 + (diffs[0].get("confidence") or 0.95) / 2)

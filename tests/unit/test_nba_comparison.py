@@ -121,7 +121,7 @@ def _run(seed: int, diff: dict[str, float] | None) -> dict[str, object]:
     rows = []
     if diff is not None:
         base = {"baseline": "static", "segment": "overall", "policy": "difference",
-                "start_date": "2026-11-01", "days": 60, "accounts": 500,
+                "start_date": "2026-11-01", "days": 60, "accounts": 1500.0,
                 "baseline_accounts": 480, "confidence": 0.95}  # fmt: skip
         rows = [{**base, **diff}]
     return {"loans": 2000, "seed": seed, "days": 60, "nba": rows}
@@ -141,6 +141,7 @@ def test_live_run_prints_the_nba_rows_per_seed_and_their_mean() -> None:
     static = text.split("vs status quo")[0]
     assert "| 2,000 loans, seed 11 | 60 | no nba arm |" in static
     assert "+2.00 [+0.04, +3.96]" in static
+    assert "| 2,000 loans, seed 42 | 60 | 1,500 | 480 |" in static
     # mean 3.0; the seeds' standard errors are 1.0 each: ± 1.96 · √2 / 2
     mean = next(line for line in static.splitlines() if line.startswith("| mean of 2"))
     assert "+3.00 [+1.61, +4.39]" in mean
