@@ -628,13 +628,18 @@ _NBA_BASELINES = {
 }
 
 
-def _ci(low: float | None, high: float | None, show: Callable[[float | None], str]) -> str:
-    return f"{show(low)} to {show(high)}"
+def _diff_td(
+    field: str, value: float | None, low: float | None, high: float | None,
+    show: Callable[[float | None], str],
+) -> str:  # fmt: skip
+    """A difference with its interval in one cell (exact bounds in ``data-ci-*``)."""
+    ci = "" if low is None or high is None else f" ({show(low)} to {show(high)})"
+    data = attrs(field=field, value=value, ci_low=low, ci_high=high)
+    return f"<td{data}>{esc(show(value) + ci)}</td>"
 
 
 def _nba_rows(c: NbaComparison, baseline: str) -> list[str]:
     rows = []
-    money = lambda v: fmt.signed(v, 1)  # noqa: E731
     for segment in c.segments(baseline):
         a, b = (c.line(baseline, segment, p) for p in ("nba", baseline))
         d = c.line(baseline, segment, "difference")
@@ -647,20 +652,17 @@ def _nba_rows(c: NbaComparison, baseline: str) -> list[str]:
             + _td("baseline_accounts", b.accounts, fmt.count(b.accounts))
             + _td("nba", a.net_recovery, fmt.number(a.net_recovery, 1))
             + _td("baseline", b.net_recovery, fmt.number(b.net_recovery, 1))
-            + _td("difference", d.net_recovery, money(d.net_recovery))
-            + _td(
-                "ci", f"{d.net_recovery_ci_low},{d.net_recovery_ci_high}",
-                _ci(d.net_recovery_ci_low, d.net_recovery_ci_high, money),
+            + _diff_td(
+                "difference", d.net_recovery, d.net_recovery_ci_low, d.net_recovery_ci_high,
+                fmt.signed,
             )
-            + _td("contacts", d.contacts, fmt.signed(d.contacts, 2))
-            + _td(
-                "contacts_ci", f"{d.contacts_ci_low},{d.contacts_ci_high}",
-                _ci(d.contacts_ci_low, d.contacts_ci_high, lambda v: fmt.signed(v, 2)),
+            + _diff_td(
+                "contacts", d.contacts, d.contacts_ci_low, d.contacts_ci_high,
+                lambda v: fmt.signed(v, 2),
             )
-            + _td("complaints", d.complaints_per_1000, money(d.complaints_per_1000))
-            + _td(
-                "complaints_ci", f"{d.complaints_ci_low},{d.complaints_ci_high}",
-                _ci(d.complaints_ci_low, d.complaints_ci_high, money),
+            + _diff_td(
+                "complaints", d.complaints_per_1000, d.complaints_ci_low, d.complaints_ci_high,
+                fmt.signed,
             )
             + "</tr>"
         )  # fmt: skip
@@ -679,9 +681,9 @@ def _nba_comparison(d: Dashboard) -> str:
             continue
         headers = [
             "Segment", "NBA accounts", f"{label.capitalize()} accounts",
-            "Net recovery / account: NBA", label.capitalize(), "Difference", f"{level} CI",
-            "Contacts / account: difference", f"{level} CI",
-            "Complaints / 1,000: difference", f"{level} CI",
+            "Net recovery / account: NBA", label.capitalize(), f"Difference ({level} CI)",
+            f"Contacts / account: difference ({level} CI)",
+            f"Complaints / 1,000: difference ({level} CI)",
         ]  # fmt: skip
         tables.append(f"<h3>Against the {esc(heading.lower())}</h3>")
         tables.append(_table(headers, rows, kpi=f"nba_comparison_{baseline}"))
