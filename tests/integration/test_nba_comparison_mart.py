@@ -188,7 +188,8 @@ def _mart(url: str) -> pd.DataFrame:
     engine = create_warehouse_engine(url)
     try:
         with begin(engine) as conn:
-            frame = read_frame(conn, sa.select(nba_comparison))
+            c = nba_comparison.c
+            frame = read_frame(conn, sa.select(nba_comparison).where(c.as_of_date == AS_OF))
     finally:
         engine.dispose()
     keys = ["baseline", "segment", "policy"]
