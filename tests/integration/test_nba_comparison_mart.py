@@ -27,6 +27,7 @@ from nplpipeline.report.dashboard import fmt
 from nplpipeline.report.dashboard.load import load_dashboard
 from nplpipeline.report.dashboard.render import render_dashboard
 from nplpipeline.report.nba.stage import run_nba_comparison, run_nba_status_quo
+from nplpipeline.report.nba.summary import collect_nba, format_nba
 from nplpipeline.report.nba.tables import nba_comparison
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings
@@ -295,6 +296,17 @@ def test_nba_against_the_same_loans_in_the_status_quo_world(seeded: str, tmp_pat
     assert 'data-kpi="nba_comparison" data-baseline="status_quo" data-segment="overall"' in html
     assert fmt.signed(line.net_recovery) in html and fmt.signed(line.net_recovery_ci_low) in html
     assert dashboard.to_json()["nba_comparison"]["days"] == 30
+    # the run summary prints both overall differences with their intervals
+    engine = create_warehouse_engine(seeded)
+    try:
+        with begin(engine) as conn:
+            text = "\n".join(format_nba(collect_nba(conn)))
+    finally:
+        engine.dispose()
+    static = next(x for x in text.splitlines() if "static tier policy" in x)
+    assert f"net recovery {line.net_recovery:+,.2f} [{line.net_recovery_ci_low:+,.2f}," in static
+    assert f"({N // 2} vs {N // 2} accounts)" in static
+    assert any("status quo (twin)" in x for x in text.splitlines())
 
 
 def test_a_warehouse_without_the_policy_arm_writes_nothing(
