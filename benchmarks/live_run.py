@@ -8,7 +8,10 @@ Airflow home and stand-in CRM (so ``ru_maxrss`` is that run's peak memory):
   day for each twin world and each DAG, and peak RSS;
 * ``compare``: the pipeline's world against the status quo's over ``--days`` days (at
   least 90 for the README) on several seeds, through the stage functions (Airflow's
-  per-run overhead would dominate a long run); prints the final mart_policy_comparison.
+  per-run overhead would dominate a long run); prints the final mart_policy_comparison
+  and mart_nba_comparison (the learned policy's arm against the static arm and the status
+  quo, per seed and the mean across seeds; "no nba arm" for runs without one);
+* ``remeasure``: measures kept run folders (``--keep``) again, both marts.
 
     nice -n 10 python benchmarks/live_run.py timing --loans 20000 --days 2
     nice -n 10 python benchmarks/live_run.py compare --loans 2000 --days 90 --seeds 42 7 11
@@ -75,6 +78,44 @@ def _comparison_rows(settings: Any) -> list[dict[str, Any]]:
     return json.loads(frame[cols].to_json(orient="records"))
 
 
+NBA_COLUMNS = [
+    "baseline", "segment", "policy", "start_date", "days", "accounts", "baseline_accounts",
+    "net_recovery", "net_recovery_ci_low", "net_recovery_ci_high", "contacts",
+    "contacts_ci_low", "contacts_ci_high", "complaints_per_1000", "complaints_ci_low",
+    "complaints_ci_high", "confidence",
+]  # fmt: skip
+
+
+def _nba_rows(settings: Any) -> list[dict[str, Any]]:
+    """The latest date's mart_nba_comparison rows ([] without an nba arm)."""
+    import sqlalchemy as sa
+
+    from nplpipeline.report.nba.tables import nba_comparison as t
+    from nplpipeline.schema import ensure_schema
+    from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+    from nplpipeline.warehouse.frames import read_frame
+
+    engine = create_warehouse_engine(settings.warehouse_url)
+    try:
+        with begin(engine) as conn:
+            ensure_schema(conn)  # a run from before the mart has no table yet
+            latest = sa.select(sa.func.max(t.c.as_of_date)).scalar_subquery()
+            frame = read_frame(conn, sa.select(t).where(t.c.as_of_date == latest))
+    finally:
+        engine.dispose()
+    frame["start_date"] = frame["start_date"].astype(str)
+    return json.loads(frame[NBA_COLUMNS].to_json(orient="records"))
+
+
+def _measure_nba(day: dt.date, truth: dict[str, Path] | None, settings: Any) -> None:
+    """Both nba comparisons for ``day`` (the compare chain skips the KPI DAG's)."""
+    from nplpipeline.report.nba.stage import run_nba_comparison, run_nba_status_quo
+
+    run_nba_comparison(day, settings)
+    if truth is not None:
+        run_nba_status_quo(day, truth, settings)
+
+
 def _child(args: argparse.Namespace) -> dict[str, Any]:
     """One live run in this process; returns timings, the comparison and peak RSS."""
     _environment(args.workdir)
@@ -105,6 +146,11 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
     with local_crm(settings, args.seed, faults=args.mode == "timing"):
         live_run(run, chain, settings)
+    if args.days:
+        from nplpipeline.orchestration.live import worlds
+
+        truth = {n: w.truth_dir for n, w in worlds(settings).items()}
+        _measure_nba(run.end, truth, settings)
     timings = [
         {k: (str(v) if k == "day" else round(v, 2)) for k, v in t.items()} for t in run.timings
     ]
@@ -119,6 +165,7 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
         "timings": timings,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "comparison": _comparison_rows(settings) if args.days else [],
+        "nba": _nba_rows(settings) if args.days else [],
     }
 
 
@@ -146,11 +193,12 @@ def _remeasure(workdir: Path) -> dict[str, Any]:
     logs = {n: w.decisions_dir for n, w in places.items()}
     loans = int(workdir.name.split("-")[1])
     run_policy_comparison(start, last, truth, loans, settings, logs)
+    _measure_nba(last, truth, settings)
     seed = int(workdir.name.split("-")[2])
     return {
         "workdir": str(workdir), "loans": loans, "seed": seed, "days": (last - start).days,
         "runner": "remeasured", "seconds_total": 0, "peak_rss_mb": 0, "timings": [{}],
-        "comparison": _comparison_rows(settings),
+        "comparison": _comparison_rows(settings), "nba": _nba_rows(settings),
     }  # fmt: skip
 
 
@@ -213,6 +261,80 @@ def _markdown(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+NBA_METRICS = (
+    ("net_recovery", "net_recovery_ci", "net recovery / account", ".2f"),
+    ("contacts", "contacts_ci", "contacts / account", ".3f"),
+    ("complaints_per_1000", "complaints_ci", "complaints / 1,000", ".2f"),
+)
+
+
+def _nba_difference(r: dict[str, Any], baseline: str) -> dict[str, Any] | None:
+    rows = r.get("nba") or []
+    return next(
+        (x for x in rows if (x["baseline"], x["segment"], x["policy"]) ==
+         (baseline, "overall", "difference")),
+        None,
+    )  # fmt: skip
+
+
+def _cell(value: float | None, low: float | None, high: float | None, spec: str) -> str:
+    if value is None:
+        return "-"
+    bounds = "-" if low is None or high is None else f"{low:+{spec}}, {high:+{spec}}"
+    return f"{value:+{spec}} [{bounds}]"
+
+
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{int(value):,}"
+
+
+def _mean_cell(diffs: list[dict[str, Any]], key: str, ci: str, spec: str, z: float) -> str:
+    """Mean over seeds; its interval from the seeds' own standard errors (independent
+    portfolios: Var(mean) = Σ se² / k²)."""
+    values = [d[key] for d in diffs if d.get(key) is not None]
+    if not values or len(values) < len(diffs):
+        return "-"
+    ses = [(d[f"{ci}_high"] - d[f"{ci}_low"]) / (2 * z) for d in diffs
+           if d.get(f"{ci}_low") is not None and d.get(f"{ci}_high") is not None]  # fmt: skip
+    mean = sum(values) / len(values)
+    if len(ses) < len(values):
+        return f"{mean:+{spec}} [-]"
+    half = z * sum(se * se for se in ses) ** 0.5 / len(ses)
+    return _cell(mean, mean - half, mean + half, spec)
+
+
+def _nba_markdown(results: list[dict[str, Any]]) -> str:
+    """Learned policy vs static (and status quo): per seed and the mean across seeds."""
+    from statistics import NormalDist
+
+    lines = []
+    for baseline, name in (("static", "static tier policy"), ("status_quo", "status quo")):
+        head = f"#### Learned policy (nba arm) vs {name}: overall difference [95% CI]"
+        lines += [head, "| run | days | nba accounts | baseline accounts | "
+                  + " | ".join(m[2] for m in NBA_METRICS) + " |",
+                  "| --- | ---: | ---: | ---: |" + " ---: |" * len(NBA_METRICS)]  # fmt: skip
+        diffs = []
+        for r in results:
+            run = f"{r['loans']:,} loans, seed {r['seed']}"
+            d = _nba_difference(r, baseline)
+            if d is None:
+                lines.append(
+                    f"| {run} | {r['days']} | no nba arm | - |" + " - |" * len(NBA_METRICS)
+                )
+                continue
+            diffs.append(d)
+            cells = [_cell(d[k], d[f"{c}_low"], d[f"{c}_high"], f) for k, c, _, f in NBA_METRICS]
+            lines.append(f"| {run} | {d['days']} | {_count(d['accounts'])} | "
+                         f"{_count(d['baseline_accounts'])} | "
+                         + " | ".join(cells) + " |")  # fmt: skip
+        if diffs:
+            z = NormalDist().inv_cdf(0.5 + (diffs[0].get("confidence") or 0.95) / 2)
+            cells = [_mean_cell(diffs, k, c, f, z) for k, c, _, f in NBA_METRICS]
+            lines.append(f"| mean of {len(diffs)} | | | | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("mode", choices=["timing", "compare", "remeasure"])
@@ -245,12 +367,14 @@ def main() -> None:
             )  # fmt: skip
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(_markdown(results))
+        print(_nba_markdown(results))
         return
     for loans in args.loans:
         for seed in args.seeds:
             results.append(_spawn(args, loans, seed))
             print(json.dumps(results[-1]), flush=True)
     print(_markdown(results))
+    print(_nba_markdown(results))
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")

@@ -5,7 +5,8 @@ After each day's worklists: rebuilds the star schema (`dim_*`, `fact_account_day
 `fact_action`) and the KPI marts (`mart_kpi` long-form KPIs with numerators and
 denominators, `mart_plan_tracking` recovery by tier against the plan's targets,
 `mart_roll_rates`, `mart_npl_trend`, `mart_vintage_curves`, collector / team and agency
-scorecards, `mart_experiment_uplift` with confidence intervals, `mart_roi`), then
+scorecards, `mart_experiment_uplift` with confidence intervals, `mart_roi`) and
+`mart_nba_comparison` (the learned policy's arm against the static arm, with CIs), then
 writes the monthly management report (HTML with charts) to `var/reports/` on month ends,
 or whenever asked (`report` param). The Collections dashboard in the Airflow UI reads
 the same marts. Every table is replaced for its date: reruns and backfills are safe.
@@ -54,6 +55,18 @@ def npl_kpis() -> None:
 
         return run_kpis(as_of)
 
+    @npl_task(
+        reads=tables(
+            "act_treatment_plan", "raw_repayments", "raw_collection_actions", "raw_agencies",
+            "act_agency_commissions",
+        ),
+        writes=tables("mart_nba_comparison"),
+    )  # fmt: skip
+    def build_nba_comparison(as_of) -> dict[str, object]:
+        from nplpipeline.report.nba.stage import run_nba_comparison
+
+        return run_nba_comparison(as_of)
+
     @npl_task(inlets=[KPI_MARTS], reads=tables("mart_kpi", "mart_plan_tracking"))
     def management_report(as_of) -> str | None:
         from nplpipeline.report.dashboard.report import write_report_if_due
@@ -61,7 +74,7 @@ def npl_kpis() -> None:
         written = write_report_if_due(as_of, get_current_context()["params"].get("report"))
         return None if written is None else str(written)
 
-    build_kpis() >> management_report()
+    build_kpis() >> build_nba_comparison() >> management_report()
 
 
 npl_kpis()

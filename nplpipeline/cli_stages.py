@@ -157,6 +157,39 @@ def kpis(as_of: dt.date) -> None:
     echo_json(run_stage("kpis", lambda: run_kpis(as_of)))
 
 
+@click.command(name="nba-comparison")
+@date_option("Measure the window's outcomes up to and including this date (D).")
+@click.option(
+    "--start", default=None, callback=parse_date,
+    help="Cohort date S [default: the first plan date before D with an nba-arm account].",
+)  # fmt: skip
+@click.option(
+    "--twin", is_flag=True,
+    help="Also pair the nba arm's loans with the lender twin's status-quo world "
+    "(dev/demo: the worlds' truth under $NPL_HOME/twin and NPL_GROUND_TRUTH_DIR).",
+)  # fmt: skip
+def nba_comparison(as_of: dt.date, start: dt.date | None, twin: bool) -> None:
+    """The learned policy's arm against the static arm (and the status quo) over (S, D].
+
+    Reads act_treatment_plan (policy_arm), raw_repayments, raw_collection_actions,
+    raw_agencies and act_agency_commissions as known on D (with --twin also the twin's
+    truth folders); writes D's rows of mart_nba_comparison. Without an nba arm it
+    writes nothing and says so (nba_accounts 0).
+    """
+    from nplpipeline.report.nba.stage import run_nba_comparison, run_nba_status_quo
+
+    out = {"static": run_stage("nba comparison", lambda: run_nba_comparison(as_of, start=start))}
+    if twin:
+        from nplpipeline.orchestration.live import worlds
+        from nplpipeline.settings import get_settings
+
+        truth = {name: w.truth_dir for name, w in worlds(get_settings()).items()}
+        out["status_quo"] = run_stage(
+            "nba comparison (twin)", lambda: run_nba_status_quo(as_of, truth, start=start)
+        )
+    echo_json(out)
+
+
 def _daily_stages() -> dict[str, Any]:
     """The daily chain after ingest, in the order the DAGs run it."""
     from nplpipeline.act.delivery.stage import run_crm_delivery
@@ -235,4 +268,7 @@ def backfill(start: dt.date, end: dt.date, stages: tuple[str, ...], step: str) -
     echo_json({"dates": len(dates), "stages": chosen, "drift_alerts_on": alerts})
 
 
-COMMANDS = (drop_status, train, score, monitor, plan, place, worklists, deliver, kpis, backfill)
+COMMANDS = (
+    drop_status, train, score, monitor, plan, place, worklists, deliver, kpis, nba_comparison,
+    backfill,
+)  # fmt: skip

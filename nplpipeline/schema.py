@@ -24,6 +24,7 @@ TABLE_MODULES = (
     "nplpipeline.act.delivery.tables",
     "nplpipeline.report.marts.tables",
     "nplpipeline.report.comparison.tables",
+    "nplpipeline.report.nba.tables",
     "nplpipeline.uplift.tables",
 )
 

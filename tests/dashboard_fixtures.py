@@ -4,6 +4,8 @@ Two as-of dates (the latest, ``AS_OF``, and a month before, ``PREVIOUS``) with d
 figures, so a test can tell which date a page shows. The values are chosen to exercise
 the page: a tier with no target, a NULL rate, a NaN PSI, an agency name with markup
 (must be escaped) and Chinese tier labels. Ids in the suppression log are synthetic.
+The learned policy's comparison exists on ``PREVIOUS`` only (a lagging mart shows its
+own date), with a tier missing its interval.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 import nplpipeline.report.marts.tables as marts
 from nplpipeline.act.tables import suppression_log
 from nplpipeline.model.tables import model_monitoring
+from nplpipeline.report.nba.tables import nba_comparison
 from nplpipeline.schema import ensure_schema
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame
@@ -227,6 +230,39 @@ def roi() -> pd.DataFrame:
     )
 
 
+def _nba_row(baseline: str, segment: str, policy: str, net: float, half: float | None):
+    ci = (
+        {}
+        if half is None
+        else {"net_recovery_ci_low": net - half, "net_recovery_ci_high": net + half}
+    )
+    diff = policy == "difference"
+    return {
+        "as_of_date": PREVIOUS, "baseline": baseline, "segment": segment, "policy": policy,
+        "source": "warehouse" if baseline == "static" else "twin_truth",
+        "start_date": dt.date(2026, 9, 1), "days": 29,
+        "accounts": 118 if policy in ("static", "status_quo") else 120,
+        "baseline_accounts": 118 if diff else None, "repaid": net + 8.0, "contact_cost": 6.0,
+        "commissions": 2.0, "net_recovery": net, "net_recovery_ci_low": None,
+        "net_recovery_ci_high": None, "contacts": 1.25 if diff else 3.5,
+        "contacts_ci_low": 0.5 if diff else 3.0, "contacts_ci_high": 2.0 if diff else 4.0,
+        "complaints_per_1000": -4.2 if diff else 8.3, "complaints_ci_low": -12.0,
+        "complaints_ci_high": 3.6, "confidence": 0.95, **ci,
+    }  # fmt: skip
+
+
+def nba_rows() -> pd.DataFrame:
+    spec = [
+        ("static", "overall", "nba", 41.5, 3.0), ("static", "overall", "static", 37.25, 2.9),
+        ("static", "overall", "difference", 4.25, 4.1), ("static", "mild", "nba", 50.0, None),
+        ("static", "mild", "static", 50.0, None), ("static", "mild", "difference", 0.0, None),
+        ("status_quo", "overall", "nba", 40.0, 3.0),
+        ("status_quo", "overall", "status_quo", 30.5, 2.0),
+        ("status_quo", "overall", "difference", 9.5, 1.5),
+    ]  # fmt: skip
+    return pd.DataFrame([_nba_row(*x) for x in spec])
+
+
 FIXTURES = {
     marts.dim_tier: dim_tier,
     marts.plan_tracking: plan_tracking,
@@ -237,6 +273,7 @@ FIXTURES = {
     model_monitoring: model_monitoring_rows,
     suppression_log: suppression_rows,
     marts.roi: roi,
+    nba_comparison: nba_rows,
 }
 
 

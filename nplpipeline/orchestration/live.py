@@ -7,7 +7,9 @@ chain for S (training included). Then, for each day D = S+1 ... S+N:
    truth -- the pipeline's world the decisions the pipeline really exported (the CRM's
    received worklist, agency exports, offers: ``read_pipeline_decisions``), the status
    quo's world those of the lender's pre-pipeline policy (``status_quo_decisions``);
-2. both worlds are measured over (S, D] into ``mart_policy_comparison``;
+2. both worlds are measured over (S, D] into ``mart_policy_comparison``, and the
+   learned policy's arm against the same loans in the status quo's world into
+   ``mart_nba_comparison`` (nothing while no account is in the nba arm);
 3. the pipeline runs its chain for D: ingest, delinquency, scoring, monitoring,
    collections, KPIs; training on day 0 (the first champion) and then on the training
    DAG's own weekly logical dates (``data_calendar.training_days``: what the scheduler
@@ -204,10 +206,14 @@ def compare_worlds(
     run: LiveRun, settings: Settings, places: dict[str, World], day: dt.date
 ) -> dict[str, Any]:
     from nplpipeline.report.comparison.stage import run_policy_comparison
+    from nplpipeline.report.nba.stage import run_nba_status_quo
 
     truth = {name: world.truth_dir for name, world in places.items()}
     logs = {name: world.decisions_dir for name, world in places.items()}
-    return run_policy_comparison(run.start, day, truth, run.loans, settings, logs)
+    summary = run_policy_comparison(run.start, day, truth, run.loans, settings, logs)
+    # the learned policy's arm against the same loans in the status quo's world
+    summary["nba_status_quo"] = run_nba_status_quo(day, truth, settings)
+    return summary
 
 
 def live_run(

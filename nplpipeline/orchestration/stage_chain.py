@@ -84,8 +84,10 @@ def _collections(day: dt.date, conf: dict[str, Any]) -> None:
 def _kpis(day: dt.date, conf: dict[str, Any]) -> None:
     from nplpipeline.report.dashboard.report import write_report_if_due
     from nplpipeline.report.marts.stage import run_kpis
+    from nplpipeline.report.nba.stage import run_nba_comparison
 
     run_kpis(day)
+    run_nba_comparison(day)  # the DAG's build_nba_comparison
     write_report_if_due(day, bool(conf.get("report")))  # the DAG's management_report
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -15,6 +16,7 @@ from nplpipeline.report.comparison.summary import (
     collect_comparison,
     format_comparison,
 )
+from nplpipeline.report.nba.summary import collect_nba, format_nba
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.validate.results import latest_runs
@@ -53,6 +55,7 @@ class RunSummary:
     plan: dict[str, tuple[float | None, float | None, int]] = field(default_factory=dict)
     plan_date: dt.date | None = None
     comparison: ComparisonSummary = field(default_factory=ComparisonSummary)
+    nba: pd.DataFrame = field(default_factory=pd.DataFrame)  # mart_nba_comparison, latest
 
 
 def _loads(conn: Connection) -> dict[str, dict[str, int]]:
@@ -197,6 +200,7 @@ def collect_summary(settings: Settings | None = None) -> RunSummary:
             summary.act = collect_act(conn)
             _plan(conn, summary)
             summary.comparison = collect_comparison(conn)
+            summary.nba = collect_nba(conn)
             _delinquency(conn, summary, settings.policy.delinquency.bucket_names)
     finally:
         engine.dispose()
@@ -282,6 +286,7 @@ def format_summary(summary: RunSummary) -> str:
             t = "-" if target is None or target != target else f"{target:.0%}"
             lines.append(f"  {tier:<18}{n:>10,}{a:>10}{t:>9}")
     lines.extend(format_comparison(summary.comparison))
+    lines.extend(format_nba(summary.nba))
     if summary.monitoring:
         lines.append("")
         lines.append(f"Model monitoring on {summary.monitoring_date} (ops_model_monitoring):")

@@ -25,6 +25,7 @@ STAGES = (
     "worklists",
     "deliver",
     "kpis",
+    "nba-comparison",
     "backfill",
     "retention",
 )

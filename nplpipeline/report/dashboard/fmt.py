@@ -28,6 +28,11 @@ def money(value: float | None) -> str:
     return MISSING if value is None else f"{value:,.0f}"
 
 
+def signed(value: float | None, digits: int = 1) -> str:
+    """A signed difference with thousands separators: 12.345 -> '+12.3'."""
+    return MISSING if value is None else f"{value:+,.{digits}f}"
+
+
 def count(value: int | None) -> str:
     return MISSING if value is None else f"{value:,d}"
 

@@ -39,6 +39,8 @@ from nplpipeline.report.dashboard.model import (
     Dashboard,
     DriftCheck,
     Economics,
+    NbaComparison,
+    NbaLine,
     NplPoint,
     Period,
     PolicyComparison,
@@ -48,6 +50,7 @@ from nplpipeline.report.dashboard.model import (
     TierRecovery,
     month_ends,
 )
+from nplpipeline.report.nba.tables import nba_comparison
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame
@@ -460,6 +463,52 @@ def _policy_comparison(conn: Connection, day: dt.date) -> PolicyComparison | Non
     )  # type: ignore[arg-type]
 
 
+_NBA_POLICY_ORDER = {"nba": 0, "static": 1, "status_quo": 1, "difference": 2}
+_NBA_BASELINE_ORDER = {"static": 0, "status_quo": 1}
+
+
+def _nba_comparison(conn: Connection, day: dt.date) -> NbaComparison | None:
+    c, t = nba_comparison.c, marts.dim_tier.c
+    query = (
+        sa.select(nba_comparison, t.sort_order)
+        .select_from(nba_comparison.outerjoin(marts.dim_tier, c.segment == t.tier))
+        .where(c.as_of_date == day)
+    )
+    frame = read_frame(conn, query)
+    if frame.empty:
+        return None
+    frame["_base"] = frame["baseline"].map(_NBA_BASELINE_ORDER).fillna(2)
+    frame["_seg"] = (frame["segment"] != OVERALL).astype(int)
+    frame["_pol"] = frame["policy"].map(_NBA_POLICY_ORDER).fillna(3)
+    frame = frame.sort_values(
+        ["_base", "baseline", "_seg", "sort_order", "segment", "_pol"], na_position="last"
+    )
+    ints = ("accounts", "baseline_accounts")
+    lines = tuple(
+        NbaLine(
+            baseline=str(r.baseline),
+            segment=str(r.segment),
+            policy=str(r.policy),
+            **{f: _int(getattr(r, f)) for f in ints},
+            **{
+                f: _num(getattr(r, f))
+                for f in NbaLine.__dataclass_fields__
+                if f not in ("baseline", "segment", "policy", *ints)
+            },
+        )
+        for r in frame.itertuples(index=False)
+    )
+    static = frame[frame["baseline"] == "static"]
+    first = (static if len(static) else frame).iloc[0]
+    return NbaComparison(
+        as_of_date=day,
+        start_date=_day(first["start_date"]),  # type: ignore[arg-type]
+        days=int(first["days"]),
+        confidence=_num(first["confidence"]),
+        lines=lines,
+    )
+
+
 # --- the whole page --------------------------------------------------------------------
 
 
@@ -490,6 +539,7 @@ def load_dashboard(
         marts.roi,
         compliance_report,
         policy_comparison,
+        nba_comparison,
     )
     present = {t.name for t in _existing(conn, tables)}
 
@@ -503,6 +553,7 @@ def load_dashboard(
     roi_date = latest(marts.roi)
     compliance_date = latest(compliance_report)
     comparison_date = latest(policy_comparison)
+    nba_date = latest(nba_comparison)
     order, cells = _roll_rates(conn, roll_month_end, buckets) if roll_month_end else ((), ())
     return Dashboard(
         as_of=day,
@@ -525,6 +576,7 @@ def load_dashboard(
         economics=_economics(conn, roi_date) if roi_date else None,
         compliance=_compliance(conn, compliance_date) if compliance_date else None,
         policy_comparison=_policy_comparison(conn, comparison_date) if comparison_date else None,
+        nba_comparison=_nba_comparison(conn, nba_date) if nba_date else None,
     )
 
 

@@ -214,6 +214,45 @@ class PolicyComparison:
 
 
 @dataclass(frozen=True)
+class NbaLine:
+    """One (baseline, segment, policy) line of ``mart_nba_comparison``: per-account means
+    of the learned policy's arm, its baseline, or their ``difference``, with intervals."""
+
+    baseline: str
+    segment: str
+    policy: str
+    accounts: int | None
+    baseline_accounts: int | None
+    net_recovery: float | None
+    net_recovery_ci_low: float | None
+    net_recovery_ci_high: float | None
+    contacts: float | None
+    contacts_ci_low: float | None
+    contacts_ci_high: float | None
+    complaints_per_1000: float | None
+    complaints_ci_low: float | None
+    complaints_ci_high: float | None
+
+
+@dataclass(frozen=True)
+class NbaComparison:
+    """The learned policy's arm against the static arm (and the status quo), (start, as_of]."""
+
+    as_of_date: dt.date
+    start_date: dt.date
+    days: int
+    confidence: float | None
+    lines: tuple[NbaLine, ...]
+
+    def line(self, baseline: str, segment: str, policy: str) -> NbaLine | None:
+        key = (baseline, segment, policy)
+        return next((x for x in self.lines if (x.baseline, x.segment, x.policy) == key), None)
+
+    def segments(self, baseline: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(x.segment for x in self.lines if x.baseline == baseline))
+
+
+@dataclass(frozen=True)
 class Dashboard:
     """Everything one dashboard page or monthly report shows, as of one date.
 
@@ -240,6 +279,7 @@ class Dashboard:
     economics: Economics | None
     compliance: Compliance | None = None
     policy_comparison: PolicyComparison | None = None
+    nba_comparison: NbaComparison | None = None
 
     @property
     def overall(self) -> TierRecovery | None:

@@ -24,6 +24,7 @@ from nplpipeline.report.dashboard.model import (
     Count,
     Dashboard,
     DriftCheck,
+    NbaComparison,
     PolicyComparison,
     TierRecovery,
     month_ends,
@@ -35,7 +36,7 @@ NO_DATA = f"No KPI data yet: run {KPI_DAG}."
 SOURCES = (
     "mart_plan_tracking, dim_tier, mart_npl_trend, mart_roll_rates, mart_agency_scorecard, "
     "dim_agency, mart_roi, ops_model_monitoring, act_suppression_log, act_compliance_report, "
-    "mart_policy_comparison"
+    "mart_policy_comparison, mart_nba_comparison"
 )
 
 CSS = """
@@ -46,6 +47,7 @@ body { margin:0; padding:16px 20px 32px; background:var(--bg); color:var(--ink);
   font:14px/1.45 system-ui, 'Noto Sans CJK SC', 'PingFang SC', 'Microsoft YaHei', sans-serif; }
 header { display:flex; flex-wrap:wrap; align-items:baseline; gap:8px 24px; margin-bottom:12px; }
 h1 { font-size:20px; margin:0; } h2 { font-size:16px; margin:0 0 2px; }
+h3 { font-size:13.5px; margin:12px 0 0; }
 .sub, .note { color:var(--muted); font-size:12px; margin:0 0 8px; }
 form { display:flex; gap:6px; align-items:center; font-size:13px; }
 .tiles { display:grid; grid-template-columns:repeat(auto-fill, minmax(190px, 1fr)); gap:10px;
@@ -620,6 +622,83 @@ def _policy_comparison(d: Dashboard) -> str:
     return _section("policy-comparison", title, note, content, wide=True)
 
 
+_NBA_BASELINES = {
+    "static": ("Static tier policy", "static arm"),
+    "status_quo": ("Status quo (twin)", "status quo"),
+}
+
+
+def _diff_td(
+    field: str, value: float | None, low: float | None, high: float | None,
+    show: Callable[[float | None], str],
+) -> str:  # fmt: skip
+    """A difference with its interval in one cell (exact bounds in ``data-ci-*``)."""
+    ci = "" if low is None or high is None else f" ({show(low)} to {show(high)})"
+    data = attrs(field=field, value=value, ci_low=low, ci_high=high)
+    return f"<td{data}>{esc(show(value) + ci)}</td>"
+
+
+def _nba_rows(c: NbaComparison, baseline: str) -> list[str]:
+    rows = []
+    for segment in c.segments(baseline):
+        a, b = (c.line(baseline, segment, p) for p in ("nba", baseline))
+        d = c.line(baseline, segment, "difference")
+        if a is None or b is None or d is None:
+            continue
+        rows.append(
+            f"<tr{attrs(kpi='nba_comparison', baseline=baseline, segment=segment)}>"
+            + _td("segment", segment, _tier_name(segment), cls="text")
+            + _td("accounts", a.accounts, fmt.count(a.accounts))
+            + _td("baseline_accounts", b.accounts, fmt.count(b.accounts))
+            + _td("nba", a.net_recovery, fmt.number(a.net_recovery, 1))
+            + _td("baseline", b.net_recovery, fmt.number(b.net_recovery, 1))
+            + _diff_td(
+                "difference", d.net_recovery, d.net_recovery_ci_low, d.net_recovery_ci_high,
+                fmt.signed,
+            )
+            + _diff_td(
+                "contacts", d.contacts, d.contacts_ci_low, d.contacts_ci_high,
+                lambda v: fmt.signed(v, 2),
+            )
+            + _diff_td(
+                "complaints", d.complaints_per_1000, d.complaints_ci_low, d.complaints_ci_high,
+                fmt.signed,
+            )
+            + "</tr>"
+        )  # fmt: skip
+    return rows
+
+
+def _nba_comparison(d: Dashboard) -> str:
+    c = d.nba_comparison
+    if c is None:
+        return ""
+    level = f"{c.confidence:.0%}" if c.confidence else "95%"
+    tables = []
+    for baseline, (heading, label) in _NBA_BASELINES.items():
+        rows = _nba_rows(c, baseline)
+        if not rows:
+            continue
+        headers = [
+            "Segment", "NBA accounts", f"{label.capitalize()} accounts",
+            "Net recovery / account: NBA", label.capitalize(), f"Difference ({level} CI)",
+            f"Contacts / account: difference ({level} CI)",
+            f"Complaints / 1,000: difference ({level} CI)",
+        ]  # fmt: skip
+        tables.append(f"<h3>Against the {esc(heading.lower())}</h3>")
+        tables.append(_table(headers, rows, kpi=f"nba_comparison_{baseline}"))
+    note = (
+        f"{c.start_date.isoformat()} to {c.as_of_date.isoformat()} ({c.days} days); cohort: "
+        "accounts planned on the start date, by their policy arm (a randomised draw per "
+        "account: nba = the learned policy, static = the tier policy); net recovery = "
+        "repaid - contact cost - commissions per account over the window; status quo: the "
+        "nba arm's loans in the lender twin's status-quo world, paired by loan; CI: normal "
+        "interval of the difference of means"
+    )
+    title = "Learned policy (next-best-action) vs static tier policy"
+    return _section("nba-comparison", title, note, "".join(tables), wide=True)
+
+
 # --- documents -------------------------------------------------------------------------
 
 
@@ -654,6 +733,7 @@ def render_dashboard(
         + _compliance(d)
         + _economics(d)
         + _policy_comparison(d)
+        + _nba_comparison(d)
         + "</div>"
         + f"<footer>{esc(stamp)}Figures from {esc(SOURCES)}. Aggregates only: no customer "
         "data is read or shown.</footer>"
