@@ -58,13 +58,15 @@ def npl_train_model() -> None:
         reads=tables("int_features"),
         writes=(RegisteredModel(),),
     )
-    def train_register_promote(dates: list[str]) -> dict[str, object]:
+    def train_register_promote(as_of, dates: list[str]) -> dict[str, object]:
         import datetime as dt
 
         from nplpipeline.model.stage import run_training
 
-        result = run_training(dt.date.fromisoformat(dates[0]), dt.date.fromisoformat(dates[-1]))
-        return {k: result[k] for k in ("model", "version", "chosen", "promoted", "oot")}
+        start, end = dt.date.fromisoformat(dates[0]), dt.date.fromisoformat(dates[-1])
+        result = run_training(start, end, as_of=as_of)  # promoted: champion from as_of on
+        keys = ("as_of", "model", "version", "chosen", "promoted", "oot")
+        return {k: result[k] for k in keys}
 
     dates = training_dates()
     built = build_features.expand(month_end=dates)
