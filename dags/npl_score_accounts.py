@@ -1,11 +1,12 @@
 """
 ### NPL scoring and tiering
 
-After each delinquency snapshot: builds the day's features, loads the `champion` model
-by alias (no champion, or one that fails to load, fails the run: never a stale scoring
-passed off as fresh), scores every delinquent account, attaches its top three reasons
-in a collector's words and sets the plan's tier (mild 轻度 / severe 重度 / extremely
-severe 极重度) by the policy file. Replaces the day's rows of `int_account_scores`.
+After each delinquency snapshot: builds the day's features, loads the model decided
+for the as-of date -- the version on the date's rows when it was scored before, else
+the champion as of that date, never today's alias (none, or one that fails to load,
+fails the run: never a stale scoring passed off as fresh) --, scores every delinquent
+account, attaches its top three reasons in a collector's words and sets the plan's tier
+(mild 轻度 / severe 重度 / extremely severe 极重度) by the policy file. Replaces the day's rows of `int_account_scores`.
 
 Sharded: `score` is one mapped task per shard (`NPL_SHARDS`), each building, scoring
 and explaining only its accounts; `publish_scores` checks every shard reported and

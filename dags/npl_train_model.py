@@ -8,7 +8,8 @@ calibrated gradient-boosted model, validates them out of time, logs everything t
 MLflow and registers the better one as `challenger`. It becomes `champion` only if it
 beats the current champion on the same out-of-time set, its scores are stable (PSI)
 and no segment's AUC collapses. The window ends at the last month-end whose 90-day
-label horizon has passed.
+label horizon has passed. A promoted version is champion from the run's as-of date on:
+scoring and monitoring of earlier dates keep the champion of their own date.
 """
 
 # An Airflow DAG file (the word keeps it in the DAG processor's safe-mode scan): wiring
