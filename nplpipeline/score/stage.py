@@ -91,3 +91,19 @@ def run_scoring(
     }
     log.info("scoring %s: %s", as_of, summary)
     return summary
+
+
+def gather_scores(as_of: dt.date, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The shards' reduce: all reported, accounts summed, and one model version for the
+    whole date (a promotion landing between two shards' first runs would split it)."""
+    from nplpipeline.model.pinning import AmbiguousModelError
+    from nplpipeline.orchestration.sharding import gather
+
+    summary = gather(as_of, results, ("accounts",))
+    versions = sorted({str(r["model_version"]) for r in results})
+    if len(versions) > 1:
+        raise AmbiguousModelError(
+            f"the shards of {as_of} scored with {len(versions)} model versions"
+            f" ({', '.join(versions)}); delete the date's scores and rerun it"
+        )
+    return summary | {"model_version": versions[0] if versions else None}

@@ -28,7 +28,7 @@ from nplpipeline.model.config import ColumnsConfig, ModelConfig
 from nplpipeline.model.monitoring_stage import run_monitoring
 from nplpipeline.model.pinning import AS_OF, RECORDED, AmbiguousModelError, choose_model
 from nplpipeline.model.stage import run_training
-from nplpipeline.score.stage import run_scoring
+from nplpipeline.score.stage import gather_scores, run_scoring
 from nplpipeline.score.tables import account_scores
 from nplpipeline.settings import get_settings
 from nplpipeline.simulate.stage import run_simulation
@@ -184,3 +184,14 @@ def test_a_date_with_two_versions_on_its_rows_is_refused(tmp_path: Path) -> None
 def test_no_registered_model_is_no_champion(tmp_path: Path) -> None:
     with pytest.raises(registry.NoChampionError, match="no champion on"):
         registry.champion_as_of(f"sqlite:///{tmp_path / 'empty.db'}", NAME, D1)
+
+
+def test_shards_of_one_date_must_agree_on_the_model() -> None:
+    shard = {"as_of": D1.isoformat(), "accounts": 3}
+    one = [shard | {"shard": {"index": i, "count": 2}, "model_version": "1"} for i in (0, 1)]
+    assert gather_scores(D1, one) == {
+        "as_of": D1.isoformat(), "shards": 2, "accounts": 6, "model_version": "1",
+    }  # fmt: skip
+    split = [one[0], one[1] | {"model_version": "2"}]
+    with pytest.raises(AmbiguousModelError, match="2 model versions"):
+        gather_scores(D1, split)
