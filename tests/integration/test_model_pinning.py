@@ -195,3 +195,13 @@ def test_shards_of_one_date_must_agree_on_the_model() -> None:
     split = [one[0], one[1] | {"model_version": "2"}]
     with pytest.raises(AmbiguousModelError, match="2 model versions"):
         gather_scores(D1, split)
+
+
+def test_an_undated_training_is_effective_when_its_window_was_first_known() -> None:
+    from nplpipeline.features.window import training_month_ends
+    from nplpipeline.model.stage import earliest_as_of
+
+    end = dt.date(2026, 7, 31)
+    first = earliest_as_of(end)
+    assert training_month_ends(first, 3)[-1] == end
+    assert training_month_ends(first - dt.timedelta(days=1), 3)[-1] < end
