@@ -287,20 +287,8 @@ def _log_and_register(
         timings["total_s"] = timings["fit_and_evaluate_s"] + time.perf_counter() - t0
         mlflow.log_metrics({f"time.{k}": v for k, v in timings.items()})
         run_id = run.info.run_id
-    return TrainingResult(
-        run_id,
-        exp_id,
-        name,
-        str(mv.version),
-        chosen,
-        f.oot,
-        f.segs,
-        decision,
-        models[chosen],
-        timings,
-        f.data,
-        f.selection,
-    )
+    result = (run_id, exp_id, name, str(mv.version), chosen, f.oot, f.segs, decision)
+    return TrainingResult(*result, models[chosen], timings, f.data, f.selection)
 
 
 # -- helpers ------------------------------------------------------------------------------
