@@ -69,7 +69,8 @@ RUN_AS_OF_PARAM = "as_of"  # the training run's as-of date, logged with its para
 
 
 class NoChampionError(LookupError):
-    """The registered model has no `champion` alias: nothing may be scored."""
+    """No champion: no `champion` alias, or (``champion_as_of``) no promotion effective
+    on or before the date. Nothing may be scored."""
 
 
 class ModelIntegrityError(RuntimeError):
