@@ -1,8 +1,9 @@
 """
 ### NPL model monitoring
 
-Runs after each delinquency snapshot: scores today's delinquent accounts with the
-`champion`, compares score and key-feature distributions with the champion's training
+Runs after each delinquency snapshot: scores the day's delinquent accounts with the
+model decided for the date (the version its monitoring rows name on a rerun, else the
+champion as of the date), compares score and key-feature distributions with the champion's training
 sample (PSI: < 0.1 stable, 0.1-0.25 watch, > 0.25 shift) and measures realised AUC on
 the latest month-end whose 90-day labels have matured. Results go to
 `ops_model_monitoring`; `drift_gate` fails, visibly, when anything is in alert, so the

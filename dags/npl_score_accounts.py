@@ -1,15 +1,18 @@
 """
 ### NPL scoring and tiering
 
-After each delinquency snapshot: builds the day's features, loads the `champion` model
-by alias (no champion, or one that fails to load, fails the run: never a stale scoring
-passed off as fresh), scores every delinquent account, attaches its top three reasons
-in a collector's words and sets the plan's tier (mild 轻度 / severe 重度 / extremely
-severe 极重度) by the policy file. Replaces the day's rows of `int_account_scores`.
+After each delinquency snapshot: builds the day's features, loads the model decided
+for the as-of date -- the version on the date's rows when it was scored before, else
+the champion as of that date, never today's alias (none, or one that fails to load,
+fails the run: never a stale scoring passed off as fresh) --, scores every delinquent
+account, attaches its top three reasons in a collector's words and sets the plan's tier
+(mild 轻度 / severe 重度 / extremely severe 极重度) by the policy file. Replaces the
+day's rows of `int_account_scores`.
 
 Sharded: `score` is one mapped task per shard (`NPL_SHARDS`), each building, scoring
-and explaining only its accounts; `publish_scores` checks every shard reported and
-that the day has scored accounts, then publishes the asset once.
+and explaining only its accounts; `publish_scores` checks every shard reported, all
+with one model version, and that the day has scored accounts, then publishes the asset
+once.
 """
 
 # An Airflow DAG file (the word keeps it in the DAG processor's safe-mode scan): wiring
@@ -43,9 +46,9 @@ def npl_score_accounts() -> None:
 
     @npl_task(outlets=[ACCOUNT_SCORES])
     def publish_scores(as_of, results) -> dict[str, object]:
-        from nplpipeline.orchestration.sharding import gather
+        from nplpipeline.score.stage import gather_scores
 
-        return gather(as_of, results, ("accounts",))
+        return gather_scores(as_of, list(results))  # one model version for the date
 
     publish_scores(score.expand(shard=shards()))
 

@@ -8,7 +8,8 @@ calibrated gradient-boosted model, validates them out of time, logs everything t
 MLflow and registers the better one as `challenger`. It becomes `champion` only if it
 beats the current champion on the same out-of-time set, its scores are stable (PSI)
 and no segment's AUC collapses. The window ends at the last month-end whose 90-day
-label horizon has passed.
+label horizon has passed. A promoted version is champion from the run's as-of date on:
+scoring and monitoring of earlier dates keep the champion of their own date.
 """
 
 # An Airflow DAG file (the word keeps it in the DAG processor's safe-mode scan): wiring
@@ -58,13 +59,15 @@ def npl_train_model() -> None:
         reads=tables("int_features"),
         writes=(RegisteredModel(),),
     )
-    def train_register_promote(dates: list[str]) -> dict[str, object]:
+    def train_register_promote(as_of, dates: list[str]) -> dict[str, object]:
         import datetime as dt
 
         from nplpipeline.model.stage import run_training
 
-        result = run_training(dt.date.fromisoformat(dates[0]), dt.date.fromisoformat(dates[-1]))
-        return {k: result[k] for k in ("model", "version", "chosen", "promoted", "oot")}
+        start, end = dt.date.fromisoformat(dates[0]), dt.date.fromisoformat(dates[-1])
+        result = run_training(start, end, as_of=as_of)  # promoted: champion from as_of on
+        keys = ("as_of", "model", "version", "chosen", "promoted", "oot")
+        return {k: result[k] for k in keys}
 
     dates = training_dates()
     built = build_features.expand(month_end=dates)

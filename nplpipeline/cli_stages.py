@@ -38,7 +38,7 @@ def train(as_of: dt.date, months: int) -> None:
     dates = training_month_ends(as_of, months)
     for month_end in progress(dates, "features"):
         run_stage("features", lambda d=month_end: run_build_features([d]))
-    result = run_stage("train", lambda: run_training(dates[0], dates[-1]))
+    result = run_stage("train", lambda: run_training(dates[0], dates[-1], as_of=as_of))
     echo_json({k: result[k] for k in ("model", "version", "chosen", "promoted", "oot")})
 
 

@@ -4,6 +4,8 @@ PSI of the score and of the champion's key features between its training sample 
 reference logged with its run) and today's delinquent accounts, plus realised AUC on
 the latest month-end whose labels have matured. Rows go to ``ops_model_monitoring``
 (replaced per as-of date); the DAG turns an ``alert`` into a failed, visible task.
+The model is the one decided for the date (``model.pinning``): a rerun keeps the version
+its rows name, a date never monitored uses the champion as of it.
 """
 
 from __future__ import annotations
@@ -33,10 +35,16 @@ def run_monitoring(as_of: dt.date, settings: Settings | None = None) -> dict[str
     from nplpipeline.features.window import training_month_ends
     from nplpipeline.model.config import load_model_config
     from nplpipeline.model.monitoring import load_reference, monitor
-    from nplpipeline.model.registry import load_champion
+    from nplpipeline.model.pinning import pinned_model
 
     settings = settings or get_settings()
-    champion = load_champion(settings.mlflow_tracking_uri)  # no champion: fail loudly
+    engine = create_warehouse_engine(settings.warehouse_url)
+    try:  # no champion for the date: fail loudly
+        champion, choice = pinned_model(
+            engine, model_monitoring, as_of, settings.mlflow_tracking_uri
+        )
+    finally:
+        engine.dispose()
     reference = load_reference(settings.mlflow_tracking_uri, champion.run_id)
     (matured,) = training_month_ends(as_of, 1)
     run_build_features(sorted({as_of, matured}))
@@ -66,6 +74,7 @@ def run_monitoring(as_of: dt.date, settings: Settings | None = None) -> dict[str
     summary = {
         "as_of": as_of.isoformat(),
         "model_version": str(champion.version),
+        "model": choice.to_xcom(),
         "status": worst,
         "alert": sorted(rows.loc[rows["status"] == "alert", "subject"]),
         "watch": sorted(rows.loc[rows["status"] == "watch", "subject"]),

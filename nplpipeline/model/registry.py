@@ -20,11 +20,22 @@ alias moved by hand), a file whose digest differs (a tampered artifact, even one
 only trusted types), a model path in `MLmodel` outside the artifact folder, and a file
 that does not load (corrupt). A champion promoted before these tags existed is refused
 too; after reviewing it, `record_promotion` seals it once.
+
+**The champion of a past date is the one promoted for it, not today's.** `promote`
+also records the as-of date from which the version is champion (`champion_effective_as_of`:
+the training run's as-of date; a version promoted again later keeps its earlier dates,
+comma-separated). `champion_as_of(uri, name, D)` is the latest promotion effective on or
+before D (ties: the highest version), so a backfill of D scores with the model that was
+champion on D. A version promoted before this tag existed is dated by its run's `as_of`
+param when logged, else by the day it was registered (it cannot have been champion
+before it existed, but a store that trained on past dates dates it too late);
+`record_effective` dates it once reviewed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import os
 import tempfile
@@ -53,10 +64,13 @@ DEFAULT_MODEL_NAME = "npl_recovery_model"
 SHA_TAG = "artifact_sha256"  # SHA-256 of the model file, recorded at promotion
 GATE_TAG = "gate_decision"  # "promoted" when the gate approved the version
 PROMOTED = "promoted"
+EFFECTIVE_TAG = "champion_effective_as_of"  # as-of dates from which it is champion
+RUN_AS_OF_PARAM = "as_of"  # the training run's as-of date, logged with its params
 
 
 class NoChampionError(LookupError):
-    """The registered model has no `champion` alias: nothing may be scored."""
+    """No champion: no `champion` alias, or (``champion_as_of``) no promotion effective
+    on or before the date. Nothing may be scored."""
 
 
 class ModelIntegrityError(RuntimeError):
@@ -73,6 +87,17 @@ class LoadedModel:
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         """P(recovery) per row."""
         return self.model.predict_proba(frame)[:, 1]
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """One spell as champion: ``version`` from ``effective`` on. ``basis`` says how the
+    date is known: ``tag`` (recorded at promotion), ``run_as_of`` (the run's param, a
+    version promoted before the tag existed) or ``created`` (its registration day)."""
+
+    version: str
+    effective: dt.date
+    basis: str
 
 
 def client(tracking_uri: str) -> MlflowClient:
@@ -271,10 +296,68 @@ def record_promotion(c: MlflowClient, name: str, version: str) -> str:
     return sha
 
 
-def promote(c: MlflowClient, name: str, version: str) -> None:
+def promote(c: MlflowClient, name: str, version: str, effective: dt.date | None = None) -> None:
     """Move `champion` to `version` (the gate approved it), sealing it first: its model
-    file's SHA-256 and the approval go into its tags before the alias moves."""
+    file's SHA-256, the approval and, with ``effective``, the as-of date from which it is
+    champion go into its tags before the alias moves."""
     record_promotion(c, name, version)
+    if effective is not None:
+        record_effective(c, name, version, effective)
     c.set_registered_model_alias(name, CHAMPION, version)
     if (ch := alias_version(c, name, CHALLENGER)) is not None and str(ch.version) == str(version):
         c.delete_registered_model_alias(name, CHALLENGER)
+
+
+def _effective_dates(mv: ModelVersion) -> list[dt.date]:
+    raw = (mv.tags or {}).get(EFFECTIVE_TAG, "")
+    try:
+        return [dt.date.fromisoformat(p.strip()) for p in raw.split(",") if p.strip()]
+    except ValueError as exc:
+        raise ModelIntegrityError(
+            f"{mv.name} v{mv.version}: unreadable {EFFECTIVE_TAG} tag; refusing to date it"
+        ) from exc
+
+
+def record_effective(c: MlflowClient, name: str, version: str, effective: dt.date) -> None:
+    """Add ``effective`` to the as-of dates from which ``version`` is champion; its
+    earlier dates stay (a version promoted again keeps its earlier spells)."""
+    dates = set(_effective_dates(c.get_model_version(name, version))) | {effective}
+    value = ",".join(d.isoformat() for d in sorted(dates))
+    c.set_model_version_tag(name, version, EFFECTIVE_TAG, value)
+
+
+def _undated_promotion(c: MlflowClient, mv: ModelVersion) -> Promotion:
+    """A version promoted before ``EFFECTIVE_TAG`` existed: its run's as-of, else the
+    day it was registered (it cannot have been champion before it existed)."""
+    with contextlib.suppress(MlflowException, ValueError, TypeError):
+        raw = c.get_run(mv.run_id).data.params.get(RUN_AS_OF_PARAM) if mv.run_id else None
+        if raw:
+            return Promotion(str(mv.version), dt.date.fromisoformat(raw), "run_as_of")
+    created = dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, dt.UTC).date()
+    return Promotion(str(mv.version), created, "created")
+
+
+def promotions(c: MlflowClient, name: str) -> list[Promotion]:
+    """Every spell as champion of ``name``'s gate-approved versions, oldest first."""
+    found: list[Promotion] = []
+    for mv in c.search_model_versions(f"name='{name}'"):
+        if (mv.tags or {}).get(GATE_TAG) != PROMOTED:
+            continue
+        dates = _effective_dates(mv)
+        if dates:
+            found += [Promotion(str(mv.version), d, "tag") for d in dates]
+        else:
+            found.append(_undated_promotion(c, mv))
+    return sorted(found, key=lambda p: (p.effective, int(p.version)))
+
+
+def champion_as_of(tracking_uri: str, name: str, as_of: dt.date) -> Promotion:
+    """The version that was champion for ``as_of``: the latest promotion effective on or
+    before it (ties: the highest version). Raises NoChampionError when there is none."""
+    eligible = [p for p in promotions(client(tracking_uri), name) if p.effective <= as_of]
+    if not eligible:
+        raise NoChampionError(
+            f"registered model {name!r} at {mask_url(tracking_uri)} had no champion on"
+            f" {as_of}: no version was promoted effective on or before that date"
+        )
+    return eligible[-1]

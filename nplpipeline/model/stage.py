@@ -66,14 +66,27 @@ def latest_dq_runs(engine: Any) -> str:
         return ";".join(f"{entity}={run}" for entity, run in conn.execute(query))
 
 
+def earliest_as_of(window_end: dt.date) -> dt.date:
+    """The first as-of date whose training window ends at ``window_end`` (its labels'
+    horizon has passed): ``features.window.training_month_ends`` inverted."""
+    from nplpipeline.features.config import load_feature_config
+
+    return window_end + dt.timedelta(days=load_feature_config().horizon_days)
+
+
 def run_training(
     start: dt.date,
     end: dt.date,
     settings: Settings | None = None,
     config: ModelConfig | None = None,
     dq_run_id: str | None = None,
+    as_of: dt.date | None = None,
 ) -> dict[str, Any]:
-    """Train on labelled feature rows with as-of dates in [start, end]; gate; report."""
+    """Train on labelled feature rows with as-of dates in [start, end]; gate; report.
+
+    ``as_of`` is the day the training runs for (the DAG's and CLI's date); a promoted
+    version is champion from it on. Without it: the first day the window's last labels
+    had matured (``end`` + the label horizon), the earliest day this window is known."""
     from sqlalchemy.engine import make_url
 
     from nplpipeline.features.schema import LABEL_DATA_DATE_COLUMN
@@ -82,6 +95,7 @@ def run_training(
 
     settings = settings or get_settings()
     config = config_for_features(config)
+    as_of = as_of or earliest_as_of(end)
     engine = create_warehouse_engine(settings.warehouse_url)
     try:
         frame = load_training_frame(engine, start, end, policy=settings.policy.delinquency)
@@ -107,6 +121,7 @@ def run_training(
         artifact_location=settings.mlflow_artifact_root.as_uri(),
         derived_segments=tier_segments(settings.policy.tiering),
         pipeline=True,
+        as_of=as_of,
     )
     log.info(
         "model %s v%s (%s): %s",
@@ -116,6 +131,7 @@ def run_training(
         result.gate.reason,
     )
     return {
+        "as_of": as_of.isoformat(),
         "model": result.model_name,
         "version": result.version,
         "chosen": result.chosen,

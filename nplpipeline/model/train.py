@@ -7,6 +7,7 @@ refusal can be audited from MLflow alone.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import tempfile
@@ -103,6 +104,7 @@ def train_and_register(
     artifact_location: str | None = None,
     derived_segments: Callable[[pd.DataFrame, np.ndarray], pd.DataFrame] | None = None,
     pipeline: bool = False,
+    as_of: dt.date | None = None,
 ) -> TrainingResult:
     """Fit, choose on validation, test, log, register the chosen model as `challenger`,
     gate it.
@@ -119,13 +121,15 @@ def train_and_register(
     add columns that depend on a model's own scores (the pipeline adds the tier each
     model would assign), reported by segment beside product and bucket; the promotion
     gate compares only model-independent segments, so champion and challenger are judged
-    on the same rows.
+    on the same rows. `as_of` is the day the training runs for: logged as the run's
+    `as_of` param and, when promoted, the date from which the version is champion
+    (`registry.champion_as_of`); without it the version is dated by its registration.
     """
     config = resolve_names(config or ModelConfig(), pipeline)
     tracking_uri, artifact_location = _locations(tracking_uri, artifact_location)
     with threadpool_limits(limits=config.threads):
         fitted = _fit_and_evaluate(frame, config, data_identity, derived_segments)
-        return _log_and_register(fitted, config, tracking_uri, artifact_location)
+        return _log_and_register(fitted, config, tracking_uri, artifact_location, as_of)
 
 
 @dataclass
@@ -212,7 +216,11 @@ def _fit_and_evaluate(
 
 
 def _log_and_register(
-    f: _Fitted, config: ModelConfig, tracking_uri: str, artifact_location: str | None
+    f: _Fitted,
+    config: ModelConfig,
+    tracking_uri: str,
+    artifact_location: str | None,
+    as_of: dt.date | None,
 ) -> TrainingResult:
     """Log the run, register the chosen model as `challenger`, gate it, maybe promote."""
     t0 = time.perf_counter()
@@ -229,6 +237,8 @@ def _log_and_register(
     ):
         out = Path(tmp)
         _log_setup(config, f.spec, f.data, f.selection, models)
+        if as_of is not None:
+            mlflow.log_param(registry.RUN_AS_OF_PARAM, as_of.isoformat())
         _log_metrics(f.oot, f.segs, chosen, f.score_psi)
         t = time.perf_counter()
         sample = split.test.sample(
@@ -273,24 +283,12 @@ def _log_and_register(
         )
         _log_decision(c, name, decision)
         if decision.promote:
-            registry.promote(c, name, str(mv.version))
+            registry.promote(c, name, str(mv.version), effective=as_of)
         timings["total_s"] = timings["fit_and_evaluate_s"] + time.perf_counter() - t0
         mlflow.log_metrics({f"time.{k}": v for k, v in timings.items()})
         run_id = run.info.run_id
-    return TrainingResult(
-        run_id,
-        exp_id,
-        name,
-        str(mv.version),
-        chosen,
-        f.oot,
-        f.segs,
-        decision,
-        models[chosen],
-        timings,
-        f.data,
-        f.selection,
-    )
+    result = (run_id, exp_id, name, str(mv.version), chosen, f.oot, f.segs, decision)
+    return TrainingResult(*result, models[chosen], timings, f.data, f.selection)
 
 
 # -- helpers ------------------------------------------------------------------------------

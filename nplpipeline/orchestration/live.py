@@ -51,6 +51,8 @@ DAILY = (
 TRAIN_MONTHS = 18
 # Month ends scored on day 0 before S, so the KPI layer has cohorts whose 90-day
 # recovery window has closed to compare with the plan's targets (a backfill, in effect).
+# A backfill scores with the champion of its own date (``registry.champion_as_of``), so
+# day 0 first trains as of the oldest of them: the champion a lender would have had then.
 BACKFILL_SCORING_MONTHS = (3, 4)
 PIPELINE, STATUS_QUO = "pipeline", "status_quo"
 
@@ -129,6 +131,11 @@ def trains_on(run: LiveRun, day: dt.date) -> bool:
     return is_training_day(day) if run.train_every is None else offset % run.train_every == 0
 
 
+def backfill_month_ends(start: dt.date) -> list[dt.date]:
+    """The month ends day 0 scores before ``start``, in ``BACKFILL_SCORING_MONTHS`` order."""
+    return [(pd.Timestamp(start) - pd.offsets.MonthEnd(b)).date() for b in BACKFILL_SCORING_MONTHS]
+
+
 def pipeline_day(run: LiveRun, chain: Chain, day: dt.date) -> dict[str, float]:
     """The pipeline's DAGs for ``day``, in chain order; seconds per DAG."""
     offset = (day - run.start).days
@@ -136,9 +143,11 @@ def pipeline_day(run: LiveRun, chain: Chain, day: dt.date) -> dict[str, float]:
     for dag_id in DAILY:
         if dag_id == "npl_train_model" and not trains_on(run, day):
             continue
+        if dag_id == "npl_train_model" and offset == 0:
+            oldest = min(backfill_month_ends(day))  # its champion: before S's is gated
+            chain.run(dag_id, oldest, _conf(dag_id, oldest, last=False))
         if dag_id == "npl_score_accounts" and offset == 0:
-            for back in BACKFILL_SCORING_MONTHS:
-                month_end = (pd.Timestamp(day) - pd.offsets.MonthEnd(back)).date()
+            for month_end in backfill_month_ends(day):
                 chain.run(dag_id, month_end, {"as_of": month_end.isoformat()})
         began = time.perf_counter()
         chain.run(dag_id, day, _conf(dag_id, day, last=day == run.end))

@@ -53,7 +53,7 @@ def _train(day: dt.date, conf: dict[str, Any]) -> None:
 
     ends = training_month_ends(day, int(conf.get("months", 18)))
     run_build_features(ends)
-    run_training(ends[0], ends[-1])
+    run_training(ends[0], ends[-1], as_of=day)
 
 
 def _score(day: dt.date, conf: dict[str, Any]) -> None:

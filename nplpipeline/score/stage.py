@@ -2,7 +2,9 @@
 top reasons in a collector's words, and the plan's tier.
 
 No champion, or one that fails to load, fails the run: a stale or empty scoring must
-never pass as fresh. Rerunning a date replaces that date's scores. With a ``shard``
+never pass as fresh. The model is the one decided for the date (``model.pinning``): a
+date already scored (any shard) keeps the version on its rows, a date never scored uses
+the champion as of it, never today's. Rerunning a date replaces that date's scores. With a ``shard``
 (``warehouse/shards.py``) features, scores and reason codes are computed for that
 shard's accounts only and replace only its rows of the date.
 """
@@ -62,14 +64,14 @@ def run_scoring(
     """Score ``as_of``'s delinquent accounts (``shard``'s only, when given) and store
     them; returns counts by tier."""
     from nplpipeline.features.stage import build_and_store_features
-    from nplpipeline.model.registry import load_champion
+    from nplpipeline.model.pinning import pinned_model
 
     settings = settings or get_settings()
-    champion = load_champion(settings.mlflow_tracking_uri)
-    # The day's features with the caller's settings, used as built (not read back).
-    features, _ = build_and_store_features([as_of], settings, shard=shard)
     engine = create_warehouse_engine(settings.warehouse_url)
     try:
+        champion, choice = pinned_model(engine, account_scores, as_of, settings.mlflow_tracking_uri)
+        # The day's features with the caller's settings, used as built (not read back).
+        features, _ = build_and_store_features([as_of], settings, shard=shard)
         scored = score_frame(features, champion, settings.policy)
         with begin(engine) as conn:
             rows = replace_shard(conn, account_scores, as_of, shard, scored)
@@ -80,6 +82,7 @@ def run_scoring(
         "as_of": as_of.isoformat(),
         "shard": (shard or Shard()).to_xcom(),
         "model_version": str(champion.version),
+        "model": choice.to_xcom(),  # which version and why: ids and counts only
         "accounts": rows,
         "by_tier": by_tier,
         "mean_probability": round(float(np.mean(scored["recovery_probability"])), 4)
@@ -88,3 +91,19 @@ def run_scoring(
     }
     log.info("scoring %s: %s", as_of, summary)
     return summary
+
+
+def gather_scores(as_of: dt.date, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The shards' reduce: all reported, accounts summed, and one model version for the
+    whole date (a promotion landing between two shards' first runs would split it)."""
+    from nplpipeline.model.pinning import AmbiguousModelError
+    from nplpipeline.orchestration.sharding import gather
+
+    summary = gather(as_of, results, ("accounts",))
+    versions = sorted({str(r["model_version"]) for r in results})
+    if len(versions) > 1:
+        raise AmbiguousModelError(
+            f"the shards of {as_of} scored with {len(versions)} model versions"
+            f" ({', '.join(versions)}); delete the date's scores and rerun it"
+        )
+    return summary | {"model_version": versions[0] if versions else None}

@@ -62,7 +62,8 @@ def test_training_follows_the_dags_weekly_logical_dates_and_every_other_dag_is_d
     weekly = _dag_logical_dates("npl_train_model", START, run.end)
     assert weekly == [dt.date(2026, 11, 1), dt.date(2026, 11, 8), dt.date(2026, 11, 15)]
     assert weekly == training_days(START, run.end)
-    assert trained == [START, *weekly]  # day 0 bootstraps the first champion
+    # day 0 bootstraps a champion as of its oldest backfilled month end, then trains for S
+    assert trained == [dt.date(2026, 6, 30), START, *weekly]
     for offset in range(16):
         day = START + dt.timedelta(offset)
         order = [dag for dag, d, _ in chain.calls if d == day]
@@ -73,6 +74,7 @@ def test_training_follows_the_dags_weekly_logical_dates_and_every_other_dag_is_d
     # a long comparison may ask for every n-th day instead
     sparse = LiveRun(loans=100, seed=1, start=START, days=15, train_every=14, log=print)
     assert [d for g, d, _ in _days(sparse).calls if g == "npl_train_model"] == [
+        dt.date(2026, 6, 30),
         START,
         START + dt.timedelta(14),
     ]
