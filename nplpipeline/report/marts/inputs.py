@@ -20,7 +20,6 @@ from nplpipeline.staging import (
     stg_collectors,
     stg_contact_history,
     stg_installments,
-    stg_loan_status_history,
     stg_loans_as_of,
     stg_repayments,
     stg_satisfaction,
@@ -37,7 +36,6 @@ _ACTIONS = (
 @dataclass(frozen=True)
 class MartInputs:
     loans: pd.DataFrame  # as they stood on the as-of date
-    status_timeline: pd.DataFrame  # statuses of those loans over time (month-end snapshots)
     installments: pd.DataFrame
     repayments: pd.DataFrame  # paid on or before the as-of date
     actions: pd.DataFrame  # dated on or before it, with the contact vocabulary
@@ -104,7 +102,6 @@ def read_mart_inputs(conn: Connection, as_of: dt.date) -> MartInputs:
     tiers = sa.select(s.loan_id, s.tier).where(s.as_of_date == as_of)
     return MartInputs(
         loans=stg_loans_as_of(conn, as_of, _LOANS),
-        status_timeline=stg_loan_status_history(conn, as_of),
         installments=events["installments"],
         repayments=events["repayments"],
         actions=events["actions"],
