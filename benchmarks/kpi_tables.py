@@ -1,6 +1,7 @@
 """Dump the KPI stage's tables (star and marts) and the monitoring rows of a kept bench
 warehouse, or compare two dumps: the check that a faster KPI / monitoring path writes
-the same tables (issue #14, whole-book steps).
+the same tables (issue #14, whole-book steps); ``int_features`` too, which monitoring
+rebuilds for two dates.
 
     python benchmarks/kpi_tables.py dump /tmp/bench/100000/warehouse.duckdb /tmp/before
     python benchmarks/kpi_tables.py compare /tmp/before /tmp/after
@@ -21,13 +22,15 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from nplpipeline.features.config import load_feature_config  # noqa: E402
+from nplpipeline.features.tables import features_table  # noqa: E402
 from nplpipeline.model.tables import model_monitoring  # noqa: E402
 from nplpipeline.report.marts import tables as t  # noqa: E402
 from nplpipeline.warehouse.frames import read_frame  # noqa: E402
 
 TABLES = [
     obj for obj in vars(t).values() if isinstance(obj, sa.Table)
-] + [model_monitoring]  # fmt: skip
+] + [model_monitoring, features_table(load_feature_config())]  # fmt: skip
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:

@@ -7,7 +7,7 @@ each with the loans and statuses known on its own date, so roll rates, vintage c
 and the NPL trend never depend on which snapshot dates happened to be stored, nor on
 the run that computes them; they are computed shard by shard and only the columns the
 marts read are kept (``delinquency/as_known_streamed``), so memory stays bounded as the
-book grows (``NPL_KPI_LOANS_PER_PART`` loans per shard). Recovery is measured on the
+book grows (``NPL_REDUCE_LOANS_PER_PART`` loans per shard). Recovery is measured on the
 latest *scored* cohort whose window has closed (its tier, recorded arm and overdue
 balance on that date; what it repaid in the following window).
 
@@ -96,7 +96,7 @@ def run_kpis(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]
             inputs = read_mart_inputs(conn, as_of)
             snaps = stream_snapshots_as_known(
                 conn, as_of, snapshot_dates(as_of)[1], policy.delinquency,
-                inputs.loans["loan_id"], settings.kpi_snapshot_parts(len(inputs.loans)),
+                inputs.loans["loan_id"], settings.reduce_parts(len(inputs.loans)),
             )  # fmt: skip
             latest = latest_run(conn)
         marts = compute_marts(as_of, inputs, snaps, policy, plan)
