@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -26,7 +27,7 @@ from nplpipeline.delinquency.as_known_streamed import stream_snapshots_as_known
 from nplpipeline.report import kpis as k
 from nplpipeline.report.marts.contact import build_contact_kpis, with_segments
 from nplpipeline.report.marts.inputs import MartInputs, read_mart_inputs
-from nplpipeline.report.marts.portfolio import build_portfolio
+from nplpipeline.report.marts.portfolio import PortfolioMarts, build_portfolio
 from nplpipeline.report.marts.recovery import RECOVERY_WINDOW_DAYS, build_recovery
 from nplpipeline.report.marts.rows import json_number
 from nplpipeline.report.marts.scorecards import build_scorecards
@@ -41,8 +42,8 @@ log = logging.getLogger(__name__)
 
 TRAILING_MONTHS = 12
 __all__ = [
-    "RECOVERY_WINDOW_DAYS", "TRAILING_MONTHS", "compute_marts", "month_ends", "run_kpis",
-    "snapshot_dates",
+    "RECOVERY_WINDOW_DAYS", "TRAILING_MONTHS", "SnapshotMarts", "compute_marts",
+    "from_snapshots", "month_ends", "run_kpis", "snapshot_dates",
 ]  # fmt: skip
 
 
@@ -58,20 +59,35 @@ def snapshot_dates(as_of: dt.date) -> tuple[list[dt.date], list[dt.date]]:
     return ends, sorted({*ends, as_of})
 
 
+@dataclass(frozen=True)
+class SnapshotMarts:
+    """What the marts take from the month-end snapshots: the big frame can go after this."""
+
+    portfolio: PortfolioMarts
+    delinquent_customers: pd.DataFrame  # customer_id of today's delinquent loans
+
+
+def from_snapshots(
+    as_of: dt.date, snaps: pd.DataFrame, loans: pd.DataFrame, policy: Any
+) -> SnapshotMarts:
+    """Pure: ``snaps`` holds the snapshots of ``snapshot_dates(as_of)``, each as known then."""
+    ends, _ = snapshot_dates(as_of)
+    portfolio = build_portfolio(as_of, ends, snaps, loans, policy.delinquency)
+    today = snaps[(snaps["as_of_date"] == pd.Timestamp(as_of)) & (snaps["dpd"] > 0)]
+    return SnapshotMarts(portfolio, today[["customer_id"]].drop_duplicates())
+
+
 def compute_marts(
-    as_of: dt.date, inputs: MartInputs, snaps: pd.DataFrame, policy: Any, plan: Any
+    as_of: dt.date, inputs: MartInputs, snapped: SnapshotMarts, policy: Any, plan: Any
 ) -> KpiMarts:
-    """Every KPI frame for ``as_of``, pure (no I/O): one builder per mart family.
-    ``snaps`` holds the snapshots of ``snapshot_dates(as_of)``, each as known then."""
+    """Every KPI frame for ``as_of``, pure (no I/O): one builder per mart family."""
     ends, dates = snapshot_dates(as_of)
-    portfolio = build_portfolio(as_of, ends, snaps, inputs.loans, policy.delinquency)
+    portfolio = snapped.portfolio
     recovery = build_recovery(as_of, inputs.cohort, inputs.repayments, plan)
     acts = with_segments(inputs.actions, inputs.loans, inputs.tiers_today)
-    today = snaps[(snaps["as_of_date"] == pd.Timestamp(as_of)) & (snaps["dpd"] > 0)]
     contact = build_contact_kpis(
-        as_of, acts, inputs.repayments, inputs.satisfaction,
-        today[["customer_id"]].drop_duplicates(),
-    )  # fmt: skip
+        as_of, acts, inputs.repayments, inputs.satisfaction, snapped.delinquent_customers
+    )
     cards = build_scorecards(
         as_of, inputs.placements, acts, inputs.repayments, inputs.agencies,
         inputs.collectors, inputs.satisfaction,
@@ -99,8 +115,9 @@ def run_kpis(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]
                 inputs.loans["loan_id"], settings.reduce_parts(len(inputs.loans)),
             )  # fmt: skip
             latest = latest_run(conn)
-        marts = compute_marts(as_of, inputs, snaps, policy, plan)
-        del snaps
+        snapped = from_snapshots(as_of, snaps, inputs.loans, policy)
+        del snaps  # the largest frame of the stage: gone before the other marts are built
+        marts = compute_marts(as_of, inputs, snapped, policy, plan)
         with begin(engine) as conn:
             counts = build_dimensions(conn, as_of, policy, targets, latest)
             counts.update(build_facts(conn, as_of, latest))
