@@ -135,7 +135,8 @@ def test_kpi_tables_are_the_same_in_any_number_of_parts_and_on_rerun(ingested, m
     monkeypatch.setenv("NPL_REDUCE_LOANS_PER_PART", str(shard_chain.LOANS))  # one part
     run_kpis(END)
     whole = _tables(KPI_TABLES)
-    assert len(whole["dim_loan"]) == shard_chain.LOANS and len(whole["mart_npl_trend"]) > 1
+    assert len(whole["dim_loan"]) > 0.9 * shard_chain.LOANS  # a few quarantined as dirty
+    assert len(whole["mart_npl_trend"]) > 1 and len(whole["mart_roll_rates"]) > 0
     monkeypatch.setenv("NPL_REDUCE_LOANS_PER_PART", "200")  # four parts
     assert get_settings().reduce_parts(shard_chain.LOANS) == 4
     run_kpis(END)
