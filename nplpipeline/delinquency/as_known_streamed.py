@@ -23,7 +23,6 @@ from sqlalchemy.engine import Connection
 from nplpipeline.config.policy import DelinquencyPolicy
 from nplpipeline.delinquency.as_of import snapshot_as_known
 from nplpipeline.delinquency.engine import DelinquencyEngine
-from nplpipeline.delinquency.schema import SNAPSHOT_COLUMNS
 from nplpipeline.keys import positions
 from nplpipeline.staging import (
     stg_installments,
@@ -31,7 +30,7 @@ from nplpipeline.staging import (
     stg_loans_as_of,
     stg_repayments,
 )
-from nplpipeline.warehouse.shards import all_shards
+from nplpipeline.warehouse.shards import Shard, all_shards
 
 # What the portfolio and contact marts read of a snapshot (roll rates, cure, NPL trend,
 # vintage curves, today's delinquent customers).
@@ -61,7 +60,7 @@ def slim_snapshots(
 
 def _shard_snapshots(
     conn: Connection, as_of: dt.date, dates: Sequence[dt.date], policy: DelinquencyPolicy,
-    shard: object, columns: Sequence[str],
+    shard: Shard, columns: Sequence[str],
 ) -> pd.DataFrame:  # fmt: skip
     loans = stg_loans_as_of(conn, as_of, ENGINE_LOAN_COLUMNS, shard=shard)
     engine = DelinquencyEngine(
@@ -91,13 +90,13 @@ def stream_snapshots_as_known(
         _shard_snapshots(conn, as_of, dates, policy, shard, columns)
         for shard in all_shards(max(1, parts))
     ]
-    stacked = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
     if len(pieces) == 1:
-        return stacked
+        return pieces[0]
+    stacked = pd.concat(pieces, ignore_index=True)
     rank = positions(stacked["loan_id"], pd.Index(book_order))
     day = stacked["as_of_date"].to_numpy()
     order = np.lexsort((rank, day))
     return stacked.take(order).reset_index(drop=True)
 
 
-__all__ = ["MART_COLUMNS", "SNAPSHOT_COLUMNS", "slim_snapshots", "stream_snapshots_as_known"]
+__all__ = ["MART_COLUMNS", "slim_snapshots", "stream_snapshots_as_known"]
