@@ -228,6 +228,19 @@ class Settings:
         Shard(0, count)  # validates 1..MAX_SHARDS
         return count
 
+    @cached_property
+    def reduce_loans_per_part(self) -> int:
+        """The whole-book steps (the KPIs' month-end snapshots, monitoring's features)
+        read and compute this many loans at a time, one stable-hash shard after another
+        in one process, so their memory stays bounded as the book grows."""
+        return max(1, int(_env("REDUCE_LOANS_PER_PART") or 250_000))
+
+    def reduce_parts(self, loans: int) -> int:
+        """How many shards a whole-book step splits ``loans`` into (1..MAX_SHARDS)."""
+        from nplpipeline.warehouse.shards import MAX_SHARDS
+
+        return min(MAX_SHARDS, max(1, -(-loans // self.reduce_loans_per_part)))
+
     def describe(self) -> dict[str, str]:
         """Where everything points, every credential masked (safe to log and print).
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from nplpipeline.delinquency.engine import DelinquencyEngine
+from nplpipeline.keys import isin
 from nplpipeline.staging.entities import status_on
 
 
@@ -23,7 +24,8 @@ def snapshot_as_known(
     """``engine``'s snapshot on ``as_of`` restated with the statuses valid that day."""
     snap = engine.snapshot(as_of)
     status = status_on(timeline, as_of)
-    snap = snap[snap["loan_id"].isin(status.index)].reset_index(drop=True)
+    # keys.isin: pandas' Arrow-string isin boxes every member (seconds at 1M loans)
+    snap = snap[isin(snap["loan_id"], status.index)].reset_index(drop=True)
     snap["status"] = snap["loan_id"].map(status)
     snap["on_book"] = snap["status"].isin(engine.policy.on_book_statuses).astype(bool)
     return snap

@@ -6,6 +6,10 @@ the latest month-end whose labels have matured. Rows go to ``ops_model_monitorin
 (replaced per as-of date); the DAG turns an ``alert`` into a failed, visible task.
 The model is the one decided for the date (``model.pinning``): a rerun keeps the version
 its rows name, a date never monitored uses the champion as of it.
+
+The two dates' features are rebuilt over the whole book, so that is done one stable-hash
+shard at a time (``NPL_REDUCE_LOANS_PER_PART`` loans each): the same rows as one pass,
+in bounded memory.
 """
 
 from __future__ import annotations
@@ -15,23 +19,39 @@ import logging
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 
 from nplpipeline.model.tables import model_monitoring
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.partitions import replace_partition
-from nplpipeline.warehouse.tables import ensure_schema
+from nplpipeline.warehouse.shards import all_shards
+from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema
 
 log = logging.getLogger(__name__)
 
 
+def rebuild_features(dates: list[dt.date], settings: Settings) -> int:
+    """Rebuild and store ``dates``' features shard by shard; returns the shards used."""
+    from nplpipeline.features.stage import build_and_store_features
+
+    engine = create_warehouse_engine(settings.warehouse_url)
+    try:
+        with begin(engine) as conn:
+            ensure_schema(conn)
+            loans = RAW_TABLES["loans"].c.loan_id
+            book = int(conn.execute(sa.select(sa.func.count(sa.distinct(loans)))).scalar_one())
+    finally:
+        engine.dispose()
+    shards = all_shards(settings.reduce_parts(book))
+    for shard in shards:
+        build_and_store_features(dates, settings, shard=shard)
+    return len(shards)
+
+
 def run_monitoring(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]:
     """Compute and store today's monitoring rows; returns the worst status and subjects."""
-    from nplpipeline.features.stage import (
-        load_features_on,
-        load_training_frame,
-        run_build_features,
-    )
+    from nplpipeline.features.stage import load_features_on, load_training_frame
     from nplpipeline.features.window import training_month_ends
     from nplpipeline.model.config import load_model_config
     from nplpipeline.model.monitoring import load_reference, monitor
@@ -47,7 +67,7 @@ def run_monitoring(as_of: dt.date, settings: Settings | None = None) -> dict[str
         engine.dispose()
     reference = load_reference(settings.mlflow_tracking_uri, champion.run_id)
     (matured,) = training_month_ends(as_of, 1)
-    run_build_features(sorted({as_of, matured}))
+    rebuild_features(sorted({as_of, matured}), settings)
     engine = create_warehouse_engine(settings.warehouse_url)
     try:
         current = load_features_on(engine, as_of, policy=settings.policy.delinquency)

@@ -20,7 +20,6 @@ from nplpipeline.staging import (
     stg_collectors,
     stg_contact_history,
     stg_installments,
-    stg_loan_status_history,
     stg_loans_as_of,
     stg_repayments,
     stg_satisfaction,
@@ -37,8 +36,6 @@ _ACTIONS = (
 @dataclass(frozen=True)
 class MartInputs:
     loans: pd.DataFrame  # as they stood on the as-of date
-    status_timeline: pd.DataFrame  # statuses of those loans over time (month-end snapshots)
-    installments: pd.DataFrame
     repayments: pd.DataFrame  # paid on or before the as-of date
     actions: pd.DataFrame  # dated on or before it, with the contact vocabulary
     satisfaction: pd.DataFrame
@@ -82,9 +79,11 @@ def read_cohort(conn: Connection, as_of: dt.date) -> tuple[pd.DataFrame, dt.date
 
 
 def read_placements(conn: Connection, inputs: dict[str, pd.DataFrame], as_of: dt.date):
+    """Every placement known by ``as_of``; the schedule it needs (the whole book's) is read
+    here and let go at once, not held beside the stage's other inputs."""
     own = read_frame(conn, sa.select(agency_placements))
     history = placement_history(
-        own, inputs["actions"], inputs["installments"], inputs["repayments"], as_of,
+        own, inputs["actions"], stg_installments(conn), inputs["repayments"], as_of,
         load_placement_policy().placement_period_days,
     )  # fmt: skip
     return pd.DataFrame(
@@ -102,15 +101,12 @@ def read_mart_inputs(conn: Connection, as_of: dt.date) -> MartInputs:
     s = account_scores.c
     events = {
         "actions": stg_contact_history(conn, as_of, _ACTIONS),
-        "installments": stg_installments(conn),
         "repayments": stg_repayments(conn, as_of),
     }
     cohort, cohort_date, matured = read_cohort(conn, as_of)
     tiers = sa.select(s.loan_id, s.tier).where(s.as_of_date == as_of)
     return MartInputs(
         loans=stg_loans_as_of(conn, as_of, _LOANS),
-        status_timeline=stg_loan_status_history(conn, as_of),
-        installments=events["installments"],
         repayments=events["repayments"],
         actions=events["actions"],
         satisfaction=stg_satisfaction(conn, as_of),

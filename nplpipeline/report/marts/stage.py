@@ -2,10 +2,12 @@
 
 Everything is read as known on the as-of date (``staging``) and every decision as it
 was recorded then (scores, tiers, arms, placements), so rerunning or backfilling a day
-reproduces it. Month-end delinquency snapshots for the trailing year are recomputed in
-memory (seconds at 1M loans), each with the loans and statuses known on its own date,
-so roll rates, vintage curves and the NPL trend never depend on which snapshot dates
-happened to be stored, nor on the run that computes them. Recovery is measured on the
+reproduces it. Month-end delinquency snapshots for the trailing year are recomputed,
+each with the loans and statuses known on its own date, so roll rates, vintage curves
+and the NPL trend never depend on which snapshot dates happened to be stored, nor on
+the run that computes them; they are computed shard by shard and only the columns the
+marts read are kept (``delinquency/as_known_streamed``), so memory stays bounded as the
+book grows (``NPL_REDUCE_LOANS_PER_PART`` loans per shard). Recovery is measured on the
 latest *scored* cohort whose window has closed (its tier, recorded arm and overdue
 balance on that date; what it repaid in the following window).
 
@@ -16,16 +18,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from nplpipeline.delinquency.as_of import snapshots_as_known
-from nplpipeline.delinquency.engine import DelinquencyEngine
+from nplpipeline.delinquency.as_known_streamed import stream_snapshots_as_known
 from nplpipeline.report import kpis as k
 from nplpipeline.report.marts.contact import build_contact_kpis, with_segments
 from nplpipeline.report.marts.inputs import MartInputs, read_mart_inputs
-from nplpipeline.report.marts.portfolio import build_portfolio
+from nplpipeline.report.marts.portfolio import PortfolioMarts, build_portfolio
 from nplpipeline.report.marts.recovery import RECOVERY_WINDOW_DAYS, build_recovery
 from nplpipeline.report.marts.rows import json_number
 from nplpipeline.report.marts.scorecards import build_scorecards
@@ -39,7 +41,10 @@ from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 log = logging.getLogger(__name__)
 
 TRAILING_MONTHS = 12
-__all__ = ["RECOVERY_WINDOW_DAYS", "TRAILING_MONTHS", "compute_marts", "month_ends", "run_kpis"]
+__all__ = [
+    "RECOVERY_WINDOW_DAYS", "TRAILING_MONTHS", "SnapshotMarts", "compute_marts",
+    "from_snapshots", "month_ends", "run_kpis", "snapshot_dates",
+]  # fmt: skip
 
 
 def month_ends(as_of: dt.date, months: int) -> list[dt.date]:
@@ -48,22 +53,41 @@ def month_ends(as_of: dt.date, months: int) -> list[dt.date]:
     return [d.date() for d in ends if d.date() <= as_of][-months:]
 
 
-def compute_marts(as_of: dt.date, inputs: MartInputs, policy: Any, plan: Any) -> KpiMarts:
-    """Every KPI frame for ``as_of``, pure (no I/O): one builder per mart family."""
+def snapshot_dates(as_of: dt.date) -> tuple[list[dt.date], list[dt.date]]:
+    """The trailing month ends the marts compare, and every date they need a snapshot of."""
     ends = month_ends(as_of, TRAILING_MONTHS + 1)
-    dates = sorted({*ends, as_of})
-    engine = DelinquencyEngine(
-        inputs.loans, inputs.installments, inputs.repayments, policy.delinquency
-    )
-    snaps = snapshots_as_known(engine, dates, inputs.status_timeline)
-    portfolio = build_portfolio(as_of, ends, snaps, inputs.loans, policy.delinquency)
+    return ends, sorted({*ends, as_of})
+
+
+@dataclass(frozen=True)
+class SnapshotMarts:
+    """What the marts take from the month-end snapshots: the big frame can go after this."""
+
+    portfolio: PortfolioMarts
+    delinquent_customers: pd.DataFrame  # customer_id of today's delinquent loans
+
+
+def from_snapshots(
+    as_of: dt.date, snaps: pd.DataFrame, loans: pd.DataFrame, policy: Any
+) -> SnapshotMarts:
+    """Pure: ``snaps`` holds the snapshots of ``snapshot_dates(as_of)``, each as known then."""
+    ends, _ = snapshot_dates(as_of)
+    portfolio = build_portfolio(as_of, ends, snaps, loans, policy.delinquency)
+    today = snaps[(snaps["as_of_date"] == pd.Timestamp(as_of)) & (snaps["dpd"] > 0)]
+    return SnapshotMarts(portfolio, today[["customer_id"]].drop_duplicates())
+
+
+def compute_marts(
+    as_of: dt.date, inputs: MartInputs, snapped: SnapshotMarts, policy: Any, plan: Any
+) -> KpiMarts:
+    """Every KPI frame for ``as_of``, pure (no I/O): one builder per mart family."""
+    ends, dates = snapshot_dates(as_of)
+    portfolio = snapped.portfolio
     recovery = build_recovery(as_of, inputs.cohort, inputs.repayments, plan)
     acts = with_segments(inputs.actions, inputs.loans, inputs.tiers_today)
-    today = snaps[(snaps["as_of_date"] == pd.Timestamp(as_of)) & (snaps["dpd"] > 0)]
     contact = build_contact_kpis(
-        as_of, acts, inputs.repayments, inputs.satisfaction,
-        today[["customer_id"]].drop_duplicates(),
-    )  # fmt: skip
+        as_of, acts, inputs.repayments, inputs.satisfaction, snapped.delinquent_customers
+    )
     cards = build_scorecards(
         as_of, inputs.placements, acts, inputs.repayments, inputs.agencies,
         inputs.collectors, inputs.satisfaction,
@@ -86,8 +110,14 @@ def run_kpis(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]
         with begin(engine) as conn:
             ensure_schema(conn)
             inputs = read_mart_inputs(conn, as_of)
+            snaps = stream_snapshots_as_known(
+                conn, as_of, snapshot_dates(as_of)[1], policy.delinquency,
+                inputs.loans["loan_id"], settings.reduce_parts(len(inputs.loans)),
+            )  # fmt: skip
             latest = latest_run(conn)
-        marts = compute_marts(as_of, inputs, policy, plan)
+        snapped = from_snapshots(as_of, snaps, inputs.loans, policy)
+        del snaps  # the largest frame of the stage: gone before the other marts are built
+        marts = compute_marts(as_of, inputs, snapped, policy, plan)
         with begin(engine) as conn:
             counts = build_dimensions(conn, as_of, policy, targets, latest)
             counts.update(build_facts(conn, as_of, latest))
