@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -55,6 +56,18 @@ def to_arrow(frame: pd.DataFrame, table: sa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=[c.name for c in table.columns])
 
 
+def duckdb_driver(conn: Connection) -> Any:
+    """The caller's DuckDB connection, ready for a statement of its own.
+
+    DuckDB 2 refuses a new statement on a connection whose last result was not read to
+    its end, and SQLAlchemy's ``scalar()``/``first()`` stop after one row. ``complete()``
+    runs such a result to its end without reading it (a no-op when none is pending), so
+    the bulk paths below work after any Core query in the same transaction."""
+    raw = conn.connection.driver_connection
+    raw.complete()
+    return raw
+
+
 def insert_frame(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> int:
     """Append ``frame`` to ``table`` inside the caller's transaction; returns rows written."""
     if frame.empty:
@@ -62,7 +75,7 @@ def insert_frame(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> int:
     data = to_arrow(frame, table)
     columns = ", ".join(f'"{c.name}"' for c in table.columns)
     if conn.dialect.name == "duckdb":
-        raw = conn.connection.driver_connection
+        raw = duckdb_driver(conn)
         view = f"_npl_frame_{uuid.uuid4().hex}"
         raw.register(view, data)
         try:
@@ -119,7 +132,7 @@ def _read_frame(conn: Connection, query: sa.Select) -> pd.DataFrame:
     schema = pa.schema([pa.field(col.name, arrow_type(col.type)) for col in query.selected_columns])
     if conn.dialect.name == "duckdb":
         sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
-        table = conn.connection.driver_connection.sql(sql).to_arrow_table()
+        table = duckdb_driver(conn).sql(sql).to_arrow_table()
         table = table.cast(schema)
     elif conn.dialect.name == "postgresql":
         sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))

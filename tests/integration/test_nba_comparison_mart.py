@@ -34,7 +34,6 @@ from nplpipeline.settings import Settings
 from nplpipeline.uplift.tables import nba_decisions
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
-from nplpipeline.warehouse.tables import existing_columns
 
 START = dt.date(2026, 10, 1)
 AS_OF = dt.date(2026, 10, 31)  # the dashboard fixtures' latest date
@@ -65,18 +64,13 @@ def _plan(day: dt.date, arms: list[str | None]) -> pd.DataFrame:
 
 
 def _seed(conn: sa.Connection, with_arm: bool = True) -> None:
+    """``with_arm=False``: every plan row in the static arm (null), as before the arm."""
     ensure_schema(conn)
-    has_arm = "policy_arm" in existing_columns(conn)["act_treatment_plan"]
-    if with_arm and not has_arm:  # once the nba-arm change is in, the schema has it
-        conn.execute(sa.text("ALTER TABLE act_treatment_plan ADD COLUMN policy_arm VARCHAR"))
-    if not with_arm and has_arm:
-        pytest.skip("this warehouse's schema records the policy arm")
     before = _plan(START - dt.timedelta(days=1), [None] * N)  # no nba arm yet
-    first = _plan(START, ["nba" if x else None for x in NBA])
+    first = _plan(START, ["nba" if x and with_arm else None for x in NBA])
     for plan in (before, first):
-        frame = plan if with_arm else plan.drop(columns="policy_arm")
-        table = sa.table(treatment_plan.name, *map(sa.column, frame.columns))
-        conn.execute(sa.insert(table), frame.to_dict("records"))
+        table = sa.table(treatment_plan.name, *map(sa.column, plan.columns))
+        conn.execute(sa.insert(table), plan.to_dict("records"))
     ts = lambda d, h=10: dt.datetime.combine(d, dt.time(h))  # noqa: E731
     pays, acts = [], []
     for i, loan in enumerate(LOANS):
@@ -309,7 +303,7 @@ def test_nba_against_the_same_loans_in_the_status_quo_world(seeded: str, tmp_pat
     assert any("status quo (twin)" in x for x in text.splitlines())
 
 
-def test_a_warehouse_without_the_policy_arm_writes_nothing(
+def test_a_book_without_nba_accounts_writes_nothing(
     warehouse_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = create_warehouse_engine(warehouse_url)

@@ -27,21 +27,12 @@ from nplpipeline.report.nba.measure import NBA, OUTCOMES
 from nplpipeline.staging import stg_agencies, stg_contact_history, stg_signed_repayments
 from nplpipeline.uplift.tables import nba_decisions
 from nplpipeline.warehouse.frames import read_frame
-from nplpipeline.warehouse.tables import existing_columns
-
-POLICY_ARM = "policy_arm"  # act_treatment_plan's column (issue #15); absent = all static
-
-
-def has_policy_arm(conn: sa.Connection) -> bool:
-    """Whether the warehouse's plan records the policy arm yet (older ones do not)."""
-    return POLICY_ARM in existing_columns(conn).get(treatment_plan.name, set())
 
 
 def read_cohort(conn: sa.Connection, start: dt.date) -> pd.DataFrame:
     """The accounts planned on ``start``: ``loan_id, tier, policy_arm`` (null = static)."""
     p = treatment_plan.c
-    arm = sa.column(POLICY_ARM, sa.String) if has_policy_arm(conn) else sa.null()
-    query = sa.select(p.loan_id, p.tier, arm.label(POLICY_ARM)).where(p.as_of_date == start)
+    query = sa.select(p.loan_id, p.tier, p.policy_arm).where(p.as_of_date == start)
     return read_frame(conn, query)
 
 
@@ -49,13 +40,11 @@ def nba_start(conn: sa.Connection, as_of: dt.date) -> dt.date | None:
     """S: the first plan date before ``as_of`` with an account in the nba arm, from the
     learned policy's first decision on (``act_nba_decisions``) when it has decided
     before ``as_of`` -- the arm's life starts there; ``None`` without an nba arm."""
-    if not has_policy_arm(conn):
-        return None
     p, n = treatment_plan.c, nba_decisions.c
     first_decision = sa.select(sa.func.min(n.as_of_date)).where(n.as_of_date < as_of)
     since = sa.func.coalesce(first_decision.scalar_subquery(), p.as_of_date)
     query = sa.select(sa.func.min(p.as_of_date)).where(
-        p.as_of_date < as_of, p.as_of_date >= since, sa.column(POLICY_ARM, sa.String) == NBA
+        p.as_of_date < as_of, p.as_of_date >= since, p.policy_arm == NBA
     )
     first = conn.execute(query).scalar()
     return None if first is None else pd.Timestamp(first).date()
