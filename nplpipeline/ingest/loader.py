@@ -209,13 +209,16 @@ def _quarantine_rows(
     )
 
 
+def _with_version(good: pd.DataFrame, entity: Entity) -> pd.DataFrame:
+    """``_version`` added in place (``good`` is the batch's own copy of its good rows)."""
+    version = entity.version_column
+    good["_version"] = good[version] if version else pd.to_datetime(good["_drop_date"])
+    return good
+
+
 def _latest_per_key(good: pd.DataFrame, entity: Entity) -> pd.DataFrame:
     """One row per key, the latest version (the order ``upsert_latest`` uses). Only rows
     sharing a key hash with another row are sorted and compared; the rest are unique."""
-    version = entity.version_column
-    good = good.assign(
-        _version=good[version] if version else pd.to_datetime(good["_drop_date"]),
-    )
     shared = shared_key_rows(good, list(entity.key))
     if not len(shared):
         return good
@@ -231,12 +234,8 @@ def _keep_history(conn: Connection, entity: Entity, good: pd.DataFrame, files: l
     if history is None:
         return
     seed_from_current(conn, history, RAW_TABLES[entity.name])
-    version = entity.version_column
-    rows = good.assign(
-        _version=good[version] if version else pd.to_datetime(good["_drop_date"]),
-    )
     columns = [c.name for c in RAW_TABLES[entity.name].columns]
-    append_versions(conn, history, entity.key, rows[columns], files)
+    append_versions(conn, history, entity.key, good[columns], files)
 
 
 @dataclass(frozen=True)
@@ -319,7 +318,7 @@ def _load_batch(
 
     rules = join_rule_names(masks, np.flatnonzero(bad))
     quarantined = _quarantine_rows(batch.table, entity, bad, rules)
-    good = typed.loc[good_rows]
+    good = _with_version(typed.loc[good_rows], entity)
     del typed
     latest = _latest_per_key(good, entity)
     audit = _write_batch(
