@@ -26,13 +26,14 @@ from nplpipeline.ingest.landing import Drop, list_drops
 from nplpipeline.ingest.readers import DropRejectedError, read_drop
 from nplpipeline.privacy import mask_pii
 from nplpipeline.schema import ensure_schema
-from nplpipeline.validate.coerce import coerce
+from nplpipeline.validate.coerce import coerce_table
 from nplpipeline.validate.rules import (
     REFERENCES,
     RuleContext,
     check_rows,
     is_intrinsic,
     join_rule_names,
+    shared_key_rows,
 )
 from nplpipeline.warehouse.engine import begin
 from nplpipeline.warehouse.frames import insert_frame
@@ -182,9 +183,11 @@ def _context(conn: Connection, entity: Entity, batch: pd.DataFrame) -> RuleConte
 
 
 def _quarantine_rows(
-    raw: pd.DataFrame, entity: Entity, bad: np.ndarray, rules: pd.Series
+    table: pa.Table, entity: Entity, bad: np.ndarray, rules: pd.Series
 ) -> pd.DataFrame:
-    rows = raw.loc[bad]
+    """The bad rows' original text (PII masked) taken from the Arrow batch: only the
+    quarantined rows are ever converted to pandas text."""
+    rows = table.take(pa.array(np.flatnonzero(bad))).to_pandas(date_as_object=False)
     masked = mask_pii(rows[entity.columns], entity)
     # One JSON object per row, serialised in C; JSON escapes newlines, so lines split safely.
     text = masked.to_json(orient="records", lines=True, force_ascii=False) if len(masked) else ""
@@ -206,13 +209,23 @@ def _quarantine_rows(
     )
 
 
-def _latest_per_key(good: pd.DataFrame, entity: Entity) -> pd.DataFrame:
+def _with_version(good: pd.DataFrame, entity: Entity) -> pd.DataFrame:
+    """``_version`` added in place (``good`` is the batch's own copy of its good rows)."""
     version = entity.version_column
-    good = good.assign(
-        _version=good[version] if version else pd.to_datetime(good["_drop_date"]),
-    )
+    good["_version"] = good[version] if version else pd.to_datetime(good["_drop_date"])
+    return good
+
+
+def _latest_per_key(good: pd.DataFrame, entity: Entity) -> pd.DataFrame:
+    """One row per key, the latest version (the order ``upsert_latest`` uses). Only rows
+    sharing a key hash with another row are sorted and compared; the rest are unique."""
+    shared = shared_key_rows(good, list(entity.key))
+    if not len(shared):
+        return good
     order = ["_version", "_drop_date", "_source_file", "_row_number"]
-    return good.sort_values(order).drop_duplicates(subset=list(entity.key), keep="last")
+    ranked = good.iloc[shared].sort_values(order)
+    beaten = ranked.index[ranked.duplicated(subset=list(entity.key), keep="last").to_numpy(bool)]
+    return good.drop(index=beaten)
 
 
 def _keep_history(conn: Connection, entity: Entity, good: pd.DataFrame, files: list[str]) -> None:
@@ -221,12 +234,8 @@ def _keep_history(conn: Connection, entity: Entity, good: pd.DataFrame, files: l
     if history is None:
         return
     seed_from_current(conn, history, RAW_TABLES[entity.name])
-    version = entity.version_column
-    rows = good.assign(
-        _version=good[version] if version else pd.to_datetime(good["_drop_date"]),
-    )
     columns = [c.name for c in RAW_TABLES[entity.name].columns]
-    append_versions(conn, history, entity.key, rows[columns], files)
+    append_versions(conn, history, entity.key, good[columns], files)
 
 
 @dataclass(frozen=True)
@@ -244,31 +253,36 @@ def _rejection_reason(share: float, rows: int, rules: list[str], limit: float) -
     )
 
 
-def _load_batch(
-    engine: Engine, entity: Entity, batch: _Batch, options: IngestOptions
-) -> EntityLoad:
-    result = EntityLoad(entity.name)
-    raw = batch.table.to_pandas(date_as_object=False)
-    typed, masks = coerce(raw, entity)
+def _row_findings(
+    engine: Engine, entity: Entity, typed: pd.DataFrame, masks: dict[str, np.ndarray]
+) -> tuple[RuleContext, np.ndarray, np.ndarray]:
+    """Every rule's mask merged into ``masks``; (context, bad rows, intrinsically broken)."""
     with begin(engine) as conn:
         ctx = _context(conn, entity, typed)
     for rule, mask in check_rows(typed, entity, ctx).items():
-        masks[rule] = masks.get(rule, np.zeros(len(raw), bool)) | mask
-    bad = np.zeros(len(raw), dtype=bool)
-    broken = np.zeros(len(raw), dtype=bool)
+        masks[rule] = masks.get(rule, np.zeros(len(typed), bool)) | mask
+    bad = np.zeros(len(typed), dtype=bool)
+    broken = np.zeros(len(typed), dtype=bool)
     for rule, mask in masks.items():
         bad |= mask
         if is_intrinsic(rule):
             broken |= mask
+    return ctx, bad, broken
 
-    suite_run = _run_expectations(engine, entity, typed, ctx, batch, options)
 
-    # per-file shares in one pass: file codes follow the batch's file order
-    names_in_batch = [d.source_file for d, _, _ in batch.files]
-    codes = pd.Categorical(raw["_source_file"], categories=names_in_batch).codes
-    rows_per_file = np.bincount(codes, minlength=len(names_in_batch))
-    broken_per_file = np.bincount(codes, weights=broken, minlength=len(names_in_batch))
-    keep = np.ones(len(raw), dtype=bool)
+def _file_verdicts(
+    batch: _Batch,
+    codes: np.ndarray,
+    masks: dict[str, np.ndarray],
+    broken: np.ndarray,
+    options: IngestOptions,
+    result: EntityLoad,
+) -> tuple[np.ndarray, list[tuple[Drop, str, int]]]:
+    """Rows of files kept, and the files accepted (a file mostly broken is rejected)."""
+    n_files = len(batch.files)
+    rows_per_file = np.bincount(codes, minlength=n_files)
+    broken_per_file = np.bincount(codes, weights=broken, minlength=n_files)
+    keep = np.ones(len(codes), dtype=bool)
     accepted_files = []
     for i, (drop, checksum, rows) in enumerate(batch.files):
         share = broken_per_file[i] / rows if rows else 0.0
@@ -281,15 +295,63 @@ def _load_batch(
             keep &= ~in_file
         else:
             accepted_files.append((drop, checksum, int(rows_per_file[i])))
+    return keep, accepted_files
+
+
+def _load_batch(
+    engine: Engine, entity: Entity, batch: _Batch, options: IngestOptions, gx_session=None
+) -> EntityLoad:
+    """One batch: typed, checked, validated, then written in one transaction. Each copy
+    (text, typed, masked) is dropped as soon as its last use is done."""
+    result = EntityLoad(entity.name)
+    typed, masks = coerce_table(batch.table, entity)
+    ctx, bad, broken = _row_findings(engine, entity, typed, masks)
+    suite_run = _run_expectations(engine, entity, typed, ctx, batch, options, gx_session)
+    del ctx
+
+    # per-file shares in one pass: file codes follow the batch's file order
+    names_in_batch = [d.source_file for d, _, _ in batch.files]
+    codes = pd.Categorical(typed["_source_file"], categories=names_in_batch).codes
+    keep, accepted_files = _file_verdicts(batch, codes, masks, broken, options, result)
     bad &= keep
     good_rows = keep & ~bad
 
     rules = join_rule_names(masks, np.flatnonzero(bad))
-    quarantined = _quarantine_rows(raw, entity, bad, rules)
-    good = typed.loc[good_rows]
+    quarantined = _quarantine_rows(batch.table, entity, bad, rules)
+    good = _with_version(typed.loc[good_rows], entity)
+    del typed
     latest = _latest_per_key(good, entity)
-    table = RAW_TABLES[entity.name]
+    audit = _write_batch(
+        engine, entity, good, latest, quarantined, accepted_files, suite_run, batch
+    )
 
+    result.files = len(accepted_files)
+    result.rows_in = int(audit["rows_in"].sum())
+    result.rows_loaded = int(audit["rows_loaded"].sum())
+    result.rows_quarantined = int(audit["rows_quarantined"].sum())
+    result.rows_superseded = int(audit["rows_superseded"].sum())
+    result.rules = {rule: int((m & bad).sum()) for rule, m in masks.items() if (m & bad).any()}
+    if suite_run is not None:
+        result.dq_critical_failures = suite_run.critical_failures
+        result.dq_warnings = sorted(
+            o.rule for o in suite_run.outcomes if not o.success and o.severity == "warning"
+        )
+        result.data_docs = suite_run.data_docs_index
+    return result
+
+
+def _write_batch(
+    engine: Engine,
+    entity: Entity,
+    good: pd.DataFrame,
+    latest: pd.DataFrame,
+    quarantined: pd.DataFrame,
+    accepted_files: list[tuple[Drop, str, int]],
+    suite_run,
+    batch: _Batch,
+) -> pd.DataFrame:
+    """Rows, quarantine, audit and GX outcomes in one transaction; returns the audit."""
+    table = RAW_TABLES[entity.name]
     with begin(engine) as conn:
         names = [d.source_file for d, _, _ in accepted_files]
         conn.execute(
@@ -327,20 +389,7 @@ def _load_batch(
         insert_frame(conn, load_audit, audit)
         if suite_run is not None:
             _store_dq_results(conn, entity, suite_run, batch, now)
-
-    result.files = len(accepted_files)
-    result.rows_in = int(audit["rows_in"].sum())
-    result.rows_loaded = int(audit["rows_loaded"].sum())
-    result.rows_quarantined = int(audit["rows_quarantined"].sum())
-    result.rows_superseded = int(audit["rows_superseded"].sum())
-    result.rules = {rule: int((m & bad).sum()) for rule, m in masks.items() if (m & bad).any()}
-    if suite_run is not None:
-        result.dq_critical_failures = suite_run.critical_failures
-        result.dq_warnings = sorted(
-            o.rule for o in suite_run.outcomes if not o.success and o.severity == "warning"
-        )
-        result.data_docs = suite_run.data_docs_index
-    return result
+    return audit
 
 
 def _batch_run_id(entity: Entity, batch: _Batch) -> str:
@@ -379,22 +428,29 @@ def _run_expectations(
     ctx: RuleContext,
     batch: _Batch,
     options: IngestOptions,
+    session=None,
 ):  # -> SuiteRun | None; GX is imported only when it runs
-    if options.gx_dir is None or options.suites_dir is None:
+    if session is None:
         return None
-    from nplpipeline.validate.gx_runner import known_from_context, run_suite
+    from nplpipeline.validate.gx_runner import known_from_context
 
-    return run_suite(
+    return session.run(
         entity.name,
         typed,
         drop_dates=typed["_drop_date"],
         known=known_from_context(entity.name, typed, ctx),
-        suites_dir=options.suites_dir,
-        gx_dir=options.gx_dir,
         run_name=_batch_run_id(entity, batch),
         expected_rows=_expected_rows(engine, entity, batch, options),
-        keep=options.gx_keep_results,
     )
+
+
+def _gx_session(options: IngestOptions):  # -> GxSession | None
+    """One GX session per entity load (context and checkpoint reused, docs built once)."""
+    if options.gx_dir is None or options.suites_dir is None:
+        return None
+    from nplpipeline.validate.gx_runner import GxSession
+
+    return GxSession(options.gx_dir, options.suites_dir, options.gx_keep_results)
 
 
 def _store_dq_results(
@@ -477,12 +533,18 @@ def ingest_entity(
     entity = ENTITIES[entity_name]
     total = EntityLoad(entity_name)
     pending = pending_drops(engine, landing_dir, entity_name, up_to)
-    for batch in _read_all(pending, entity, options, total):
-        try:
-            total.add(_load_batch(engine, entity, batch, options))
-        except sa.exc.SQLAlchemyError as exc:
-            files = [drop.source_file for drop, _, _ in batch.files]
-            raise IngestDatabaseError(entity_name, files, exc) from None
+    session = _gx_session(options)
+    try:
+        for batch in _read_all(pending, entity, options, total):
+            try:
+                total.add(_load_batch(engine, entity, batch, options, session))
+            except sa.exc.SQLAlchemyError as exc:
+                files = [drop.source_file for drop, _, _ in batch.files]
+                raise IngestDatabaseError(entity_name, files, exc) from None
+            del batch
+    finally:
+        if session is not None:
+            total.data_docs = session.finish() or total.data_docs
     if total.dq_warnings or total.dq_critical_failures:
         log.warning(
             "data quality %s: %d critical expectation(s) failed (rows quarantined), "

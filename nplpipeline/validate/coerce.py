@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from nplpipeline.contract import Entity, FieldType
 
@@ -42,6 +43,16 @@ def _parse(text: pd.Series, type_: FieldType) -> pd.Series:
     return parsed.dt.normalize() if type_ == "date" else parsed
 
 
+def _type_column(text: pd.Series, type_: FieldType) -> tuple[pd.Series, np.ndarray]:
+    """One column typed, and the mask of its non-empty values that did not parse."""
+    text = _clean_text(text)
+    try:
+        values = _parse(text, type_)
+    except (ValueError, OverflowError, TypeError):
+        values = _parse_each_safely(text, type_)
+    return values, (text.notna() & pd.isna(values)).to_numpy(bool)
+
+
 def coerce(frame: pd.DataFrame, entity: Entity) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Typed copy of ``frame`` and the ``type:<column>`` failure masks."""
     typed = frame.copy()
@@ -49,16 +60,30 @@ def coerce(frame: pd.DataFrame, entity: Entity) -> tuple[pd.DataFrame, dict[str,
     for field in entity.fields:
         if field.name not in frame.columns:
             continue
-        text = _clean_text(frame[field.name])
-        try:
-            values = _parse(text, field.type)
-        except (ValueError, OverflowError, TypeError):
-            values = _parse_each_safely(text, field.type)
-        failed = (text.notna() & pd.isna(values)).to_numpy(bool)
+        typed[field.name], failed = _type_column(frame[field.name], field.type)
         if failed.any():
             failures[f"type:{field.name}"] = failed
-        typed[field.name] = values
     return typed, failures
+
+
+def coerce_table(table: pa.Table, entity: Entity) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """:func:`coerce` straight from the Arrow text table, one column at a time: the text
+    of a column is converted, typed and released before the next, so the whole batch is
+    never held as pandas text beside its typed copy (same frame, same masks)."""
+    fields = {f.name: f for f in entity.fields}
+    columns: dict[str, pd.Series] = {}
+    failures: dict[str, np.ndarray] = {}
+    rest = [c for c in table.column_names if c not in fields]
+    others = table.select(rest).to_pandas(date_as_object=False) if rest else None
+    for name in table.column_names:
+        if name not in fields:
+            columns[name] = others[name]
+            continue
+        text = table.select([name]).to_pandas(date_as_object=False)[name]
+        columns[name], failed = _type_column(text, fields[name].type)
+        if failed.any():
+            failures[f"type:{name}"] = failed
+    return pd.DataFrame(columns), failures
 
 
 def _parse_each_safely(text: pd.Series, type_: FieldType) -> pd.Series:

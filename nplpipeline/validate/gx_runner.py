@@ -16,6 +16,7 @@ Nothing here decides a row's fate: quarantine is the business of ``rules.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import math
@@ -24,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -237,19 +239,21 @@ def _suite_page_stale(gx_dir: Path, suite: str, source: Path) -> bool:
 
 
 def _update_docs(
-    context, gx_dir: Path, result_id, suite: str, source: Path, keep: int | None
+    context, gx_dir: Path, result_ids: list, suite: str, source: Path, keep: int | None
 ) -> None:
-    """This run's page and the index, over at most ``keep`` results of this suite; the
-    suite's own page only when its JSON changed (it is the same page on every run).
+    """Pages of this session's results and the index, over at most ``keep`` results of
+    this suite; the suite's own page only when its JSON changed (same page every run).
 
     GX's index page reads every stored result of every suite on each build, so an
-    unpruned store makes each checkpoint slower than the last (a history load adds one
-    result per batch); pruning here, under the same lock, bounds it at every run."""
+    unpruned store makes each build slower than the last; pruning first, under the same
+    lock, bounds it. Results pruned here get no page (they would be deleted anyway)."""
     from nplpipeline.validate.retention import prune_suite, suite_keys
 
     if keep is not None:
         prune_suite(context, gx_dir, suite_keys(context).get(suite, []), keep)
-    resources = [result_id]
+        stored = set(suite_keys(context).get(suite, []))
+        result_ids = [r for r in result_ids if r in stored]
+    resources = list(result_ids)
     if _suite_page_stale(gx_dir, suite, source):
         resources.append(ExpectationSuiteIdentifier(name=suite))
     context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=resources)
@@ -285,29 +289,84 @@ def run_suite(
     (from the trailing average of recent drops); None = any count passes (0, unbounded).
     ``keep``: this suite's results kept in the GX store (older ones and their pages are
     deleted before the docs are built, see ``retention``); None keeps every result.
+    A load of many batches uses one :class:`GxSession` instead (docs built once).
     """
-    gx_dir = Path(gx_dir).resolve()
-    suite = load_suite(Path(suites_dir), entity)
-    frame = gx_frame(entity, typed, drop_dates, known)
-    low, high = expected_rows if expected_rows is not None else (0, None)
-    parameters = {ROW_COUNT_PARAMS[0]: low, ROW_COUNT_PARAMS[1]: high}
-    with _locked(gx_dir):
-        context = _context(gx_dir)
-        checkpoint = _checkpoint(context, entity, suite)
-        result = checkpoint.run(
-            batch_parameters={"dataframe": frame},
-            expectation_parameters=parameters,
-            run_id=gx.RunIdentifier(run_name=run_name),
-        )
+    session = GxSession(gx_dir, suites_dir, keep)
+    run = session.run(entity, typed, drop_dates, known, run_name, expected_rows)
+    if not build_docs:
+        return run
+    index = session.finish()
+    return dataclasses.replace(run, data_docs_index=index)
+
+
+class GxSession:
+    """One load's Great Expectations state, reused by every batch it validates.
+
+    The context, suite, validation definition and checkpoint are set up once per
+    entity (the fixed cost of a checkpoint call), and Data Docs are built once, in
+    :meth:`finish`, over the results this session kept: a history load of hundreds of
+    batches renders at most ``keep`` pages and one index instead of an index per batch.
+    Every batch is still validated by GX and its result stored."""
+
+    def __init__(self, gx_dir: Path, suites_dir: Path, keep: int | None) -> None:
+        self.gx_dir = Path(gx_dir).resolve()
+        self.suites_dir = Path(suites_dir)
+        self.keep = keep
+        self._context = None
+        self._checkpoints: dict[str, Any] = {}
+        self._results: dict[str, list[Any]] = {}  # entity -> result ids of this session
+
+    def _checkpoint_for(self, entity: str):
+        if self._context is None:
+            self._context = _context(self.gx_dir)
+        if entity not in self._checkpoints:
+            suite = load_suite(self.suites_dir, entity)
+            self._checkpoints[entity] = _checkpoint(self._context, entity, suite)
+        return self._checkpoints[entity]
+
+    def run(
+        self,
+        entity: str,
+        typed: pd.DataFrame,
+        drop_dates: pd.Series,
+        known: dict[str, np.ndarray],
+        run_name: str,
+        expected_rows: tuple[int, int] | None = None,
+    ) -> SuiteRun:
+        """Validate one batch; its result is stored, its Data Docs page waits for finish."""
+        frame = gx_frame(entity, typed, drop_dates, known)
+        low, high = expected_rows if expected_rows is not None else (0, None)
+        parameters = {ROW_COUNT_PARAMS[0]: low, ROW_COUNT_PARAMS[1]: high}
+        with _locked(self.gx_dir):
+            result = self._checkpoint_for(entity).run(
+                batch_parameters={"dataframe": frame},
+                expectation_parameters=parameters,
+                run_id=gx.RunIdentifier(run_name=run_name),
+            )
+        del frame
         ((result_id, validation),) = result.run_results.items()
-        if build_docs:
-            source = suite_path(Path(suites_dir), entity)
-            _update_docs(context, gx_dir, result_id, suite.name, source, keep)
+        self._results.setdefault(entity, []).append(result_id)
+        return _suite_run(entity, validation)
+
+    def finish(self) -> str | None:
+        """Prune each validated suite to ``keep`` results and build their Data Docs pages
+        and the index once; returns the index's file:// URL."""
+        if not self._results:
+            return None
+        with _locked(self.gx_dir):
+            for entity, ids in self._results.items():
+                source = suite_path(self.suites_dir, entity)
+                _update_docs(self._context, self.gx_dir, ids, suite_name(entity), source, self.keep)
+        self._results = {}
+        index = data_docs_index(self.gx_dir)
+        return index.as_uri() if index else None
+
+
+def _suite_run(entity: str, validation) -> SuiteRun:
     helpers = {h: source for h, source in reference_helpers(entity).values()}
     helpers.update({h: source for h, source, _ in format_helpers(entity).values()})
     outcomes = [_outcome(r, helpers) for r in validation.results]
     failed = [o for o in outcomes if not o.success]
-    index = data_docs_index(gx_dir) if build_docs else None
     return SuiteRun(
         entity=entity,
         suite=suite_name(entity),
@@ -315,7 +374,7 @@ def run_suite(
         critical_failures=sum(o.severity == CRITICAL for o in failed),
         warnings=sum(o.severity == WARNING for o in failed),
         outcomes=outcomes,
-        data_docs_index=index.as_uri() if index else None,
+        data_docs_index=None,
     )
 
 

@@ -157,12 +157,27 @@ def _entity_specific(typed: pd.DataFrame, name: str, ctx: RuleContext, add) -> N
         add("score_or_complaint", typed["score"].isna() & ~typed["complaint"].fillna(False))
 
 
-def add_duplicate_rules(typed: pd.DataFrame, entity: Entity, add) -> None:
-    """Within one file: exact repeats keep their first copy; conflicting repeats all go."""
-    scope = [*entity.key, "_source_file"]
-    if not set(scope) <= set(typed.columns):
-        return
-    values = [*entity.columns, "_source_file"]
+def _key_hashes(typed: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """One uint64 per row over ``columns``: equal values give equal hashes (NA included)."""
+    combined = np.zeros(len(typed), dtype=np.uint64)
+    for col in columns:
+        h = pd.util.hash_pandas_object(typed[col], index=False, categorize=True).to_numpy()
+        combined = (combined * np.uint64(1_000_003)) ^ h
+    return combined
+
+
+def shared_key_rows(typed: pd.DataFrame, scope: list[str]) -> np.ndarray:
+    """Positions of rows whose hash over ``scope`` is shared with another row: a
+    superset of the rows sharing their ``scope`` values with another (equal values hash
+    alike). A hash collision only adds rows, which an exact comparison then clears."""
+    hashes = pd.Series(_key_hashes(typed, scope))
+    return np.flatnonzero(hashes.duplicated(keep=False).to_numpy(bool))
+
+
+def _exact_duplicate_masks(
+    typed: pd.DataFrame, values: list[str], scope: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(duplicate_row, unique_key) by exact comparison on a (small) frame."""
     exact_repeat = typed.duplicated(subset=values, keep="first").to_numpy(bool)
     distinct = typed[~exact_repeat]
     conflicting_keys = distinct.duplicated(subset=scope, keep=False)
@@ -170,8 +185,31 @@ def add_duplicate_rules(typed: pd.DataFrame, entity: Entity, add) -> None:
     conflict[np.flatnonzero(~exact_repeat)[conflicting_keys.to_numpy(bool)]] = True
     # an exact repeat of a conflicting row goes with it
     key_conflicted = typed.set_index(scope).index.isin(typed[conflict].set_index(scope).index)
-    add("duplicate_row", exact_repeat & ~key_conflicted)
-    add("unique_key", conflict | (exact_repeat & key_conflicted))
+    return exact_repeat & ~key_conflicted, conflict | (exact_repeat & key_conflicted)
+
+
+def add_duplicate_rules(typed: pd.DataFrame, entity: Entity, add) -> None:
+    """Within one file: exact repeats keep their first copy; conflicting repeats all go.
+
+    Hashing the key columns finds the few rows that share a key within a file; the exact
+    tuple comparison (``DataFrame.duplicated``) then runs on those rows only, in their
+    original order, so the verdicts are those of the whole-frame comparison."""
+    scope = [*entity.key, "_source_file"]
+    if not set(scope) <= set(typed.columns):
+        return
+    values = [*entity.columns, "_source_file"]
+    rows = shared_key_rows(typed, scope)
+    if not len(rows):
+        return
+    repeat, conflict = _exact_duplicate_masks(typed.iloc[rows], values, scope)
+    add("duplicate_row", _at(len(typed), rows[repeat]))
+    add("unique_key", _at(len(typed), rows[conflict]))
+
+
+def _at(n: int, positions: np.ndarray) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[positions] = True
+    return mask
 
 
 # Rules about a row's own values. Only these decide whether a whole file is a broken

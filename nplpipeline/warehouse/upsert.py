@@ -28,12 +28,24 @@ def _newer(a: sa.Table, b: sa.Table) -> sa.ColumnElement[bool]:
     return sa.or_(*clauses)
 
 
+def _has_rows(conn: Connection, table: sa.Table | sa.Select) -> bool:
+    query = table if isinstance(table, sa.Select) else sa.select(sa.literal(1)).select_from(table)
+    return conn.execute(query.limit(1)).first() is not None
+
+
 def upsert_latest(
     conn: Connection, target: sa.Table, key: tuple[str, ...], frame: pd.DataFrame
 ) -> int:
-    """Merge ``frame`` (one row per key) into ``target``; returns how many rows it changed."""
+    """Merge ``frame`` (one row per key) into ``target``; returns how many rows it changed.
+
+    A history load mostly brings keys the table does not hold yet: into an empty table
+    the frame is appended in bulk (``insert_frame``: DuckDB's Arrow scan, PostgreSQL's
+    COPY), and when no staged key is in the table the stage is appended whole, skipping
+    the version comparison. Either way the table ends as the general merge leaves it."""
     if frame.empty:
         return 0
+    if not _has_rows(conn, target):
+        return insert_frame(conn, target, frame)
     stage = sa.Table(
         f"_stage_{target.name}_{uuid.uuid4().hex[:12]}",
         sa.MetaData(),
@@ -44,12 +56,16 @@ def upsert_latest(
     try:
         insert_frame(conn, stage, frame)
         same_key = sa.and_(*(stage.c[k] == target.c[k] for k in key))
+        columns = [c.name for c in target.columns]
+        overlap = sa.select(sa.literal(1)).select_from(stage).where(sa.exists().where(same_key))
+        if not _has_rows(conn, overlap):
+            conn.execute(target.insert().from_select(columns, sa.select(*stage.c)))
+            return len(frame)
         conn.execute(target.delete().where(sa.exists().where(same_key, _newer(stage, target))))
         missing = ~sa.exists().where(same_key)
         inserted = conn.execute(
             target.insert().from_select(
-                [c.name for c in target.columns],
-                sa.select(*(stage.c[c.name] for c in target.columns)).where(missing),
+                columns, sa.select(*(stage.c[c] for c in columns)).where(missing)
             )
         )
         return int(inserted.rowcount or 0)
