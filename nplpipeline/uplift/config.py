@@ -34,6 +34,9 @@ class GateSpec(_Strict):
     safety_margin: float = 0.0
     min_out_of_time_rows: int = Field(default=500, ge=1)
     ci_level: float = Field(default=0.9, gt=0, lt=1)
+    # Weekly trainings each test the gain anew: one pass in twenty is chance at a 5%
+    # one-sided bound, so promotion asks for this many passes in a row.
+    consecutive_passes: int = Field(default=2, ge=1)
 
 
 class NbaArmSpec(_Strict):

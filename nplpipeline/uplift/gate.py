@@ -2,7 +2,10 @@
 
 A learned policy replaces nothing until it has shown, on decisions *after* the ones it
 was trained on (out of time), a doubly robust gain over the static tier policy whose
-lower confidence bound clears the safety margin. An unevaluable check refuses.
+lower confidence bound clears the safety margin -- on ``consecutive_passes`` trainings
+in a row, since a gate tested every week passes by chance now and then (the live
+comparison saw one pass in 21 trainings, gone the week after). An unevaluable check
+refuses.
 """
 
 from __future__ import annotations
@@ -26,9 +29,15 @@ class PolicyGateDecision:
         return asdict(self)
 
 
-def decide(spec: GateSpec, gain: Estimate, version: str) -> PolicyGateDecision:
+GAIN_CHECK = "dr_gain_lower_bound"
+
+
+def decide(
+    spec: GateSpec, gain: Estimate, version: str, earlier_passes: int = 0
+) -> PolicyGateDecision:
     """``gain``: out-of-time DR value of the learned minus the static policy, per decision
-    (paired bootstrap CI)."""
+    (paired bootstrap CI); ``earlier_passes``: how many trainings right before this one
+    passed the gain check in a row (``versions.gain_passes_before``)."""
     checks = [
         Check(
             "out_of_time_rows",
@@ -37,7 +46,7 @@ def decide(spec: GateSpec, gain: Estimate, version: str) -> PolicyGateDecision:
             gain.n >= spec.min_out_of_time_rows,
         ),
         Check(
-            "dr_gain_lower_bound",
+            GAIN_CHECK,
             gain.low,
             spec.safety_margin,
             math.isfinite(gain.low) and gain.low > spec.safety_margin,
@@ -45,6 +54,16 @@ def decide(spec: GateSpec, gain: Estimate, version: str) -> PolicyGateDecision:
             f"{spec.safety_margin}",
         ),
     ]
+    in_a_row = earlier_passes + 1 if checks[-1].passed else 0
+    checks.append(
+        Check(
+            "consecutive_passes",
+            float(in_a_row),
+            float(spec.consecutive_passes),
+            in_a_row >= spec.consecutive_passes,
+            f"{in_a_row} gain check(s) passed in a row, {spec.consecutive_passes} needed",
+        )
+    )
     failed = [c.name for c in checks if not c.passed]
     reason = "all checks passed" if not failed else "failed: " + ", ".join(failed)
     return PolicyGateDecision(not failed, reason, version, checks)

@@ -42,11 +42,17 @@ from nplpipeline.uplift.evaluate import (
     split_out_of_time,
 )
 from nplpipeline.uplift.explain import top_reasons
-from nplpipeline.uplift.gate import PolicyGateDecision, decide
+from nplpipeline.uplift.gate import GAIN_CHECK, PolicyGateDecision, decide
 from nplpipeline.uplift.tables import nba_decisions
 from nplpipeline.uplift.training import PROPENSITY_PREFIX, build_training_table, design_matrix
 from nplpipeline.uplift.treatments import arm_strategies, propensities, strategy_for
-from nplpipeline.uplift.versions import VersionRecord, keep_version, load_version, select_as_of
+from nplpipeline.uplift.versions import (
+    VersionRecord,
+    gain_passes_before,
+    keep_version,
+    load_version,
+    select_as_of,
+)
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.partitions import replace_partition
@@ -130,7 +136,8 @@ def run_uplift_training(
     version = as_of_version(uplift, as_of)
     learned = fit(train.reset_index(drop=True), uplift, version)
     metrics, gain = evaluate(learned, test, settings.policy.strategies, uplift)
-    gate = decide(uplift.gate, gain, version)
+    passes = gain_passes_before(folder, as_of, GAIN_CHECK)
+    gate = decide(uplift.gate, gain, version, earlier_passes=passes)
     run_id = _log_mlflow(settings, as_of, uplift, metrics, gate, counts)
     keep_version(folder, learned, VersionRecord(version, as_of, run_id, gate.promote,
                                                 gate.to_dict()))  # fmt: skip

@@ -68,5 +68,18 @@ def select_as_of(folder: Path, as_of: dt.date, challenger: bool) -> VersionRecor
     return known[-1] if known else None
 
 
+def gain_passes_before(folder: Path, as_of: dt.date, check: str) -> int:
+    """How many of the trainings before ``as_of``, latest first, passed ``check`` in a
+    row (only records trained before it: a rerun of ``as_of`` counts the same)."""
+    earlier = [r for r in records(folder) if r.trained_as_of < as_of]
+    count = 0
+    for record in reversed(earlier):  # a handful of weekly records, not accounts
+        checks = {c.get("name"): c.get("passed") for c in record.gate.get("checks", [])}
+        if not checks.get(check):
+            break
+        count += 1
+    return count
+
+
 def load_version(folder: Path, record: VersionRecord) -> Learned:
     return joblib.load(models_dir(folder) / f"{record.version}.joblib")

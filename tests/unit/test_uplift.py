@@ -3,6 +3,8 @@ synthetic logs whose true effects are known (issue #15)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +21,7 @@ from nplpipeline.uplift.evaluation import (
     ips_terms,
     ranking_metrics,
 )
-from nplpipeline.uplift.gate import decide
+from nplpipeline.uplift.gate import GAIN_CHECK, decide
 from nplpipeline.uplift.policy import choose, policy_matrix
 from nplpipeline.uplift.synthetic import NAMES, synthetic_log, true_effects
 from nplpipeline.uplift.treatments import propensities
@@ -139,12 +141,34 @@ def test_policy_respects_support_capacity_and_the_randomised_share():
 
 
 def test_gate_promotes_only_a_gain_clear_of_the_margin():
-    spec = GateSpec(safety_margin=1.0, min_out_of_time_rows=100)
+    spec = GateSpec(safety_margin=1.0, min_out_of_time_rows=100, consecutive_passes=1)
     assert decide(spec, Estimate(5.0, 2.0, 8.0, 500), "v").promote
     assert not decide(spec, Estimate(5.0, 0.5, 8.0, 500), "v").promote
     assert not decide(spec, Estimate(5.0, 2.0, 8.0, 50), "v").promote
     nan = float("nan")
     assert not decide(spec, Estimate(nan, nan, nan, 500), "v").promote
+
+
+def test_gate_asks_for_passes_in_a_row():
+    spec = GateSpec(min_out_of_time_rows=100)  # default: two passes in a row
+    clear, unclear = Estimate(5.0, 2.0, 8.0, 500), Estimate(5.0, -1.0, 8.0, 500)
+    first = decide(spec, clear, "v")
+    assert not first.promote and first.reason == "failed: consecutive_passes"
+    assert decide(spec, clear, "v", earlier_passes=1).promote
+    assert not decide(spec, unclear, "v", earlier_passes=5).promote
+
+
+def test_passes_before_count_the_latest_run_of_passes_only(tmp_path):
+    from nplpipeline.uplift.versions import VersionRecord, gain_passes_before, keep_version
+
+    days = [dt.date(2026, 3, d) for d in (1, 8, 15, 22)]
+    for day, passed in zip(days, (True, False, True, True), strict=True):
+        gate = {"checks": [{"name": GAIN_CHECK, "passed": passed}]}
+        keep_version(tmp_path, {"fitted": day}, VersionRecord(f"v{day}", day, "r", False, gate))
+    assert gain_passes_before(tmp_path, days[3], GAIN_CHECK) == 1  # 03-15 only
+    assert gain_passes_before(tmp_path, days[3] + dt.timedelta(1), GAIN_CHECK) == 2
+    assert gain_passes_before(tmp_path, days[2], GAIN_CHECK) == 0  # 03-08 failed
+    assert gain_passes_before(tmp_path, days[0], GAIN_CHECK) == 0
 
 
 def test_default_policy_propensities_are_the_arm_shares():
