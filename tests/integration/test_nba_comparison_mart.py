@@ -27,7 +27,7 @@ from nplpipeline.report.dashboard import fmt
 from nplpipeline.report.dashboard.load import load_dashboard
 from nplpipeline.report.dashboard.render import render_dashboard
 from nplpipeline.report.nba.stage import run_nba_comparison, run_nba_status_quo
-from nplpipeline.report.nba.summary import collect_nba, format_nba
+from nplpipeline.report.nba.summary import NOT_YET, collect_nba, format_nba
 from nplpipeline.report.nba.tables import nba_comparison
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings
@@ -301,6 +301,20 @@ def test_nba_against_the_same_loans_in_the_status_quo_world(seeded: str, tmp_pat
     assert f"net recovery {line.net_recovery:+,.2f} [{line.net_recovery_ci_low:+,.2f}," in static
     assert f"({N // 2} vs {N // 2} accounts)" in static
     assert any("status quo (twin)" in x for x in text.splitlines())
+    assert NOT_YET in text  # the seeded plans name no policy version: an A/A check
+    engine = create_warehouse_engine(seeded)
+    try:
+        with begin(engine) as conn:
+            p = treatment_plan.c
+            conn.execute(
+                treatment_plan.update()
+                .where(p.policy_arm == "nba")
+                .values(nba_policy_version="nba-x")
+            )
+            decided = "\n".join(format_nba(collect_nba(conn)))
+    finally:
+        engine.dispose()
+    assert NOT_YET not in decided and "static tier policy" in decided
 
 
 def test_a_book_without_nba_accounts_writes_nothing(

@@ -8,6 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from nplpipeline.act.tables import treatment_plan
 from nplpipeline.report.nba.measure import DIFFERENCE, OVERALL
 from nplpipeline.report.nba.tables import nba_comparison
 from nplpipeline.warehouse.frames import read_frame
@@ -15,11 +16,24 @@ from nplpipeline.warehouse.frames import read_frame
 BASELINES = {"static": "the static tier policy's arm", "status_quo": "the status quo (twin)"}
 
 
+NOT_YET = (
+    "  (no learned policy has decided yet -- its first training needs closed horizons and"
+    " an out-of-time split -- so the nba arm followed the static strategies: an A/A check)"
+)
+
+
 def collect_nba(conn: Connection) -> pd.DataFrame:
-    """The latest date's ``mart_nba_comparison`` rows (empty without any)."""
-    c = nba_comparison.c
+    """The latest date's ``mart_nba_comparison`` rows (empty without any), with
+    ``policy_decided``: whether a learned policy chose any plan by then."""
+    c, p = nba_comparison.c, treatment_plan.c
     latest = sa.select(sa.func.max(c.as_of_date)).scalar_subquery()
-    return read_frame(conn, sa.select(nba_comparison).where(c.as_of_date == latest))
+    rows = read_frame(conn, sa.select(nba_comparison).where(c.as_of_date == latest))
+    if rows.empty:
+        return rows
+    decided = sa.select(sa.func.count()).where(
+        p.nba_policy_version.is_not(None), p.as_of_date <= rows["as_of_date"].iloc[0].date()
+    )
+    return rows.assign(policy_decided=conn.execute(decided).scalar_one() > 0)
 
 
 def _value(value: object, ci: tuple[object, object], spec: str) -> str:
@@ -59,4 +73,6 @@ def format_nba(rows: pd.DataFrame) -> list[str]:
             f"  vs {label}, since {start} ({int(d['accounts'])} vs "
             f"{int(d['baseline_accounts'])} accounts): " + "; ".join(cells)
         )
+    if not bool(first.get("policy_decided", True)):
+        lines.append(NOT_YET)
     return lines
