@@ -25,6 +25,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+
+from nplpipeline.warehouse.engine import opened
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS_DIR = Path(__file__).resolve().parent
@@ -109,6 +112,13 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
         yield f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     else:
         yield from _throwaway_postgres(request.getfixturevalue("postgres_server_url"))
+
+
+@pytest.fixture
+def engine(warehouse_url: str) -> Iterator[sa.Engine]:
+    """An engine on this test's warehouse, disposed after the test."""
+    with opened(warehouse_url) as engine:
+        yield engine
 
 
 @pytest.fixture

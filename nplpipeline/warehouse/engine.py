@@ -62,3 +62,23 @@ def begin(engine: Engine) -> Iterator[Connection]:
             yield conn
     finally:
         conn.close()
+
+
+@contextmanager
+def opened(url: str) -> Iterator[Engine]:
+    """An engine for ``url`` that is disposed when the block ends, even on error.
+
+    A stage or a test opens the warehouse for one piece of work and must not leave a
+    pooled connection (or, for DuckDB, the file) behind for the next process."""
+    engine = create_warehouse_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def transaction(url: str) -> Iterator[Connection]:
+    """One transaction on a fresh engine for ``url``: the one-shot read or write."""
+    with opened(url) as engine, begin(engine) as conn:
+        yield conn

@@ -6,7 +6,6 @@ import datetime as dt
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import sqlalchemy as sa
 from landing_fixtures import ACTION, CUSTOMER, LOAN, write_drop
 
@@ -18,16 +17,9 @@ from nplpipeline.staging import (
     stg_loan_status_history,
     stg_loans_as_of,
 )
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.tables import HISTORY_TABLES, RAW_TABLES
-
-
-@pytest.fixture
-def engine(warehouse_url: str):
-    engine = create_warehouse_engine(warehouse_url)
-    yield engine
-    engine.dispose()
 
 
 def _loan(status: str, updated: str, loan_id: str = "L1") -> dict[str, str]:

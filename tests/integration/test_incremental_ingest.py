@@ -23,7 +23,7 @@ from nplpipeline.ingest.loader import IngestOptions, ingest_entity
 from nplpipeline.schema import ensure_schema
 from nplpipeline.simulate import SimulationConfig, simulate_portfolio
 from nplpipeline.validate.rules import RuleContext, parents_of
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin
 from nplpipeline.warehouse.frames import read_frame, recording_reads
 from nplpipeline.warehouse.tables import (
     HISTORY_TABLES,
@@ -43,13 +43,6 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = SimulationConfig(n_loans=150, seed=11, end_date=END, history_days=60, dirty_share=0.05)
     simulate_portfolio(config, root / "landing", root / "truth")
     return root / "landing"
-
-
-@pytest.fixture
-def engine(warehouse_url: str):
-    engine = create_warehouse_engine(warehouse_url)
-    yield engine
-    engine.dispose()
 
 
 def _full_read_context(conn, entity: Entity, batch: pd.DataFrame) -> RuleContext:

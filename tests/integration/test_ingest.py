@@ -33,13 +33,6 @@ from nplpipeline.warehouse.tables import RAW_TABLES, load_audit, quarantine
 UP_TO = dt.date(2026, 1, 31)
 
 
-@pytest.fixture
-def engine(warehouse_url: str):
-    engine = create_warehouse_engine(warehouse_url)
-    yield engine
-    engine.dispose()
-
-
 def load_all(engine, landing: Path, options: IngestOptions | None = None) -> dict[str, object]:
     return {e: ingest_entity(engine, landing, e, UP_TO, options) for e in LOAD_ORDER}
 

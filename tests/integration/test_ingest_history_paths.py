@@ -29,7 +29,7 @@ from nplpipeline.simulate import SimulationConfig, simulate_portfolio
 from nplpipeline.validate import gx_runner, rules
 from nplpipeline.validate.coerce import coerce
 from nplpipeline.warehouse import upsert
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.tables import (
     HISTORY_TABLES,
@@ -49,13 +49,6 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = SimulationConfig(n_loans=150, seed=5, end_date=END, history_days=60, dirty_share=0.06)
     simulate_portfolio(config, root / "landing", root / "truth")
     return root / "landing"
-
-
-@pytest.fixture
-def engine(warehouse_url: str):
-    engine = create_warehouse_engine(warehouse_url)
-    yield engine
-    engine.dispose()
 
 
 # -- the former paths ---------------------------------------------------------------------

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from nplpipeline.delinquency.schema import MONEY_COLUMNS
 from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.schema import ensure_schema
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin, opened, transaction
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.partitions import partition_values, replace_partition
 from nplpipeline.warehouse.tables import RAW_TABLES
@@ -20,12 +20,11 @@ from nplpipeline.warehouse.upsert import upsert_latest
 
 
 @pytest.fixture
-def engine(warehouse_url: str):
-    engine = create_warehouse_engine(warehouse_url)
+def engine(engine: sa.Engine) -> sa.Engine:
+    """The shared engine, on a warehouse with the schema created."""
     with begin(engine) as conn:
         ensure_schema(conn)
-    yield engine
-    engine.dispose()
+    return engine
 
 
 def _customers(rows: list[dict]) -> pd.DataFrame:
@@ -175,8 +174,7 @@ def test_upsert_latest_wins_in_any_replay_order(warehouse_url: str) -> None:
     results = set()
     table = RAW_TABLES["customers"]
     for order in itertools.permutations(range(len(batches))):
-        engine = create_warehouse_engine(warehouse_url)
-        with begin(engine) as conn:
+        with transaction(warehouse_url) as conn:
             ensure_schema(conn)
             conn.execute(table.delete())
             for i in order:
@@ -184,7 +182,6 @@ def test_upsert_latest_wins_in_any_replay_order(warehouse_url: str) -> None:
             rows = conn.execute(
                 sa.select(table.c.customer_id, table.c.full_name).order_by(table.c.customer_id)
             ).all()
-        engine.dispose()
         results.add(tuple(map(tuple, rows)))
     assert results == {(("C1", "v3"), ("C2", "only"), ("C3", "late-replay"))}
 
@@ -199,13 +196,41 @@ def test_ensure_schema_adds_new_nullable_columns_to_an_existing_table(warehouse_
     assert new, "the worklist declares its NBA columns"
     old = sa.MetaData()
     sa.Table(act_worklist.name, old, *(c.copy() for c in act_worklist.columns if c.name not in new))
-    engine = create_warehouse_engine(warehouse_url)
-    try:
+    with transaction(warehouse_url) as conn:
+        old.create_all(conn)
+        ensure_schema(conn)
+        columns = existing_columns(conn)[act_worklist.name]
+        assert set(new) <= columns
+        assert add_missing_columns(conn) == []  # idempotent
+
+
+def test_a_transaction_commits_and_disposes_its_engine(warehouse_url: str) -> None:
+    with opened(warehouse_url) as engine:
+        pool = engine.pool
         with begin(engine) as conn:
-            old.create_all(conn)
             ensure_schema(conn)
-            columns = existing_columns(conn)[act_worklist.name]
-            assert set(new) <= columns
-            assert add_missing_columns(conn) == []  # idempotent
-    finally:
-        engine.dispose()
+    assert engine.pool is not pool  # dispose() replaced the pool: nothing held open
+    with transaction(warehouse_url) as conn:
+        insert_frame(
+            conn,
+            RAW_TABLES["customers"],
+            _customers([_versioned("C1", "v1", "2026-01-01 09:00", "2026-01-01", 2)]),
+        )
+    with transaction(warehouse_url) as conn:
+        got = read_frame(conn, sa.select(RAW_TABLES["customers"].c.customer_id))
+    assert got["customer_id"].tolist() == ["C1"]
+
+
+def test_a_failed_transaction_rolls_back(warehouse_url: str) -> None:
+    with transaction(warehouse_url) as conn:
+        ensure_schema(conn)
+    with pytest.raises(ZeroDivisionError), transaction(warehouse_url) as conn:
+        insert_frame(
+            conn,
+            RAW_TABLES["customers"],
+            _customers([_versioned("C1", "v1", "2026-01-01 09:00", "2026-01-01", 2)]),
+        )
+        1 / 0  # noqa: B018
+    with transaction(warehouse_url) as conn:
+        got = read_frame(conn, sa.select(RAW_TABLES["customers"].c.customer_id))
+    assert got.empty
