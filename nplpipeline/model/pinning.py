@@ -9,7 +9,7 @@ is reported with ids and counts only.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,14 +45,7 @@ class ModelChoice:
     recorded_rows: int = 0
 
     def to_xcom(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "reason": self.reason,
-            "effective_as_of": self.effective_as_of,
-            "basis": self.basis,
-            "recorded_rows": self.recorded_rows,
-        }
+        return asdict(self)
 
 
 def recorded_versions(

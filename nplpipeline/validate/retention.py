@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,7 @@ class PruneResult:
     pages_deleted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "keep": self.keep,
-            "kept": self.kept,
-            "deleted": self.deleted,
-            "pages_deleted": self.pages_deleted,
-        }
+        return asdict(self)
 
 
 def _run_time(key: Any) -> Any:

@@ -430,14 +430,20 @@ _SEGMENT_ORDER = {OVERALL: 0, "portfolio": 2}
 _POLICY_ORDER = {"pipeline": 0, "status_quo": 1, "incremental": 2}
 
 
-def _policy_comparison(conn: Connection, day: dt.date) -> PolicyComparison | None:
-    c, t = policy_comparison.c, marts.dim_tier.c
+def _with_tier_order(conn: Connection, table: sa.Table, day: dt.date) -> pd.DataFrame:
+    """A comparison mart's rows of ``day``, each with its tier's ``sort_order`` (NULL for
+    rows whose segment is not a tier, e.g. ``overall``)."""
+    c, t = table.c, marts.dim_tier.c
     query = (
-        sa.select(policy_comparison, t.sort_order)
-        .select_from(policy_comparison.outerjoin(marts.dim_tier, c.segment == t.tier))
+        sa.select(table, t.sort_order)
+        .select_from(table.outerjoin(marts.dim_tier, c.segment == t.tier))
         .where(c.as_of_date == day)
     )
-    frame = read_frame(conn, query)
+    return read_frame(conn, query)
+
+
+def _policy_comparison(conn: Connection, day: dt.date) -> PolicyComparison | None:
+    frame = _with_tier_order(conn, policy_comparison, day)
     if frame.empty:
         return None
     frame["_seg"] = frame["segment"].map(_SEGMENT_ORDER).fillna(1)
@@ -468,13 +474,7 @@ _NBA_BASELINE_ORDER = {"static": 0, "status_quo": 1}
 
 
 def _nba_comparison(conn: Connection, day: dt.date) -> NbaComparison | None:
-    c, t = nba_comparison.c, marts.dim_tier.c
-    query = (
-        sa.select(nba_comparison, t.sort_order)
-        .select_from(nba_comparison.outerjoin(marts.dim_tier, c.segment == t.tier))
-        .where(c.as_of_date == day)
-    )
-    frame = read_frame(conn, query)
+    frame = _with_tier_order(conn, nba_comparison, day)
     if frame.empty:
         return None
     frame["_base"] = frame["baseline"].map(_NBA_BASELINE_ORDER).fillna(2)

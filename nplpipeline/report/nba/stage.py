@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from nplpipeline.report.nba.tables import nba_comparison
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.uplift.config import load_uplift_policy
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.partitions import replace_where
 
 log = logging.getLogger(__name__)
@@ -79,26 +80,40 @@ def _cohort(conn: sa.Connection, as_of: dt.date, start: dt.date | None):
     return start, (read_cohort(conn, start) if start else pd.DataFrame())
 
 
+# (conn, cohort, S, contact costs, tiers) -> the comparison rows of one baseline
+Compare = Callable[
+    [sa.Connection, pd.DataFrame, dt.date, Mapping[str, float], list[str]], pd.DataFrame
+]
+
+
+def _measure_and_write(
+    as_of: dt.date, settings: Settings | None, start: dt.date | None, baseline: str,
+    compare: Compare,
+) -> dict[str, Any]:  # fmt: skip
+    """The one transaction both comparisons share: find the cohort, compare, replace."""
+    settings = settings or get_settings()
+    costs = load_uplift_policy().contact_cost
+    with transaction(settings.warehouse_url) as conn:
+        ensure_schema(conn)
+        start, cohort = _cohort(conn, as_of, start)
+        result = pd.DataFrame()
+        if start is not None and not cohort.empty:
+            result = compare(conn, cohort, start, costs, _tiers(settings))
+        rows = write_nba_comparison(conn, result, baseline, start, as_of)
+    return _summary(baseline, start, as_of, result, rows)
+
+
 def run_nba_comparison(
     as_of: dt.date, settings: Settings | None = None, start: dt.date | None = None
 ) -> dict[str, Any]:
     """The nba arm against the static arm over (S, as_of], from the warehouse."""
-    settings = settings or get_settings()
-    costs = load_uplift_policy().contact_cost
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
-        with begin(engine) as conn:
-            ensure_schema(conn)
-            start, cohort = _cohort(conn, as_of, start)
-            result = pd.DataFrame()
-            if start is not None and not cohort.empty:
-                sums = warehouse_outcomes(conn, cohort, start, as_of, costs)
-                accounts = cohort.astype({"loan_id": str}).merge(sums, on="loan_id")
-                result = compare_arms(accounts, _tiers(settings))
-            rows = write_nba_comparison(conn, result, STATIC, start, as_of)
-    finally:
-        engine.dispose()
-    return _summary(STATIC, start, as_of, result, rows)
+
+    def against_static(conn, cohort, start, costs, tiers) -> pd.DataFrame:
+        sums = warehouse_outcomes(conn, cohort, start, as_of, costs)
+        accounts = cohort.astype({"loan_id": str}).merge(sums, on="loan_id")
+        return compare_arms(accounts, tiers)
+
+    return _measure_and_write(as_of, settings, start, STATIC, against_static)
 
 
 def run_nba_status_quo(
@@ -108,27 +123,18 @@ def run_nba_status_quo(
     """The nba arm's loans in both twin worlds over (S, as_of], paired by loan.
 
     ``truth_dirs``: ``{"pipeline": ..., "status_quo": ...}`` truth folders."""
-    settings = settings or get_settings()
-    costs = load_uplift_policy().contact_cost
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
-        with begin(engine) as conn:
-            ensure_schema(conn)
-            start, cohort = _cohort(conn, as_of, start)
-            result = pd.DataFrame()
-            if start is not None and not cohort.empty:
-                mine = cohort[cohort["policy_arm"].fillna(STATIC).astype(str) == NBA]
-                loans = mine["loan_id"].astype(str)
-                worlds = {
-                    w: truth_outcomes(truth_dirs[w], loans, start, as_of, costs)
-                    for w in ("pipeline", STATUS_QUO)
-                }
-                nba_world = mine.astype({"loan_id": str}).merge(worlds["pipeline"], on="loan_id")
-                result = compare_paired(nba_world, worlds[STATUS_QUO], _tiers(settings))
-            rows = write_nba_comparison(conn, result, STATUS_QUO, start, as_of)
-    finally:
-        engine.dispose()
-    return _summary(STATUS_QUO, start, as_of, result, rows)
+
+    def against_status_quo(conn, cohort, start, costs, tiers) -> pd.DataFrame:
+        mine = cohort[cohort["policy_arm"].fillna(STATIC).astype(str) == NBA]
+        loans = mine["loan_id"].astype(str)
+        worlds = {
+            w: truth_outcomes(truth_dirs[w], loans, start, as_of, costs)
+            for w in ("pipeline", STATUS_QUO)
+        }
+        nba_world = mine.astype({"loan_id": str}).merge(worlds["pipeline"], on="loan_id")
+        return compare_paired(nba_world, worlds[STATUS_QUO], tiers)
+
+    return _measure_and_write(as_of, settings, start, STATUS_QUO, against_status_quo)
 
 
 def _summary(
