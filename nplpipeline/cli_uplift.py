@@ -7,6 +7,7 @@ import datetime as dt
 import click
 
 from nplpipeline.cli_common import date_option, echo_json, run_stage
+from nplpipeline.warehouse.engine import transaction
 
 
 @click.group()
@@ -31,15 +32,10 @@ def table(as_of: dt.date) -> None:
         from nplpipeline.uplift.config import load_uplift_policy
         from nplpipeline.uplift.stage import uplift_dir
         from nplpipeline.uplift.training import build_training_table
-        from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 
         settings, policy = get_settings(), load_uplift_policy()
-        engine = create_warehouse_engine(settings.warehouse_url)
-        try:
-            with begin(engine) as conn:
-                rows = build_training_table(conn, as_of, settings.policy.strategies, policy)
-        finally:
-            engine.dispose()
+        with transaction(settings.warehouse_url) as conn:
+            rows = build_training_table(conn, as_of, settings.policy.strategies, policy)
         folder = uplift_dir(settings) / "training"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{as_of.isoformat()}.parquet"

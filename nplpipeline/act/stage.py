@@ -51,7 +51,7 @@ from nplpipeline.staging import (
     stg_standing_contacts,
 )
 from nplpipeline.uplift.fields import NBA_FIELDS, nba_fields
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin, create_warehouse_engine, transaction
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.partitions import replace_partition, replace_shard, replace_where
 from nplpipeline.warehouse.shards import Shard, narrow
@@ -376,49 +376,45 @@ def run_worklists(as_of: dt.date, settings: Settings | None = None) -> dict[str,
     settings = settings or get_settings()
     policy = settings.policy
     guardrails = load_guardrail_policy()
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
-        with begin(engine) as conn:
-            ensure_schema(conn)
-            plan = read_frame(
-                conn, sa.select(treatment_plan).where(treatment_plan.c.as_of_date == as_of)
-            )
-            if plan.empty:
-                raise RuntimeError(f"no treatment plan on {as_of}: run the plan step first")
-            plan = plan.merge(nba_fields(conn, as_of), on="loan_id", how="left")
-            scores = read_frame(
-                conn,
-                sa.select(
-                    account_scores.c.loan_id,
-                    account_scores.c.dpd,
-                    *(account_scores.c[f"reason_{i}"] for i in range(1, TOP_REASONS + 1)),
-                ).where(account_scores.c.as_of_date == as_of),
-            )
-            # the flags as they stood on the as-of date, not as last updated
-            raw = {
-                "customers": stg_customers_as_of(conn, as_of, _CUSTOMER_COLUMNS),
-                "collectors": stg_collectors(conn),
-                "agencies": stg_agencies(conn, ["agency_id"]),
-            }
-            history, standing = _history(conn, as_of)
-            with_agency = _loans_with_agency(conn, as_of, history)
-            out = build_worklists(
-                plan.merge(scores, on="loan_id", how="left"),
-                raw["customers"],
-                raw["collectors"],
-                history,
-                with_agency,
-                as_of,
-                policy,
-                guardrails,
-                tuple(raw["agencies"]["agency_id"].astype(str)),
-                standing,
-            )
-            passed = _write_compliance(conn, as_of, out)
-            if passed:
-                items, held = _write_outputs(conn, as_of, out)
-    finally:
-        engine.dispose()
+    with transaction(settings.warehouse_url) as conn:
+        ensure_schema(conn)
+        plan = read_frame(
+            conn, sa.select(treatment_plan).where(treatment_plan.c.as_of_date == as_of)
+        )
+        if plan.empty:
+            raise RuntimeError(f"no treatment plan on {as_of}: run the plan step first")
+        plan = plan.merge(nba_fields(conn, as_of), on="loan_id", how="left")
+        scores = read_frame(
+            conn,
+            sa.select(
+                account_scores.c.loan_id,
+                account_scores.c.dpd,
+                *(account_scores.c[f"reason_{i}"] for i in range(1, TOP_REASONS + 1)),
+            ).where(account_scores.c.as_of_date == as_of),
+        )
+        # the flags as they stood on the as-of date, not as last updated
+        raw = {
+            "customers": stg_customers_as_of(conn, as_of, _CUSTOMER_COLUMNS),
+            "collectors": stg_collectors(conn),
+            "agencies": stg_agencies(conn, ["agency_id"]),
+        }
+        history, standing = _history(conn, as_of)
+        with_agency = _loans_with_agency(conn, as_of, history)
+        out = build_worklists(
+            plan.merge(scores, on="loan_id", how="left"),
+            raw["customers"],
+            raw["collectors"],
+            history,
+            with_agency,
+            as_of,
+            policy,
+            guardrails,
+            tuple(raw["agencies"]["agency_id"].astype(str)),
+            standing,
+        )
+        passed = _write_compliance(conn, as_of, out)
+        if passed:
+            items, held = _write_outputs(conn, as_of, out)
     if not passed:  # committed above: the report records the breach, the worklist is empty
         raise GuardrailBreachError(out["audit"].breaches)
     w, s = out["worklist"], out["suppressions"]

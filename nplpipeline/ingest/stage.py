@@ -16,7 +16,7 @@ from nplpipeline.ingest.loader import (
     ingest_entity,
 )
 from nplpipeline.settings import Settings, get_settings
-from nplpipeline.warehouse.engine import create_warehouse_engine
+from nplpipeline.warehouse.engine import opened
 
 
 def run_ingest_entity(
@@ -24,8 +24,7 @@ def run_ingest_entity(
 ) -> dict[str, object]:
     """Load one entity's pending drops; returns counts (no row values: safe for XCom)."""
     settings = settings or get_settings()
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
+    with opened(settings.warehouse_url) as engine:
         if settings.source_url and up_to is not None:
             try:
                 _pull_from_source(settings, engine, entity, up_to)
@@ -40,8 +39,6 @@ def run_ingest_entity(
             gx_keep_results=settings.gx_keep_results,
         )
         result: EntityLoad = ingest_entity(engine, settings.landing_dir, entity, up_to, options)
-    finally:
-        engine.dispose()
     return dataclasses.asdict(result)
 
 
@@ -49,8 +46,7 @@ def _pull_from_source(settings: Settings, warehouse: Engine, entity: str, as_of:
     """Land the source database's changes as a drop, so the file path loads them."""
     from nplpipeline.ingest.source_db import extract_to_landing
 
-    source = create_warehouse_engine(settings.source_url)
-    try:
+    with opened(settings.source_url) as source:
         extract_to_landing(
             source,
             warehouse,
@@ -60,8 +56,6 @@ def _pull_from_source(settings: Settings, warehouse: Engine, entity: str, as_of:
             schema=settings.source_schema,
             lookback=settings.source_lookback,
         )
-    finally:
-        source.dispose()
 
 
 def run_ingest(

@@ -91,17 +91,14 @@ def run_training(
 
     from nplpipeline.features.schema import LABEL_DATA_DATE_COLUMN
     from nplpipeline.features.stage import load_training_frame
-    from nplpipeline.warehouse.engine import create_warehouse_engine
+    from nplpipeline.warehouse.engine import opened
 
     settings = settings or get_settings()
     config = config_for_features(config)
     as_of = as_of or earliest_as_of(end)
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
+    with opened(settings.warehouse_url) as engine:
         frame = load_training_frame(engine, start, end, policy=settings.policy.delinquency)
         dq_run_id = dq_run_id or latest_dq_runs(engine)
-    finally:
-        engine.dispose()
     if frame.empty:
         raise ValueError(f"no labelled feature rows between {start} and {end}")
     label_date = frame[LABEL_DATA_DATE_COLUMN].max()

@@ -24,7 +24,7 @@ def _ingest_without_gx(day: dt.date, conf: dict[str, Any]) -> None:
     from nplpipeline.contract import LOAD_ORDER
     from nplpipeline.ingest.loader import IngestOptions, ingest_entity
     from nplpipeline.settings import get_settings
-    from nplpipeline.warehouse.engine import create_warehouse_engine
+    from nplpipeline.warehouse.engine import opened
 
     settings = get_settings()
     options = IngestOptions(
@@ -32,12 +32,9 @@ def _ingest_without_gx(day: dt.date, conf: dict[str, Any]) -> None:
         chunk_rows=settings.ingest_chunk_rows,
         max_bad_share=settings.ingest_max_bad_share,
     )
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
+    with opened(settings.warehouse_url) as engine:
         for entity in LOAD_ORDER:
             ingest_entity(engine, settings.landing_dir, entity, day, options)
-    finally:
-        engine.dispose()
 
 
 def _delinquency(day: dt.date, conf: dict[str, Any]) -> None:

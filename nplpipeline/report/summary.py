@@ -20,7 +20,7 @@ from nplpipeline.report.nba.summary import collect_nba, format_nba
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.validate.results import latest_runs
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.tables import dq_results, load_audit, quarantine
 
 
@@ -188,22 +188,18 @@ def _delinquency(conn: Connection, summary: RunSummary, bucket_order: list[str])
 def collect_summary(settings: Settings | None = None) -> RunSummary:
     settings = settings or get_settings()
     summary = RunSummary(locations=settings.describe())
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
-        with begin(engine) as conn:
-            ensure_schema(conn)
-            summary.loads = _loads(conn)
-            summary.top_rules = _top_rules(conn)
-            summary.dq_failed = _data_quality(conn)
-            _monitoring(conn, summary)
-            _tiers(conn, summary)
-            summary.act = collect_act(conn)
-            _plan(conn, summary)
-            summary.comparison = collect_comparison(conn)
-            summary.nba = collect_nba(conn)
-            _delinquency(conn, summary, settings.policy.delinquency.bucket_names)
-    finally:
-        engine.dispose()
+    with transaction(settings.warehouse_url) as conn:
+        ensure_schema(conn)
+        summary.loads = _loads(conn)
+        summary.top_rules = _top_rules(conn)
+        summary.dq_failed = _data_quality(conn)
+        _monitoring(conn, summary)
+        _tiers(conn, summary)
+        summary.act = collect_act(conn)
+        _plan(conn, summary)
+        summary.comparison = collect_comparison(conn)
+        summary.nba = collect_nba(conn)
+        _delinquency(conn, summary, settings.policy.delinquency.bucket_names)
     from nplpipeline.validate.gx_runner import data_docs_index
 
     index = data_docs_index(settings.gx_dir)

@@ -53,7 +53,7 @@ from nplpipeline.uplift.versions import (
     load_version,
     select_as_of,
 )
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.partitions import replace_partition
 from nplpipeline.warehouse.shards import Shard, narrow
@@ -114,13 +114,9 @@ def run_uplift_training(
     horizon has closed or the dates are too few for the out-of-time split."""
     settings = settings or get_settings()
     uplift = uplift or load_uplift_policy()
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
-        with begin(engine) as conn:
-            ensure_schema(conn)
-            rows = build_training_table(conn, as_of, settings.policy.strategies, uplift)
-    finally:
-        engine.dispose()
+    with transaction(settings.warehouse_url) as conn:
+        ensure_schema(conn)
+        rows = build_training_table(conn, as_of, settings.policy.strategies, uplift)
     if rows.empty:
         return _skip(as_of, "no_closed_horizon", rows=0)
     folder = uplift_dir(settings)
@@ -262,17 +258,13 @@ def run_nba_decisions(
     if selected is None:
         raise RuntimeError(f"no learned policy trained by {as_of}: run `nplpipeline uplift train`")
     learned, promoted = selected
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
-        with begin(engine) as conn:
-            ensure_schema(conn)
-            rows = _decision_frame(conn, as_of)
-            if rows.empty:
-                raise RuntimeError(f"no nba-arm plan rows on {as_of}: run the plan step first")
-            out = nba_rows(learned, rows, as_of, settings, uplift, promoted)
-            written = replace_partition(conn, nba_decisions, "as_of_date", as_of, out)
-    finally:
-        engine.dispose()
+    with transaction(settings.warehouse_url) as conn:
+        ensure_schema(conn)
+        rows = _decision_frame(conn, as_of)
+        if rows.empty:
+            raise RuntimeError(f"no nba-arm plan rows on {as_of}: run the plan step first")
+        out = nba_rows(learned, rows, as_of, settings, uplift, promoted)
+        written = replace_partition(conn, nba_decisions, "as_of_date", as_of, out)
     summary = decision_summary(as_of, out, learned.version, promoted) | {"decisions": written}
     log.info("nba decisions %s: %s", as_of, summary)
     return summary

@@ -38,7 +38,7 @@ from nplpipeline.act.delivery.ledger import PendingBatch
 from nplpipeline.act.delivery.payload import FIELD_NAMES, item_json, items, worklist_table
 from nplpipeline.act.tables import worklist  # importing registers it for ensure_schema
 from nplpipeline.settings import Settings, get_settings, mask_url
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin, opened
 from nplpipeline.warehouse.tables import ensure_schema
 
 log = logging.getLogger(__name__)
@@ -201,8 +201,7 @@ def run_crm_delivery(
     """
     settings = settings or get_settings()
     endpoint = endpoint or resolve_crm_endpoint()
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
+    with opened(settings.warehouse_url) as engine:
         with begin(engine) as conn:
             ensure_schema(conn)
             table = read_worklist(conn, as_of)
@@ -238,8 +237,6 @@ def run_crm_delivery(
         with begin(engine) as conn:
             summary["batches"] = ledger.ledger_counts(conn, as_of).batches
             summary["rejected_open"] = ledger.rejection_count(conn, as_of)
-    finally:
-        engine.dispose()
     log.info("CRM delivery %s to %s: %s", as_of, endpoint.describe(), summary)
     if summary["rejected_open"]:
         log.warning(

@@ -70,7 +70,7 @@ from nplpipeline.staging import (
     stg_repayments,
     stg_standing_contacts,
 )
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin, opened
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.partitions import replace_where
 
@@ -447,8 +447,7 @@ def run_placements(
     settings = settings or get_settings()
     policy = policy or load_placement_policy()
     guardrails = load_guardrail_policy()
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
+    with opened(settings.warehouse_url) as engine:
         with begin(engine) as conn:
             ensure_schema(conn)
             inputs = _read_inputs(conn, as_of, policy)
@@ -456,8 +455,6 @@ def run_placements(
         with begin(engine) as conn:
             written = _write(conn, plan, as_of)
             _log_suppressions(conn, plan.suppressed, as_of)
-    finally:
-        engine.dispose()
     exported = _export(settings.outbox_dir, plan, inputs.agencies, as_of)
     summary = _summary(plan, inputs, as_of, written, exported)
     log.info("placements %s: %s", as_of, summary)

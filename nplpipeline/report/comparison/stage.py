@@ -32,7 +32,7 @@ from nplpipeline.report.marts.rows import json_number
 from nplpipeline.schema import ensure_schema
 from nplpipeline.score.tables import account_scores
 from nplpipeline.settings import Settings, get_settings
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.partitions import replace_partition
 
@@ -83,18 +83,14 @@ def run_policy_comparison(
     worlds = {
         p: world_outcomes(truth_dirs[p], start, as_of, logs.get(p)) for p in (PIPELINE, STATUS_QUO)
     }
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
-        with begin(engine) as conn:
-            ensure_schema(conn)
-            cohort = read_cohort(conn, start)
-            if cohort.empty:
-                raise LookupError(f"no accounts scored on {start}: the cohort is empty")
-            tiers = [t.name for t in settings.policy.tiering.tiers]
-            result = measure_policies(cohort, worlds, plan, window, tiers)
-            rows = write_comparison(conn, result, start, as_of)
-    finally:
-        engine.dispose()
+    with transaction(settings.warehouse_url) as conn:
+        ensure_schema(conn)
+        cohort = read_cohort(conn, start)
+        if cohort.empty:
+            raise LookupError(f"no accounts scored on {start}: the cohort is empty")
+        tiers = [t.name for t in settings.policy.tiering.tiers]
+        result = measure_policies(cohort, worlds, plan, window, tiers)
+        rows = write_comparison(conn, result, start, as_of)
     summary = _summary(start, as_of, result, rows)
     log.info("policy comparison %s: %s", as_of, summary)
     return summary
