@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from simulated_landing import simulate_landing
 
 from nplpipeline.act.arms import uniform_draw
 from nplpipeline.config.tiers import assign_tiers
@@ -25,7 +26,6 @@ from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.report.marts import tables as marts
 from nplpipeline.score.tables import account_scores
 from nplpipeline.settings import get_settings
-from nplpipeline.simulate.stage import run_simulation
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.tables import RAW_TABLES
@@ -40,13 +40,7 @@ COHORT = dt.date(2026, 7, 31)  # its 90-day recovery window closed on 2026-10-29
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One small simulated portfolio, landed once and ingested into each warehouse."""
     root = tmp_path_factory.mktemp("kpi-landing")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("NPL_LANDING_DIR", str(root / "landing"))
-    mp.setenv("NPL_GROUND_TRUTH_DIR", str(root / "truth"))
-    mp.setenv("NPL_HOME", str(root / "var"))
-    run_simulation(loans=3000, seed=11, end_date=AS_OF, dirty_share=0.0)
-    mp.undo()
-    return root / "landing"
+    return simulate_landing(root, loans=3000, seed=11, end_date=AS_OF, dirty_share=0.0)
 
 
 def _read(table: sa.Table, where=None) -> pd.DataFrame:

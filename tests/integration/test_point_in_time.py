@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from simulated_landing import simulate_landing
 
 from nplpipeline.act.arms import uniform_draw
 from nplpipeline.act.placement.tables import agency_commissions, agency_placements
@@ -31,7 +32,6 @@ from nplpipeline.report.marts.stage import run_kpis
 from nplpipeline.schema import register_all
 from nplpipeline.score.tables import account_scores
 from nplpipeline.settings import get_settings
-from nplpipeline.simulate.stage import run_simulation
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 
@@ -46,13 +46,7 @@ UNSTABLE_COLUMNS = {LABEL_COLUMN, LABEL_DATA_DATE_COLUMN}  # labels fill in as d
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("pit-landing")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("NPL_LANDING_DIR", str(root / "landing"))
-    mp.setenv("NPL_GROUND_TRUTH_DIR", str(root / "truth"))
-    mp.setenv("NPL_HOME", str(root / "var"))
-    run_simulation(loans=800, seed=23, end_date=END, dirty_share=0.0)
-    mp.undo()
-    return root / "landing"
+    return simulate_landing(root, loans=800, seed=23, end_date=END, dirty_share=0.0)
 
 
 def _engine() -> sa.Engine:

@@ -10,7 +10,6 @@ own loans, and a shard's rerun must change nothing.
 from __future__ import annotations
 
 import multiprocessing
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -19,12 +18,11 @@ import pytest
 import shard_chain
 import sqlalchemy as sa
 from shard_chain import END, assert_same_tables, day_tables, run_day, train_champion, wipe
+from simulated_landing import ingest_landing, simulate_landing
 
 from nplpipeline.delinquency.stage import read_inputs, run_delinquency_snapshot
 from nplpipeline.delinquency.tables import delinquency_snapshot
-from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.settings import get_settings
-from nplpipeline.simulate.stage import run_simulation
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.shards import Shard, all_shards, python_shard_hash, shard_hash
@@ -35,22 +33,15 @@ K = 4
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("shard-landing")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("NPL_LANDING_DIR", str(root / "landing"))
-    mp.setenv("NPL_GROUND_TRUTH_DIR", str(root / "truth"))
-    mp.setenv("NPL_HOME", str(root / "var"))
-    run_simulation(loans=shard_chain.LOANS, seed=shard_chain.SEED, end_date=END, dirty_share=0.0)
-    mp.undo()
-    return root / "landing"
+    return simulate_landing(
+        tmp_path_factory.mktemp("shard-landing"),
+        loans=shard_chain.LOANS, seed=shard_chain.SEED, end_date=END, dirty_share=0.0,
+    )  # fmt: skip
 
 
 @pytest.fixture
 def ingested(landing: Path, npl_env: dict[str, str], monkeypatch, tmp_path) -> dict[str, str]:
-    monkeypatch.setenv("NPL_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("NPL_MLFLOW_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
-    shutil.copytree(landing, npl_env["NPL_LANDING_DIR"])
-    run_ingest(END)
+    ingest_landing(landing, npl_env, monkeypatch, tmp_path, END)
     return npl_env
 
 

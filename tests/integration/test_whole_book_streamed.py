@@ -11,7 +11,6 @@ whatever the number of parts, and a rerun changes nothing.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +18,7 @@ import pytest
 import shard_chain
 import sqlalchemy as sa
 from shard_chain import END, train_champion
+from simulated_landing import ingest_landing, simulate_landing
 
 from nplpipeline.delinquency.as_known_streamed import MART_COLUMNS, stream_snapshots_as_known
 from nplpipeline.delinquency.as_of import snapshots_as_known
@@ -26,7 +26,6 @@ from nplpipeline.delinquency.engine import DelinquencyEngine
 from nplpipeline.delinquency.stage import run_delinquency_snapshot
 from nplpipeline.features.config import load_feature_config
 from nplpipeline.features.tables import features_table
-from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.model.monitoring_stage import run_monitoring
 from nplpipeline.model.tables import model_monitoring
 from nplpipeline.report import kpis as k
@@ -40,7 +39,6 @@ from nplpipeline.report.marts.stage import (
 )
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import get_settings
-from nplpipeline.simulate.stage import run_simulation
 from nplpipeline.staging import stg_installments, stg_loan_status_history, stg_repayments
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame
@@ -51,22 +49,15 @@ KPI_TABLES = [table for table in vars(t).values() if isinstance(table, sa.Table)
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("streamed-landing")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("NPL_LANDING_DIR", str(root / "landing"))
-    mp.setenv("NPL_GROUND_TRUTH_DIR", str(root / "truth"))
-    mp.setenv("NPL_HOME", str(root / "var"))
-    run_simulation(loans=shard_chain.LOANS, seed=shard_chain.SEED, end_date=END)  # dirty rows
-    mp.undo()
-    return root / "landing"
+    return simulate_landing(
+        tmp_path_factory.mktemp("streamed-landing"),
+        loans=shard_chain.LOANS, seed=shard_chain.SEED, end_date=END,  # dirty rows
+    )  # fmt: skip
 
 
 @pytest.fixture
 def ingested(landing: Path, npl_env: dict[str, str], monkeypatch, tmp_path) -> dict[str, str]:
-    monkeypatch.setenv("NPL_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("NPL_MLFLOW_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
-    shutil.copytree(landing, npl_env["NPL_LANDING_DIR"])
-    run_ingest(END)
+    ingest_landing(landing, npl_env, monkeypatch, tmp_path, END)
     run_delinquency_snapshot(END)
     return npl_env
 
