@@ -12,6 +12,7 @@ import datetime as dt
 
 import pandas as pd
 import sqlalchemy as sa
+import warehouse_reads
 
 from nplpipeline.act.placement.stage import run_placements
 from nplpipeline.act.stage import run_treatment_plan, run_worklists
@@ -27,8 +28,7 @@ from nplpipeline.model.stage import run_training
 from nplpipeline.score.stage import run_scoring
 from nplpipeline.score.tables import account_scores
 from nplpipeline.settings import get_settings
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import read_frame
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.shards import all_shards
 
 END = dt.date(2026, 10, 31)
@@ -74,26 +74,16 @@ def snapshot_shard(label: str, as_of: dt.date = END) -> int:
 
 
 def wipe(as_of: dt.date) -> None:
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    with begin(engine) as conn:
+    with transaction(get_settings().warehouse_url) as conn:
         for table in sharded_tables():
             conn.execute(table.delete().where(table.c.as_of_date == as_of))
-    engine.dispose()
 
 
 def day_tables(as_of: dt.date) -> dict[str, pd.DataFrame]:
     """The day's rows of every sharded table, in key order."""
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    out = {}
-    with begin(engine) as conn:
-        for table in sharded_tables():
-            frame = read_frame(conn, sa.select(table).where(table.c.as_of_date == as_of))
-            keys = list(table.primary_key.columns.keys()) or list(frame.columns)
-            out[table.name] = frame.sort_values(keys).reset_index(drop=True)
-    engine.dispose()
-    return out
+    return warehouse_reads.read_tables(sharded_tables(), as_of)
 
 
 def assert_same_tables(got: dict[str, pd.DataFrame], want: dict[str, pd.DataFrame]) -> None:
-    for name, frame in want.items():
-        pd.testing.assert_frame_equal(got[name], frame, check_dtype=False, obj=name)
+    """Row for row and value for value; dtypes are not compared."""
+    warehouse_reads.assert_same_tables(got, want, check_dtype=False)

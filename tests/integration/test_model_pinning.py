@@ -18,6 +18,7 @@ import shard_chain
 import sqlalchemy as sa
 from shard_chain import END, FAST_MODEL
 from simulated_landing import ingest_landing, simulate_landing
+from warehouse_reads import read
 
 from nplpipeline.delinquency.stage import run_delinquency_snapshot
 from nplpipeline.features.calendar import month_ends
@@ -29,9 +30,6 @@ from nplpipeline.model.pinning import AS_OF, RECORDED, AmbiguousModelError, choo
 from nplpipeline.model.stage import run_training
 from nplpipeline.score.stage import gather_scores, run_scoring
 from nplpipeline.score.tables import account_scores
-from nplpipeline.settings import get_settings
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import read_frame
 
 NAME = registry.DEFAULT_MODEL_NAME
 A = dt.date(2026, 10, 15)  # v1 is champion from here
@@ -70,14 +68,8 @@ def _train(config: ModelConfig, as_of: dt.date) -> str:
 
 
 def _scores(day: dt.date) -> pd.DataFrame:
-    engine = create_warehouse_engine(get_settings().warehouse_url)
     s = account_scores.c
-    try:
-        with begin(engine) as conn:
-            query = sa.select(account_scores).where(s.as_of_date == day).order_by(s.loan_id)
-            return read_frame(conn, query)
-    finally:
-        engine.dispose()
+    return read(sa.select(account_scores).where(s.as_of_date == day).order_by(s.loan_id))
 
 
 def _score(day: dt.date) -> dict[str, object]:
