@@ -1,18 +1,21 @@
 """A small portfolio's day, run unsharded or in K shards, and the tables it leaves.
 
 Shared by the sharding tests (in-process, DuckDB and PostgreSQL) and the Celery test
-(the single-process reference). The caller points ``NPL_*`` at its own folders and
-warehouse first; ``train_champion`` registers a champion trained on this portfolio's
-own month-end features in the MLflow store the settings name.
+(the single-process reference); ``land`` simulates the portfolio's landing zone, once
+per test module. The caller points ``NPL_*`` at its own folders and warehouse first;
+``train_champion`` registers a champion trained on this portfolio's own month-end
+features in the MLflow store the settings name.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 import warehouse_reads
+from simulated_landing import simulate_landing
 
 from nplpipeline.act.placement.stage import run_placements
 from nplpipeline.act.stage import run_treatment_plan, run_worklists
@@ -35,6 +38,14 @@ END = dt.date(2026, 10, 31)
 LOANS = 700
 SEED = 11
 FAST_MODEL = ModelConfig(evaluation_sample_rows=500, importance_sample_rows=300)
+
+
+def land(root: Path, *, dirty: bool = False) -> Path:
+    """This portfolio's landing zone under ``root`` (clean unless ``dirty``: then with
+    the simulator's few dirty rows); returns the landing folder."""
+    return simulate_landing(
+        root, loans=LOANS, seed=SEED, end_date=END, dirty_share=None if dirty else 0.0
+    )
 
 
 def sharded_tables() -> list[sa.Table]:

@@ -17,7 +17,7 @@ import pytest
 import shard_chain
 import sqlalchemy as sa
 from shard_chain import END, FAST_MODEL
-from simulated_landing import ingest_landing, simulate_landing
+from simulated_landing import ingest_landing
 from warehouse_reads import read
 
 from nplpipeline.delinquency.stage import run_delinquency_snapshot
@@ -47,10 +47,7 @@ WEAK = FAST_MODEL.model_copy(
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return simulate_landing(
-        tmp_path_factory.mktemp("pin-landing"),
-        loans=shard_chain.LOANS, seed=shard_chain.SEED, end_date=END, dirty_share=0.0,
-    )  # fmt: skip
+    return shard_chain.land(tmp_path_factory.mktemp("pin-landing"))
 
 
 @pytest.fixture

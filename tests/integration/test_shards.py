@@ -18,7 +18,7 @@ import pytest
 import shard_chain
 import sqlalchemy as sa
 from shard_chain import END, assert_same_tables, day_tables, run_day, train_champion, wipe
-from simulated_landing import ingest_landing, simulate_landing
+from simulated_landing import ingest_landing
 from warehouse_reads import read
 
 from nplpipeline.delinquency.stage import read_inputs, run_delinquency_snapshot
@@ -33,10 +33,7 @@ K = 4
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return simulate_landing(
-        tmp_path_factory.mktemp("shard-landing"),
-        loans=shard_chain.LOANS, seed=shard_chain.SEED, end_date=END, dirty_share=0.0,
-    )  # fmt: skip
+    return shard_chain.land(tmp_path_factory.mktemp("shard-landing"))
 
 
 @pytest.fixture

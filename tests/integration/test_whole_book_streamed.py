@@ -18,7 +18,7 @@ import pytest
 import shard_chain
 import sqlalchemy as sa
 from shard_chain import END, train_champion
-from simulated_landing import ingest_landing, simulate_landing
+from simulated_landing import ingest_landing
 from warehouse_reads import assert_same_tables, read_tables
 
 from nplpipeline.delinquency.as_known_streamed import MART_COLUMNS, stream_snapshots_as_known
@@ -50,10 +50,7 @@ KPI_TABLES = [table for table in vars(t).values() if isinstance(table, sa.Table)
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return simulate_landing(
-        tmp_path_factory.mktemp("streamed-landing"),
-        loans=shard_chain.LOANS, seed=shard_chain.SEED, end_date=END,  # dirty rows
-    )  # fmt: skip
+    return shard_chain.land(tmp_path_factory.mktemp("streamed-landing"), dirty=True)
 
 
 @pytest.fixture
