@@ -19,7 +19,7 @@ from nplpipeline.act.tables import suppression_log
 from nplpipeline.model.tables import model_monitoring
 from nplpipeline.report.nba.tables import nba_comparison
 from nplpipeline.schema import ensure_schema
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin, opened
 from nplpipeline.warehouse.frames import insert_frame
 
 AS_OF = dt.date(2026, 10, 31)
@@ -279,20 +279,14 @@ FIXTURES = {
 
 def create_schema(url: str) -> None:
     """Every warehouse table, empty (the state before the first KPI run)."""
-    engine = create_warehouse_engine(url)
-    try:
+    with opened(url) as engine:
         ensure_schema(engine)
-    finally:
-        engine.dispose()
 
 
 def fill_warehouse(url: str) -> None:
     """Create the schema and insert every fixture table in one transaction."""
-    engine = create_warehouse_engine(url)
-    try:
+    with opened(url) as engine:
         ensure_schema(engine)
         with begin(engine) as conn:
             for table, frame in FIXTURES.items():
                 insert_frame(conn, table, frame())
-    finally:
-        engine.dispose()

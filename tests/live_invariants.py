@@ -46,7 +46,7 @@ from nplpipeline.contract import PAID_OUTCOME, PROMISE_OUTCOME
 from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.report.marts import tables as marts
 from nplpipeline.staging import stg_customers_as_of
-from nplpipeline.warehouse.engine import create_warehouse_engine
+from nplpipeline.warehouse.engine import opened
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.tables import RAW_TABLES
 
@@ -84,12 +84,8 @@ def _days(days: Iterable[dt.date]) -> list[dt.date]:
 
 
 def _read(url: str, query: sa.Select) -> pd.DataFrame:
-    engine = create_warehouse_engine(url)
-    try:
-        with engine.connect() as conn:
-            return read_frame(conn, query)
-    finally:
-        engine.dispose()
+    with opened(url) as engine, engine.connect() as conn:
+        return read_frame(conn, query)
 
 
 def _day(values: pd.Series) -> pd.Series:
@@ -173,10 +169,9 @@ def check_contacts_counted(
     guardrails = guardrails or load_guardrail_policy()
     actions = _actions(url, days[-1], _AUDIT_ACTION_COLUMNS)
     items, plans = _worklists(url, days), _plans(url, days)
-    engine = create_warehouse_engine(url)
     counts = {"days": len(days), "items_audited": 0, "yesterday_contacts": 0, "late_contacts": 0}
     breaches: dict[str, set[str]] = {}
-    try:
+    with opened(url) as engine:
         for day in days:
             ts = pd.Timestamp(day)
             yesterday = actions["day"] == ts - pd.Timedelta(days=1)
@@ -201,8 +196,6 @@ def check_contacts_counted(
             due = due_today(todays, history, day)
             breaches.setdefault("cadence", set()).update(todays.loc[~due.to_numpy(), "item_id"])
             counts["items_audited"] += len(todays)
-    finally:
-        engine.dispose()
     for rule, ids in sorted(breaches.items()):
         _fail("contacts counted", f"scheduled against the contacts known ({rule})", ids)
     return counts

@@ -1,17 +1,21 @@
 """A small portfolio's day, run unsharded or in K shards, and the tables it leaves.
 
 Shared by the sharding tests (in-process, DuckDB and PostgreSQL) and the Celery test
-(the single-process reference). The caller points ``NPL_*`` at its own folders and
-warehouse first; ``train_champion`` registers a champion trained on this portfolio's
-own month-end features in the MLflow store the settings name.
+(the single-process reference); ``land`` simulates the portfolio's landing zone, once
+per test module. The caller points ``NPL_*`` at its own folders and warehouse first;
+``train_champion`` registers a champion trained on this portfolio's own month-end
+features in the MLflow store the settings name.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
+import warehouse_reads
+from simulated_landing import simulate_landing
 
 from nplpipeline.act.placement.stage import run_placements
 from nplpipeline.act.stage import run_treatment_plan, run_worklists
@@ -27,14 +31,21 @@ from nplpipeline.model.stage import run_training
 from nplpipeline.score.stage import run_scoring
 from nplpipeline.score.tables import account_scores
 from nplpipeline.settings import get_settings
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import read_frame
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.shards import all_shards
 
 END = dt.date(2026, 10, 31)
 LOANS = 700
 SEED = 11
 FAST_MODEL = ModelConfig(evaluation_sample_rows=500, importance_sample_rows=300)
+
+
+def land(root: Path, *, dirty: bool = False) -> Path:
+    """This portfolio's landing zone under ``root`` (clean unless ``dirty``: then with
+    the simulator's few dirty rows); returns the landing folder."""
+    return simulate_landing(
+        root, loans=LOANS, seed=SEED, end_date=END, dirty_share=None if dirty else 0.0
+    )
 
 
 def sharded_tables() -> list[sa.Table]:
@@ -74,26 +85,16 @@ def snapshot_shard(label: str, as_of: dt.date = END) -> int:
 
 
 def wipe(as_of: dt.date) -> None:
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    with begin(engine) as conn:
+    with transaction(get_settings().warehouse_url) as conn:
         for table in sharded_tables():
             conn.execute(table.delete().where(table.c.as_of_date == as_of))
-    engine.dispose()
 
 
 def day_tables(as_of: dt.date) -> dict[str, pd.DataFrame]:
     """The day's rows of every sharded table, in key order."""
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    out = {}
-    with begin(engine) as conn:
-        for table in sharded_tables():
-            frame = read_frame(conn, sa.select(table).where(table.c.as_of_date == as_of))
-            keys = list(table.primary_key.columns.keys()) or list(frame.columns)
-            out[table.name] = frame.sort_values(keys).reset_index(drop=True)
-    engine.dispose()
-    return out
+    return warehouse_reads.read_tables(sharded_tables(), as_of)
 
 
 def assert_same_tables(got: dict[str, pd.DataFrame], want: dict[str, pd.DataFrame]) -> None:
-    for name, frame in want.items():
-        pd.testing.assert_frame_equal(got[name], frame, check_dtype=False, obj=name)
+    """Row for row and value for value; dtypes are not compared."""
+    warehouse_reads.assert_same_tables(got, want, check_dtype=False)

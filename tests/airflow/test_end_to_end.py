@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from conftest import ROOT
 
 from nplpipeline.delinquency.tables import delinquency_snapshot
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.tables import RAW_TABLES, load_audit
 
@@ -41,7 +41,7 @@ def _fingerprint(engine) -> dict[str, str]:
 
 
 def test_chain_runs_in_airflow_and_reruns_idempotently(
-    airflow_db, npl_env, warehouse_url, capfd
+    airflow_db, npl_env, engine: sa.Engine, capfd
 ) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
@@ -51,7 +51,6 @@ def test_chain_runs_in_airflow_and_reruns_idempotently(
     assert _run(dags, "npl_ingest") == "success"
     assert _run(dags, "npl_delinquency", {"as_of": AS_OF.isoformat()}) == "success"
 
-    engine = create_warehouse_engine(warehouse_url)
     with begin(engine) as conn:
         audit = read_frame(conn, sa.select(load_audit))
         loans = read_frame(conn, sa.select(RAW_TABLES["loans"]))
@@ -81,7 +80,6 @@ def test_chain_runs_in_airflow_and_reruns_idempotently(
             conn.execute(sa.select(sa.func.count()).select_from(load_audit)).scalar()
             == files_before
         )
-    engine.dispose()
 
     # no borrower's personal data in anything the runs printed (task logs) ...
     printed = capfd.readouterr()

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from simulated_landing import simulate_landing
+from warehouse_reads import assert_same_tables, read, read_tables
 
 from nplpipeline.act.arms import uniform_draw
 from nplpipeline.config.tiers import assign_tiers
@@ -25,9 +27,8 @@ from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.report.marts import tables as marts
 from nplpipeline.score.tables import account_scores
 from nplpipeline.settings import get_settings
-from nplpipeline.simulate.stage import run_simulation
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import insert_frame, read_frame
+from nplpipeline.warehouse.engine import opened, transaction
+from nplpipeline.warehouse.frames import insert_frame
 from nplpipeline.warehouse.tables import RAW_TABLES
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]  # runs npl_kpis with dag.test
@@ -40,22 +41,11 @@ COHORT = dt.date(2026, 7, 31)  # its 90-day recovery window closed on 2026-10-29
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One small simulated portfolio, landed once and ingested into each warehouse."""
     root = tmp_path_factory.mktemp("kpi-landing")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("NPL_LANDING_DIR", str(root / "landing"))
-    mp.setenv("NPL_GROUND_TRUTH_DIR", str(root / "truth"))
-    mp.setenv("NPL_HOME", str(root / "var"))
-    run_simulation(loans=3000, seed=11, end_date=AS_OF, dirty_share=0.0)
-    mp.undo()
-    return root / "landing"
+    return simulate_landing(root, loans=3000, seed=11, end_date=AS_OF, dirty_share=0.0)
 
 
 def _read(table: sa.Table, where=None) -> pd.DataFrame:
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    query = sa.select(table) if where is None else sa.select(table).where(where)
-    with begin(engine) as conn:
-        frame = read_frame(conn, query)
-    engine.dispose()
-    return frame
+    return read(sa.select(table) if where is None else sa.select(table).where(where))
 
 
 def _fake_scores(as_of: dt.date) -> None:
@@ -87,11 +77,9 @@ def _fake_scores(as_of: dt.date) -> None:
             **{f"reason_feature_{i}": "payments_90d" for i in (1, 2, 3)},
         }
     )
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    with begin(engine) as conn:
+    with transaction(get_settings().warehouse_url) as conn:
         conn.execute(account_scores.delete().where(account_scores.c.as_of_date == as_of))
         insert_frame(conn, account_scores, scores)
-    engine.dispose()
 
 
 def _run_day() -> dict:
@@ -119,14 +107,6 @@ MARTS = (
     marts.fact_action,
     marts.dim_loan,
 )
-
-
-def _snapshot_of_marts() -> dict[str, pd.DataFrame]:
-    out = {}
-    for table in MARTS:
-        keys = list(table.primary_key.columns.keys())
-        out[table.name] = _read(table).sort_values(keys).reset_index(drop=True)
-    return out
 
 
 def test_kpi_marts_match_independent_figures_and_rerun_identically(
@@ -224,7 +204,7 @@ def test_kpi_marts_match_independent_figures_and_rerun_identically(
     assert len(placed) > 0
     assert set(placed["loan_id"]) <= set(plan.loc[plan["agency_route"], "loan_id"])
 
-    before = _snapshot_of_marts()
+    before = read_tables(MARTS)
     # the rerun goes through Airflow: the same KPI DAG on this warehouse (DuckDB or
     # PostgreSQL), and it writes the monthly management report
     from airflow.dag_processing.dagbag import DagBag
@@ -243,20 +223,17 @@ def test_kpi_marts_match_independent_figures_and_rerun_identically(
     report = get_settings().home / "reports" / "npl-management-2026-10.html"
     html = report.read_text(encoding="utf-8")
     assert "轻度" in html and "<script" not in html  # self-contained, Chinese labels
-    after = _snapshot_of_marts()
-    for name, frame in before.items():
-        pd.testing.assert_frame_equal(frame, after[name], check_like=True, obj=name)
+    after = read_tables(MARTS)
+    assert_same_tables(before, after, check_like=True)
 
     # the BI views answer from the same marts
     from nplpipeline.report.marts.views import VIEWS
 
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    with engine.connect() as conn:
+    with opened(get_settings().warehouse_url) as engine, engine.connect() as conn:
         for name in VIEWS:
             rows = conn.execute(sa.text(f"SELECT * FROM {name}")).all()
             assert rows, name
         gaps = dict(conn.execute(sa.text("SELECT tier, gap FROM v_recovery_vs_target")).all())
-    engine.dispose()
     assert gaps["mild"] == pytest.approx(
         tracking.loc["mild", "actual_recovery_rate"] - 0.70, abs=1e-9
     )

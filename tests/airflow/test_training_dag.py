@@ -22,7 +22,7 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
     from nplpipeline.features.stage import load_training_frame
     from nplpipeline.model.registry import CHAMPION, alias_version, client, load_champion
     from nplpipeline.settings import get_settings
-    from nplpipeline.warehouse.engine import create_warehouse_engine
+    from nplpipeline.warehouse.engine import opened, transaction
 
     monkeypatch.setenv("NPL_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("NPL_MLFLOW_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
@@ -45,9 +45,8 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
     settings = get_settings()
     champion = load_champion(settings.mlflow_tracking_uri)
     assert champion.version == "1"
-    engine = create_warehouse_engine(settings.warehouse_url)
-    frame = load_training_frame(engine, dt.date(2025, 8, 31), dt.date(2026, 7, 31))
-    engine.dispose()
+    with opened(settings.warehouse_url) as engine:
+        frame = load_training_frame(engine, dt.date(2025, 8, 31), dt.date(2026, 7, 31))
     scores = champion.score(frame)
     assert len(scores) == len(frame) > 500
     assert ((scores >= 0) & (scores <= 1)).all()
@@ -85,10 +84,8 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
     )
     states = {ti.task_id: ti.state for ti in monitoring_run.get_task_instances()}
     assert states["monitor"] == "success"
-    engine = create_warehouse_engine(settings.warehouse_url)
-    with begin(engine) as conn:
+    with transaction(settings.warehouse_url) as conn:
         rows = read_frame(conn, sa.select(model_monitoring))
-    engine.dispose()
     assert {"score"} <= set(rows["subject"]) and "realised_auc" in set(rows["metric"])
     assert set(rows["as_of_date"].dt.date) == {AS_OF}
     alerting = (rows["status"] == "alert").any()
@@ -100,11 +97,10 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
     from nplpipeline.score.tables import account_scores
 
     assert dags["npl_score_accounts"].test(logical_date=LOGICAL, run_conf=day).state == "success"
-    engine = create_warehouse_engine(settings.warehouse_url)
-    with begin(engine) as conn:
-        scored = read_frame(conn, sa.select(account_scores))
-    population = load_features_on(engine, AS_OF)
-    engine.dispose()
+    with opened(settings.warehouse_url) as engine:
+        with begin(engine) as conn:
+            scored = read_frame(conn, sa.select(account_scores))
+        population = load_features_on(engine, AS_OF)
     assert set(scored["loan_id"]) == set(population["loan_id"]) and len(scored) > 100
     champion_now = load_champion(settings.mlflow_tracking_uri)
     assert set(scored["model_version"]) == {champion_now.version}
@@ -130,11 +126,9 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
         assert collections.state == "success", [
             (ti.task_id, ti.state) for ti in collections.get_task_instances()
         ]
-        engine = create_warehouse_engine(settings.warehouse_url)
-        with begin(engine) as conn:
+        with transaction(settings.warehouse_url) as conn:
             items = read_frame(conn, sa.select(worklist))
             held = read_frame(conn, sa.select(suppression_log))
-        engine.dispose()
         assert len(items) > 50 and len(held) > 0
         applied = crm.state.applied_items(AS_OF.isoformat())
         assert sorted(applied) == sorted(items["item_id"])  # every row ...
@@ -145,10 +139,8 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
         # a rerun of the day changes no table and sends the CRM nothing new
         again = dags["npl_collections"].test(logical_date=LOGICAL, run_conf=day)
         assert again.state == "success"
-        engine = create_warehouse_engine(settings.warehouse_url)
-        with begin(engine) as conn:
+        with transaction(settings.warehouse_url) as conn:
             items_again = read_frame(conn, sa.select(worklist))
-        engine.dispose()
         key = ["item_id"]
         pd.testing.assert_frame_equal(
             items.sort_values(key).reset_index(drop=True),
@@ -162,11 +154,9 @@ def test_training_dag_registers_promotes_and_gates(airflow_db, npl_env, monkeypa
 
     kpis = dags["npl_kpis"].test(logical_date=LOGICAL, run_conf={**day, "report": True})
     assert kpis.state == "success", [(ti.task_id, ti.state) for ti in kpis.get_task_instances()]
-    engine = create_warehouse_engine(settings.warehouse_url)
-    with begin(engine) as conn:
+    with transaction(settings.warehouse_url) as conn:
         figures = read_frame(conn, sa.select(kpi))
         tracking = read_frame(conn, sa.select(plan_tracking))
-    engine.dispose()
     assert {"recovery_rate", "npl_ratio", "right_party_contact_rate"} <= set(figures["kpi"])
     assert {"overall", "mild", "severe", "extremely_severe"} == set(tracking["tier"])
     assert list((settings.home / "reports").glob("npl-management-2026-10.html"))

@@ -11,7 +11,7 @@ from raw_rows import insert_raw
 from nplpipeline.act.placement.tables import agency_commissions, agency_placements
 from nplpipeline.report.act_summary import ActSummary, collect_agency_work, format_act
 from nplpipeline.schema import ensure_schema
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin, opened
 from nplpipeline.warehouse.frames import insert_frame
 
 D0 = dt.date(2026, 10, 31)
@@ -88,15 +88,12 @@ def _seed(conn) -> None:
 
 
 def test_agency_work_separates_all_placements_from_the_pipelines_own(warehouse_url: str) -> None:
-    engine = create_warehouse_engine(warehouse_url)
-    try:
+    with opened(warehouse_url) as engine:
         ensure_schema(engine)
         with begin(engine) as conn:
             _seed(conn)
         with engine.connect() as conn:
             work = collect_agency_work(conn, AS_OF)
-    finally:
-        engine.dispose()
     assert work is not None and work.since == D0
     # R1 (own) + R2 (the lender's placement) - R3 (its reversal); R4 is before the first
     # placement, R5 is not an agency's, R6 is after the as-of date

@@ -21,7 +21,7 @@ from nplpipeline.act.tables import compliance_report, suppression_log, treatment
 from nplpipeline.config.policy import load_policy
 from nplpipeline.schema import ensure_schema
 from nplpipeline.score.tables import account_scores
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import opened, transaction
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 
 RUN = dt.date(2026, 3, 10)
@@ -230,8 +230,7 @@ def _seed_warehouse(url: str) -> None:
             ("C2", 0, "mild", 5, 0.8, 2000.0),
         ]
     )
-    engine = create_warehouse_engine(url)
-    with begin(engine) as conn:
+    with transaction(url) as conn:
         ensure_schema(conn)
         for entity, rows in (
             ("customers", customers),
@@ -251,19 +250,16 @@ def _seed_warehouse(url: str) -> None:
                 reason_feature_3=None,
             ),
         )
-    engine.dispose()
 
 
 def _tables(url: str) -> dict[str, pd.DataFrame]:
-    engine = create_warehouse_engine(url)
-    with engine.connect() as conn:
+    with opened(url) as engine, engine.connect() as conn:
         out = {
             t.name: read_frame(conn, sa.select(t))
             .sort_values(list(t.primary_key.columns.keys()))
             .reset_index(drop=True)
             for t in (treatment_plan, worklist, suppression_log, compliance_report)
         }
-    engine.dispose()
     return out
 
 
@@ -327,13 +323,11 @@ def test_a_breach_found_by_the_audit_fails_the_task_and_delivers_nothing(
         run_worklists(RUN)
     assert "cooling_off:conversation" in str(err.value)
     assert "张三" not in str(err.value)
-    engine = create_warehouse_engine(warehouse_url)
-    with engine.connect() as conn:
+    with opened(warehouse_url) as engine, engine.connect() as conn:
         items = read_frame(conn, sa.select(worklist).where(worklist.c.as_of_date == RUN))
         report = read_frame(
             conn, sa.select(compliance_report).where(compliance_report.c.as_of_date == RUN)
         )
-    engine.dispose()
     assert items.empty
     rows = report.set_index("rule")
     assert rows.loc["cooling_off:conversation", "audit_result"] == "breach"

@@ -11,7 +11,7 @@ from nplpipeline.act.tables import treatment_plan
 from nplpipeline.report.marts.inputs import read_cohort
 from nplpipeline.schema import ensure_schema
 from nplpipeline.score.tables import account_scores
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.frames import insert_frame
 
 D = dt.date(2026, 11, 2)
@@ -47,15 +47,11 @@ def _plan() -> pd.DataFrame:
 
 
 def test_policy_chosen_accounts_have_no_arm(warehouse_url: str) -> None:
-    engine = create_warehouse_engine(warehouse_url)
-    try:
-        with begin(engine) as conn:
-            ensure_schema(conn)
-            insert_frame(conn, account_scores, _scores())
-            insert_frame(conn, treatment_plan, _plan())
-            cohort, when, _ = read_cohort(conn, D)
-    finally:
-        engine.dispose()
+    with transaction(warehouse_url) as conn:
+        ensure_schema(conn)
+        insert_frame(conn, account_scores, _scores())
+        insert_frame(conn, treatment_plan, _plan())
+        cohort, when, _ = read_cohort(conn, D)
     assert when == D
     arms = cohort.set_index("loan_id")["strategy_arm"]
     assert arms[["L1", "L2", "L3"]].tolist() == ["champion"] * 3

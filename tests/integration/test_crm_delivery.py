@@ -49,7 +49,7 @@ from nplpipeline.devtools import crm_store
 from nplpipeline.devtools.crm_server import RunningCrm, start_crm_server
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import get_settings
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.frames import insert_frame
 
 AS_OF = dt.date(2026, 10, 31)
@@ -114,33 +114,21 @@ def worklist_rows(as_of: dt.date, loans: range) -> pd.DataFrame:
 
 
 def add_worklist(frame: pd.DataFrame) -> None:
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    try:
-        with begin(engine) as conn:
-            ensure_schema(conn)
-            insert_frame(conn, worklist, frame)
-    finally:
-        engine.dispose()
+    with transaction(get_settings().warehouse_url) as conn:
+        ensure_schema(conn)
+        insert_frame(conn, worklist, frame)
 
 
 def ledger_rows() -> pd.DataFrame:
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    try:
-        with begin(engine) as conn:
-            rows = conn.execute(sa.select(crm_delivery_ledger)).mappings().all()
-    finally:
-        engine.dispose()
+    with transaction(get_settings().warehouse_url) as conn:
+        rows = conn.execute(sa.select(crm_delivery_ledger)).mappings().all()
     return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in crm_delivery_ledger.c])
 
 
 def rejection_rows() -> pd.DataFrame:
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    try:
-        with begin(engine) as conn:
-            ensure_schema(conn)
-            rows = conn.execute(sa.select(crm_rejections)).mappings().all()
-    finally:
-        engine.dispose()
+    with transaction(get_settings().warehouse_url) as conn:
+        ensure_schema(conn)
+        rows = conn.execute(sa.select(crm_rejections)).mappings().all()
     return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in crm_rejections.c])
 
 
@@ -612,16 +600,12 @@ def _refuse_bad_customers(item: dict) -> tuple[str, str | None] | None:
 
 
 def _set_customer(item_ids: list[str], customer: str | None = None) -> None:
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    try:
-        with begin(engine) as conn:
-            for item_id in item_ids:
-                value = customer or "C" + item_id.split("-")[1][1:]
-                conn.execute(
-                    worklist.update().where(worklist.c.item_id == item_id).values(customer_id=value)
-                )
-    finally:
-        engine.dispose()
+    with transaction(get_settings().warehouse_url) as conn:
+        for item_id in item_ids:
+            value = customer or "C" + item_id.split("-")[1][1:]
+            conn.execute(
+                worklist.update().where(worklist.c.item_id == item_id).values(customer_id=value)
+            )
 
 
 def test_refused_items_are_isolated_and_the_rest_of_the_day_is_delivered(

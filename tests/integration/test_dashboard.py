@@ -45,7 +45,7 @@ from nplpipeline.act.tables import suppression_log
 from nplpipeline.model.tables import model_monitoring
 from nplpipeline.report.dashboard import fmt, load, write_monthly_report
 from nplpipeline.settings import Settings
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import transaction
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_FILE = ROOT / "plugins" / "npl_dashboard.py"
@@ -577,12 +577,9 @@ def test_a_query_failing_mid_read_gives_the_503_page_not_a_500(
 ) -> None:
     url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     fill_warehouse(url)
-    engine = create_warehouse_engine(url)
-    try:  # the schema changed under the page (a migration half done): queries now fail
-        with begin(engine) as conn:
-            conn.execute(sa.text("ALTER TABLE mart_npl_trend DROP COLUMN npl_ratio"))
-    finally:
-        engine.dispose()
+    # the schema changed under the page (a migration half done): queries now fail
+    with transaction(url) as conn:
+        conn.execute(sa.text("ALTER TABLE mart_npl_trend DROP COLUMN npl_ratio"))
     monkeypatch.setenv("NPL_WAREHOUSE_URL", url)
     client = TestClient(
         load_plugin().create_app(require_login=False), raise_server_exceptions=False

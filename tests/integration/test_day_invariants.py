@@ -36,7 +36,7 @@ from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.devtools.crm_server import start_crm_server
 from nplpipeline.schema import ensure_schema
 from nplpipeline.score.tables import TOP_REASONS, account_scores
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin, opened, transaction
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 
 D1 = dt.date(2026, 3, 10)
@@ -146,8 +146,7 @@ def _customers() -> list[dict]:
 
 
 def _seed_day1(url: str) -> None:
-    engine = create_warehouse_engine(url)
-    with begin(engine) as conn:
+    with transaction(url) as conn:
         ensure_schema(conn)
         drop = pd.Timestamp(D1)
         insert_raw(conn, "customers", _customers(), drop_date=drop)
@@ -184,7 +183,6 @@ def _seed_day1(url: str) -> None:
         )
         insert_frame(conn, account_scores, _scores(D1))
         insert_frame(conn, delinquency_snapshot, _snapshot(D1))
-    engine.dispose()
 
 
 def _action(aid: str, loan: str, hour: int, channel: str, by: str, outcome: str, **kw) -> dict:
@@ -203,8 +201,7 @@ def _action(aid: str, loan: str, hour: int, channel: str, by: str, outcome: str,
 
 def _seed_day2(url: str) -> None:
     """Day 2's drop: what the CRM and the agency did on day 1, and day 2's own rows."""
-    engine = create_warehouse_engine(url)
-    with begin(engine) as conn:
+    with transaction(url) as conn:
         drop = pd.Timestamp(D2)
         ptp = D2 + dt.timedelta(days=3)
         actions = [
@@ -223,7 +220,6 @@ def _seed_day2(url: str) -> None:
         insert_raw(conn, "repayments", repayments, drop_date=drop)
         insert_frame(conn, account_scores, _scores(D2))
         insert_frame(conn, delinquency_snapshot, _snapshot(D2))
-    engine.dispose()
 
 
 def _run_day(day: dt.date, endpoint: CrmEndpoint) -> None:
@@ -234,10 +230,8 @@ def _run_day(day: dt.date, endpoint: CrmEndpoint) -> None:
 
 
 def _worklist(url: str, day: dt.date) -> pd.DataFrame:
-    engine = create_warehouse_engine(url)
-    with engine.connect() as conn:
+    with opened(url) as engine, engine.connect() as conn:
         rows = read_frame(conn, sa.select(worklist).where(worklist.c.as_of_date == day))
-    engine.dispose()
     return rows.sort_values("item_id").reset_index(drop=True)
 
 
@@ -288,17 +282,17 @@ def test_the_checks_catch_what_they_guard(two_days):
     url, _ = two_days
     from nplpipeline.act.placement.tables import agency_commissions, agency_placements
 
-    engine = create_warehouse_engine(url)
-    with begin(engine) as conn:
-        conn.execute(agency_commissions.delete().where(agency_commissions.c.repayment_id == "R2"))
-    with pytest.raises(InvariantError, match=r"commissions: collection or reversal.*R2"):
-        check_commissions(url, [D1, D2])
-    with begin(engine) as conn:
-        p = agency_placements
-        conn.execute(
-            p.update().where(p.c.loan_id == "L005").values(recalled_on=None, status="active")
-        )
-    engine.dispose()
+    with opened(url) as engine:
+        with begin(engine) as conn:
+            c = agency_commissions.c
+            conn.execute(agency_commissions.delete().where(c.repayment_id == "R2"))
+        with pytest.raises(InvariantError, match=r"commissions: collection or reversal.*R2"):
+            check_commissions(url, [D1, D2])
+        with begin(engine) as conn:
+            p = agency_placements
+            conn.execute(
+                p.update().where(p.c.loan_id == "L005").values(recalled_on=None, status="active")
+            )
     with pytest.raises(InvariantError, match=r"placements: due but not recalled.*AG1-L005-1"):
         check_placements(url, [D1, D2])
 

@@ -12,7 +12,7 @@ from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.settings import get_settings
 from nplpipeline.simulate.stage import run_simulation
 from nplpipeline.validate.gx_runner import data_docs_index
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.tables import dq_results, load_audit, quarantine
 
@@ -41,12 +41,10 @@ def test_every_injected_dirty_row_is_caught_by_its_rule(npl_env) -> None:
     dirty = pd.read_parquet(settings.ground_truth_dir / "dirty_rows.parquet")
     assert set(dirty["kind"]) == set(summary["dirty_rows"]), "every kind is exercised"
 
-    engine = create_warehouse_engine(settings.warehouse_url)
-    with begin(engine) as conn:
+    with transaction(settings.warehouse_url) as conn:
         held = read_frame(conn, sa.select(quarantine))
         audit = read_frame(conn, sa.select(load_audit))
         dq = read_frame(conn, sa.select(dq_results))
-    engine.dispose()
 
     held["drop_date"] = held["drop_date"].dt.date.astype(str)
     dirty["drop_date"] = dirty["drop_date"].astype(str)

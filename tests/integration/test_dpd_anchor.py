@@ -16,7 +16,7 @@ from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import get_settings
 from nplpipeline.simulate.stage import run_simulation
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import transaction
 
 AS_OF = dt.date(2026, 10, 31)
 DUES = ("2026-08-01", "2026-09-01", "2026-10-01")
@@ -91,20 +91,16 @@ def _anchor(path: str, as_of: dt.date) -> dict[str, int]:
 @pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
 def test_anchor_gives_the_stages_dpd_on_edge_cases(npl_env) -> None:
     settings = get_settings()
-    engine = create_warehouse_engine(settings.warehouse_url)
-    with begin(engine) as conn:
+    with transaction(settings.warehouse_url) as conn:
         ensure_schema(conn)
         _seed(conn)
-    engine.dispose()
     run_delinquency_snapshot(AS_OF)
     path = settings.warehouse_url.removeprefix("duckdb:///")
 
     anchor = _anchor(path, AS_OF)
     assert anchor == {loan: case[0] for loan, case in CASES.items()}
-    engine = create_warehouse_engine(settings.warehouse_url)
-    with begin(engine) as conn:
+    with transaction(settings.warehouse_url) as conn:
         stored = pd.read_sql("SELECT loan_id, dpd FROM int_delinquency_snapshot", conn)
-    engine.dispose()
     assert dict(zip(stored["loan_id"], stored["dpd"].astype(int), strict=True)) == anchor
 
 

@@ -26,7 +26,7 @@ from nplpipeline.features.stage import (
 from nplpipeline.features.tables import int_features
 from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.simulate.stage import run_simulation
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import opened, transaction
 from nplpipeline.warehouse.frames import read_frame
 
 END = dt.date(2026, 10, 31)
@@ -53,10 +53,8 @@ def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ob
     root = tmp_path_factory.mktemp("features")
     url = f"duckdb:///{root / 'warehouse.duckdb'}"
     _simulate_and_ingest(root, url, loans=3_000, seed=5)
-    engine = create_warehouse_engine(url)
-    with begin(engine) as conn:
+    with transaction(url) as conn:
         frames, data_date = read_inputs(conn)
-    engine.dispose()
     truth = pd.read_parquet(root / "ground_truth" / "recovery_probability.parquet")
     truth["as_of_date"] = pd.to_datetime(truth["as_of_date"]).astype("datetime64[s]")
     yield {"frames": frames, "data_date": data_date, "truth": truth}
@@ -268,10 +266,8 @@ def small_warehouse(npl_env, tmp_path: Path) -> str:
 
 
 def _table(url: str) -> pd.DataFrame:
-    engine = create_warehouse_engine(url)
-    with begin(engine) as conn:
+    with transaction(url) as conn:
         frame = read_frame(conn, sa.select(int_features))
-    engine.dispose()
     return frame.sort_values(["as_of_date", "loan_id"]).reset_index(drop=True)
 
 
@@ -296,15 +292,14 @@ def test_stage_writes_idempotent_partitions(small_warehouse) -> None:
     run_build_features([dt.date(2026, 6, 30)])
     pd.testing.assert_frame_equal(table, _table(small_warehouse))
 
-    engine = create_warehouse_engine(small_warehouse)
-    training = load_training_frame(engine, dt.date(2026, 1, 1), dt.date(2026, 12, 31))
-    engine.dispose()
+    with opened(small_warehouse) as engine:
+        training = load_training_frame(engine, dt.date(2026, 1, 1), dt.date(2026, 12, 31))
     assert len(training) == first["labelled"]
     assert training[LABEL_COLUMN].dtype == bool
     assert set(training["as_of_date"].dt.date) == {dt.date(2026, 5, 31), dt.date(2026, 6, 30)}
     assert list(training.columns[3 : 3 + len(FEATURE_COLUMNS)]) == list(FEATURE_COLUMNS)
     # What is stored is what build_features returns (same values, same dtypes).
-    with begin(create_warehouse_engine(small_warehouse)) as conn:
+    with transaction(small_warehouse) as conn:
         frames, _ = read_inputs(conn)
     rebuilt = build_features(frames, [dt.date(2026, 5, 31)], POLICY)
     stored = training[training["as_of_date"] == "2026-05-31"][rebuilt.columns].reset_index(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import sqlalchemy as sa
 
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 
 _meta = sa.MetaData()
@@ -16,17 +16,13 @@ _numbers = sa.Table(
 
 
 def test_read_and_insert_after_scalar_and_first(warehouse_url: str) -> None:
-    engine = create_warehouse_engine(warehouse_url)
-    try:
-        with begin(engine) as conn:
-            _meta.create_all(conn)
-            insert_frame(conn, _numbers, pd.DataFrame({"n": range(1000)}))
-            assert conn.execute(sa.select(sa.func.min(_numbers.c.n))).scalar() == 0
-            read = read_frame(conn, sa.select(_numbers.c.n).where(_numbers.c.n < 10))
-            assert conn.execute(sa.select(_numbers.c.n).order_by(_numbers.c.n)).first() == (0,)
-            written = insert_frame(conn, _numbers, pd.DataFrame({"n": [5000]}))
-            count = conn.execute(sa.select(sa.func.count()).select_from(_numbers)).scalar_one()
-    finally:
-        engine.dispose()
+    with transaction(warehouse_url) as conn:
+        _meta.create_all(conn)
+        insert_frame(conn, _numbers, pd.DataFrame({"n": range(1000)}))
+        assert conn.execute(sa.select(sa.func.min(_numbers.c.n))).scalar() == 0
+        read = read_frame(conn, sa.select(_numbers.c.n).where(_numbers.c.n < 10))
+        assert conn.execute(sa.select(_numbers.c.n).order_by(_numbers.c.n)).first() == (0,)
+        written = insert_frame(conn, _numbers, pd.DataFrame({"n": [5000]}))
+        count = conn.execute(sa.select(sa.func.count()).select_from(_numbers)).scalar_one()
     assert sorted(read["n"]) == list(range(10))
     assert written == 1 and count == 1001

@@ -11,7 +11,7 @@ from dashboard_fixtures import fill_warehouse
 from nplpipeline.act.tables import compliance_report
 from nplpipeline.report.dashboard import load
 from nplpipeline.report.dashboard.render import render_dashboard
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin, opened
 from nplpipeline.warehouse.frames import insert_frame
 
 
@@ -29,14 +29,13 @@ def _report(day: dt.date, breach: bool) -> pd.DataFrame:
 
 def _page(url: str, breach: bool) -> tuple[object, str]:
     fill_warehouse(url)
-    engine = create_warehouse_engine(url)
-    with engine.connect() as conn:
-        day = load.available_dates(conn)[1]
-    with begin(engine) as conn:
-        insert_frame(conn, compliance_report, _report(day, breach))
-    with engine.connect() as conn:
-        board = load.load_dashboard(conn, day)
-    engine.dispose()
+    with opened(url) as engine:
+        with engine.connect() as conn:
+            day = load.available_dates(conn)[1]
+        with begin(engine) as conn:
+            insert_frame(conn, compliance_report, _report(day, breach))
+        with engine.connect() as conn:
+            board = load.load_dashboard(conn, day)
     return board, render_dashboard(board)
 
 

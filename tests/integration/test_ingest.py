@@ -26,7 +26,7 @@ from landing_fixtures import (
 from nplpipeline.contract import LOAD_ORDER
 from nplpipeline.ingest.loader import IngestError, IngestOptions, ingest_entity
 from nplpipeline.schema import ensure_schema
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin, opened
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.tables import RAW_TABLES, load_audit, quarantine
 
@@ -298,19 +298,22 @@ def test_rerun_loads_nothing_new_and_replay_order_does_not_matter(
     # a late drop carrying an older version of the loan must not win
     write_drop(landing, "loans", "2026-01-04", [{**LOAN, "updated_at": "2025-12-31T00:00:00"}])
 
-    forward = create_warehouse_engine(warehouse_url)
-    load_all(forward, landing)
-    backward = create_warehouse_engine(f"duckdb:///{tmp_path / 'backward.duckdb'}")
-    ingest_entity(backward, landing, "customers", UP_TO)
-    for day in ("2026-01-04", "2026-01-03", None):  # newest loan drops first, as after an outage
-        _only_dates(landing, "loans", day, lambda: ingest_entity(backward, landing, "loans", UP_TO))
-    load_all(backward, landing)
+    with (
+        opened(warehouse_url) as forward,
+        opened(f"duckdb:///{tmp_path / 'backward.duckdb'}") as backward,
+    ):
+        load_all(forward, landing)
+        ingest_entity(backward, landing, "customers", UP_TO)
+        # newest loan drops first, as after an outage
+        for day in ("2026-01-04", "2026-01-03", None):
+            _only_dates(
+                landing, "loans", day, lambda: ingest_entity(backward, landing, "loans", UP_TO)
+            )
+        load_all(backward, landing)
 
-    for engine in (forward, backward):
-        assert all(r.files == 0 for r in load_all(engine, landing).values())
-    states = [_warehouse_state(forward), _warehouse_state(backward)]
-    for engine in (forward, backward):
-        engine.dispose()
+        for engine in (forward, backward):
+            assert all(r.files == 0 for r in load_all(engine, landing).values())
+        states = [_warehouse_state(forward), _warehouse_state(backward)]
     assert states[0] == states[1]
     assert states[0]["loans"][0]["status"] == "closed"
 

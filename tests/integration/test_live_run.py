@@ -17,7 +17,7 @@ from nplpipeline.orchestration.stage_chain import StageChain
 from nplpipeline.report.comparison.tables import policy_comparison
 from nplpipeline.report.summary import collect_summary, format_summary
 from nplpipeline.settings import Settings
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.frames import read_frame
 
 START = dt.date(2026, 10, 31)
@@ -61,12 +61,8 @@ def test_two_live_days_close_the_loop_and_compare_both_worlds(live_env) -> None:
     assert (got[STATUS_QUO]["kind"] == "worklist").sum() > 0
     assert os.path.realpath(p.landing_dir) == os.path.realpath(settings.landing_dir)
 
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
-        with begin(engine) as conn:
-            mart = read_frame(conn, sa.select(policy_comparison))
-    finally:
-        engine.dispose()
+    with transaction(settings.warehouse_url) as conn:
+        mart = read_frame(conn, sa.select(policy_comparison))
     assert sorted(mart["as_of_date"].astype(str).unique()) == [d.isoformat() for d in seen]
     final = mart[mart["as_of_date"].astype(str) == run.end.isoformat()]
     assert set(final["policy"]) == {"pipeline", "status_quo", "incremental"}

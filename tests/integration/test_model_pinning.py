@@ -10,7 +10,6 @@ Real MLflow sqlite registry, real warehouses (DuckDB and PostgreSQL).
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -18,11 +17,12 @@ import pytest
 import shard_chain
 import sqlalchemy as sa
 from shard_chain import END, FAST_MODEL
+from simulated_landing import ingest_landing
+from warehouse_reads import read
 
 from nplpipeline.delinquency.stage import run_delinquency_snapshot
 from nplpipeline.features.calendar import month_ends
 from nplpipeline.features.stage import run_build_features
-from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.model import registry
 from nplpipeline.model.config import ColumnsConfig, ModelConfig
 from nplpipeline.model.monitoring_stage import run_monitoring
@@ -30,10 +30,6 @@ from nplpipeline.model.pinning import AS_OF, RECORDED, AmbiguousModelError, choo
 from nplpipeline.model.stage import run_training
 from nplpipeline.score.stage import gather_scores, run_scoring
 from nplpipeline.score.tables import account_scores
-from nplpipeline.settings import get_settings
-from nplpipeline.simulate.stage import run_simulation
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import read_frame
 
 NAME = registry.DEFAULT_MODEL_NAME
 A = dt.date(2026, 10, 15)  # v1 is champion from here
@@ -51,24 +47,13 @@ WEAK = FAST_MODEL.model_copy(
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("pin-landing")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("NPL_LANDING_DIR", str(root / "landing"))
-    mp.setenv("NPL_GROUND_TRUTH_DIR", str(root / "truth"))
-    mp.setenv("NPL_HOME", str(root / "var"))
-    run_simulation(loans=shard_chain.LOANS, seed=shard_chain.SEED, end_date=END, dirty_share=0.0)
-    mp.undo()
-    return root / "landing"
+    return shard_chain.land(tmp_path_factory.mktemp("pin-landing"))
 
 
 @pytest.fixture
 def world(landing: Path, npl_env: dict[str, str], monkeypatch, tmp_path) -> str:
     """The portfolio loaded, month-end features built; returns the MLflow store."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("NPL_MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("NPL_MLFLOW_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
-    shutil.copytree(landing, npl_env["NPL_LANDING_DIR"])
-    run_ingest(END)
+    uri = ingest_landing(landing, npl_env, monkeypatch, tmp_path, END)
     ends = month_ends(END - dt.timedelta(days=31 * 8), END - dt.timedelta(days=95))
     run_build_features(ends)
     return uri
@@ -80,14 +65,8 @@ def _train(config: ModelConfig, as_of: dt.date) -> str:
 
 
 def _scores(day: dt.date) -> pd.DataFrame:
-    engine = create_warehouse_engine(get_settings().warehouse_url)
     s = account_scores.c
-    try:
-        with begin(engine) as conn:
-            query = sa.select(account_scores).where(s.as_of_date == day).order_by(s.loan_id)
-            return read_frame(conn, query)
-    finally:
-        engine.dispose()
+    return read(sa.select(account_scores).where(s.as_of_date == day).order_by(s.loan_id))
 
 
 def _score(day: dt.date) -> dict[str, object]:

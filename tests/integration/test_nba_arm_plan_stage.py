@@ -29,7 +29,7 @@ from nplpipeline.uplift.tables import nba_decisions
 from nplpipeline.uplift.training import build_training_table
 from nplpipeline.uplift.treatments import classify, propensities
 from nplpipeline.uplift.versions import VersionRecord, keep_version
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import opened, transaction
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 
 D1 = dt.date(2026, 3, 10)
@@ -63,8 +63,7 @@ def _seed(url: str) -> None:
     feats = pd.DataFrame({c: rng.integers(0, 9, N) for c in NUMERIC_FEATURES})
     feats = feats.assign(as_of_date=D1, loan_id=ids, customer_id=custs, dpd=dpd)
     feats = feats.reindex(columns=[c.name for c in int_features.columns])  # others NULL
-    engine = create_warehouse_engine(url)
-    with begin(engine) as conn:
+    with transaction(url) as conn:
         ensure_schema(conn)
         rows = [{"customer_id": c, "monthly_income": 9000.0} for c in custs]
         insert_raw(conn, "customers", rows, drop_date=pd.Timestamp(D1))
@@ -79,17 +78,14 @@ def _seed(url: str) -> None:
         insert_raw(conn, "repayments", pays, drop_date=day)
         insert_raw(conn, "collection_actions", calls, drop_date=day)
         insert_frame(conn, int_features, feats)
-    engine.dispose()
 
 
 def _read(url: str) -> dict[str, pd.DataFrame]:
-    engine = create_warehouse_engine(url)
-    with engine.connect() as conn:
+    with opened(url) as engine, engine.connect() as conn:
         out = {
             t.name: read_frame(conn, sa.select(t)).sort_values("loan_id").reset_index(drop=True)
             for t in (treatment_plan, nba_decisions, experiment_arms)
         }
-    engine.dispose()
     return out
 
 
@@ -97,11 +93,9 @@ def _train(url: str, trained_as_of: dt.date, uplift, seed: int) -> str:
     """A policy fitted on D1's logged arms with made-up outcomes, kept as trained on
     ``trained_as_of`` (what ``run_uplift_training`` keeps, without the twin's days)."""
     settings = get_settings()
-    engine = create_warehouse_engine(url)
-    with engine.connect() as conn:
+    with opened(url) as engine, engine.connect() as conn:
         plan = read_frame(conn, sa.select(treatment_plan).where(treatment_plan.c.as_of_date == D1))
         rows = with_features(conn, D1, plan.assign(assigned_tier=plan["tier"]))
-    engine.dispose()
     treatment, prob = propensities(rows, settings.policy.strategies, uplift)
     rows = rows.assign(treatment=treatment.to_numpy(), as_of_date=pd.Timestamp(D1))
     for name in prob.columns:
@@ -168,12 +162,10 @@ def _nba_arm_through_the_plan_stage(tmp_path, monkeypatch, warehouse_url) -> Non
     pd.testing.assert_frame_equal(recomputed, dec, check_like=True)
 
     # training on D1 + 3 (horizon 2 closed): chosen rows out, explore rows in
-    engine = create_warehouse_engine(warehouse_url)
-    with engine.connect() as conn:
+    with opened(warehouse_url) as engine, engine.connect() as conn:
         table = build_training_table(
             conn, D1 + dt.timedelta(days=3), get_settings().policy.strategies, uplift
         )
-    engine.dispose()
     chosen = set(dec.loc[~dec["nba_explore"].astype(bool), "loan_id"])
     explored = set(dec.loc[dec["nba_explore"].astype(bool), "loan_id"])
     assert set(table["loan_id"]) == set(plan.loc[~nba, "loan_id"]) | explored
@@ -182,8 +174,6 @@ def _nba_arm_through_the_plan_stage(tmp_path, monkeypatch, warehouse_url) -> Non
 
 
 def _dpd(url: str) -> dict[str, int]:
-    engine = create_warehouse_engine(url)
-    with engine.connect() as conn:
+    with opened(url) as engine, engine.connect() as conn:
         s = read_frame(conn, sa.select(account_scores.c.loan_id, account_scores.c.dpd))
-    engine.dispose()
     return dict(zip(s["loan_id"], s["dpd"], strict=True))

@@ -32,7 +32,7 @@ from nplpipeline.report.nba.tables import nba_comparison
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings
 from nplpipeline.uplift.tables import nba_decisions
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 
 START = dt.date(2026, 10, 1)
@@ -169,24 +169,16 @@ def _expected() -> pd.DataFrame:
 @pytest.fixture
 def seeded(warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     fill_warehouse(warehouse_url)
-    engine = create_warehouse_engine(warehouse_url)
-    try:
-        with begin(engine) as conn:
-            _seed(conn)
-    finally:
-        engine.dispose()
+    with transaction(warehouse_url) as conn:
+        _seed(conn)
     monkeypatch.setenv("NPL_WAREHOUSE_URL", warehouse_url)
     return warehouse_url
 
 
 def _mart(url: str) -> pd.DataFrame:
-    engine = create_warehouse_engine(url)
-    try:
-        with begin(engine) as conn:
-            c = nba_comparison.c
-            frame = read_frame(conn, sa.select(nba_comparison).where(c.as_of_date == AS_OF))
-    finally:
-        engine.dispose()
+    with transaction(url) as conn:
+        c = nba_comparison.c
+        frame = read_frame(conn, sa.select(nba_comparison).where(c.as_of_date == AS_OF))
     keys = ["baseline", "segment", "policy"]
     return frame.sort_values(keys).reset_index(drop=True)
 
@@ -273,12 +265,8 @@ def test_nba_against_the_same_loans_in_the_status_quo_world(seeded: str, tmp_pat
     run_nba_comparison(AS_OF, settings=Settings())
     run_nba_status_quo(AS_OF, dirs, settings=Settings())
     assert set(_mart(seeded)["baseline"]) == {"static", "status_quo"}
-    engine = create_warehouse_engine(seeded)
-    try:
-        with begin(engine) as conn:
-            dashboard = load_dashboard(conn, AS_OF)
-    finally:
-        engine.dispose()
+    with transaction(seeded) as conn:
+        dashboard = load_dashboard(conn, AS_OF)
     assert dashboard is not None and dashboard.nba_comparison is not None
     c = dashboard.nba_comparison
     assert c.start_date == START and c.days == 30
@@ -291,41 +279,27 @@ def test_nba_against_the_same_loans_in_the_status_quo_world(seeded: str, tmp_pat
     assert fmt.signed(line.net_recovery) in html and fmt.signed(line.net_recovery_ci_low) in html
     assert dashboard.to_json()["nba_comparison"]["days"] == 30
     # the run summary prints both overall differences with their intervals
-    engine = create_warehouse_engine(seeded)
-    try:
-        with begin(engine) as conn:
-            text = "\n".join(format_nba(collect_nba(conn)))
-    finally:
-        engine.dispose()
+    with transaction(seeded) as conn:
+        text = "\n".join(format_nba(collect_nba(conn)))
     static = next(x for x in text.splitlines() if "static tier policy" in x)
     assert f"net recovery {line.net_recovery:+,.2f} [{line.net_recovery_ci_low:+,.2f}," in static
     assert f"({N // 2} vs {N // 2} accounts)" in static
     assert any("status quo (twin)" in x for x in text.splitlines())
     assert NOT_YET in text  # the seeded plans name no policy version: an A/A check
-    engine = create_warehouse_engine(seeded)
-    try:
-        with begin(engine) as conn:
-            p = treatment_plan.c
-            conn.execute(
-                treatment_plan.update()
-                .where(p.policy_arm == "nba")
-                .values(nba_policy_version="nba-x")
-            )
-            decided = "\n".join(format_nba(collect_nba(conn)))
-    finally:
-        engine.dispose()
+    with transaction(seeded) as conn:
+        p = treatment_plan.c
+        conn.execute(
+            treatment_plan.update().where(p.policy_arm == "nba").values(nba_policy_version="nba-x")
+        )
+        decided = "\n".join(format_nba(collect_nba(conn)))
     assert NOT_YET not in decided and "static tier policy" in decided
 
 
 def test_a_book_without_nba_accounts_writes_nothing(
     warehouse_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = create_warehouse_engine(warehouse_url)
-    try:
-        with begin(engine) as conn:
-            _seed(conn, with_arm=False)
-    finally:
-        engine.dispose()
+    with transaction(warehouse_url) as conn:
+        _seed(conn, with_arm=False)
     monkeypatch.setenv("NPL_WAREHOUSE_URL", warehouse_url)
     summary = run_nba_comparison(AS_OF, settings=Settings())
     assert summary["nba_accounts"] == 0 and summary["rows"] == 0 and summary["start"] is None
@@ -335,20 +309,16 @@ def test_a_book_without_nba_accounts_writes_nothing(
 
 def test_the_cohort_starts_with_the_learned_policys_first_decision(seeded: str) -> None:
     later = START + dt.timedelta(days=1)
-    engine = create_warehouse_engine(seeded)
-    try:
-        with begin(engine) as conn:
-            plan = _plan(later, ["nba" if x else None for x in NBA])
-            table = sa.table(treatment_plan.name, *map(sa.column, plan.columns))
-            conn.execute(sa.insert(table), plan.to_dict("records"))
-            decision = {
-                "as_of_date": later, "loan_id": LOANS[0], "tier": "severe",
-                "nba_treatment": "call", "static_treatment": "call", "nba_explore": False,
-                "nba_policy_version": "nba-x", "nba_promoted": True,
-            }  # fmt: skip
-            conn.execute(sa.insert(nba_decisions), [decision])
-    finally:
-        engine.dispose()
+    with transaction(seeded) as conn:
+        plan = _plan(later, ["nba" if x else None for x in NBA])
+        table = sa.table(treatment_plan.name, *map(sa.column, plan.columns))
+        conn.execute(sa.insert(table), plan.to_dict("records"))
+        decision = {
+            "as_of_date": later, "loan_id": LOANS[0], "tier": "severe",
+            "nba_treatment": "call", "static_treatment": "call", "nba_explore": False,
+            "nba_policy_version": "nba-x", "nba_promoted": True,
+        }  # fmt: skip
+        conn.execute(sa.insert(nba_decisions), [decision])
     summary = run_nba_comparison(AS_OF, settings=Settings())
     assert summary["start"] == later.isoformat()
     assert set(_mart(seeded)["days"]) == {29}

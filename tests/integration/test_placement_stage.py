@@ -23,7 +23,7 @@ from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.schema import ensure_schema
 from nplpipeline.score.tables import TOP_REASONS, account_scores
 from nplpipeline.settings import get_settings
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 
 D1 = dt.date(2026, 3, 10)
@@ -264,9 +264,10 @@ def _manifests(outbox: Path, as_of: dt.date) -> dict[str, dict]:
     }
 
 
-def test_placements_rerun_recall_and_commissions(npl_env: dict[str, str]) -> None:
+def test_placements_rerun_recall_and_commissions(
+    npl_env: dict[str, str], engine: sa.Engine
+) -> None:
     settings = get_settings()
-    engine = create_warehouse_engine(settings.warehouse_url)
     _build(engine)
     outbox = Path(settings.outbox_dir)
 
@@ -391,12 +392,12 @@ def test_placements_rerun_recall_and_commissions(npl_env: dict[str, str]) -> Non
 
     with pytest.raises(RuntimeError, match="run forward"):
         run_placements(D1, settings, policy=POLICY)
-    engine.dispose()
 
 
-def test_missing_snapshot_with_open_placements_fails_loudly(npl_env: dict[str, str]) -> None:
+def test_missing_snapshot_with_open_placements_fails_loudly(
+    npl_env: dict[str, str], engine: sa.Engine
+) -> None:
     settings = get_settings()
-    engine = create_warehouse_engine(settings.warehouse_url)
     _build(engine)
     run_placements(D1, settings, policy=POLICY)
     with begin(engine) as conn:
@@ -407,4 +408,3 @@ def test_missing_snapshot_with_open_placements_fails_loudly(npl_env: dict[str, s
         )
     with pytest.raises(RuntimeError, match="no delinquency snapshot"):
         run_placements(D2, settings, policy=POLICY)
-    engine.dispose()

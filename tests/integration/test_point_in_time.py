@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from simulated_landing import simulate_landing
+from warehouse_reads import assert_same_tables, read, read_tables
 
 from nplpipeline.act.arms import uniform_draw
 from nplpipeline.act.placement.tables import agency_commissions, agency_placements
@@ -31,9 +33,8 @@ from nplpipeline.report.marts.stage import run_kpis
 from nplpipeline.schema import register_all
 from nplpipeline.score.tables import account_scores
 from nplpipeline.settings import get_settings
-from nplpipeline.simulate.stage import run_simulation
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import insert_frame, read_frame
+from nplpipeline.warehouse.engine import transaction
+from nplpipeline.warehouse.frames import insert_frame
 
 END = dt.date(2026, 10, 31)
 DAYS = [END - dt.timedelta(days=n) for n in (2, 1, 0)]  # the last N = 3 days
@@ -46,31 +47,13 @@ UNSTABLE_COLUMNS = {LABEL_COLUMN, LABEL_DATA_DATE_COLUMN}  # labels fill in as d
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("pit-landing")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("NPL_LANDING_DIR", str(root / "landing"))
-    mp.setenv("NPL_GROUND_TRUTH_DIR", str(root / "truth"))
-    mp.setenv("NPL_HOME", str(root / "var"))
-    run_simulation(loans=800, seed=23, end_date=END, dirty_share=0.0)
-    mp.undo()
-    return root / "landing"
-
-
-def _engine() -> sa.Engine:
-    return create_warehouse_engine(get_settings().warehouse_url)
-
-
-def _read(query: sa.Select) -> pd.DataFrame:
-    engine = _engine()
-    with begin(engine) as conn:
-        frame = read_frame(conn, query)
-    engine.dispose()
-    return frame
+    return simulate_landing(root, loans=800, seed=23, end_date=END, dirty_share=0.0)
 
 
 def _fake_scores(as_of: dt.date) -> None:
     """Stand in for the model: a fixed pseudo-random probability per delinquent account."""
     d = delinquency_snapshot.c
-    snap = _read(sa.select(delinquency_snapshot).where(d.as_of_date == as_of, d.on_book, d.dpd > 0))
+    snap = read(sa.select(delinquency_snapshot).where(d.as_of_date == as_of, d.on_book, d.dpd > 0))
     p = 0.05 + 0.9 * uniform_draw(snap["loan_id"], 3)
     scores = snap[["loan_id", "customer_id", "dpd", "bucket", "product", "overdue_amount",
                    "outstanding_principal"]].assign(
@@ -79,11 +62,9 @@ def _fake_scores(as_of: dt.date) -> None:
         **{f"reason_{i}": "r" for i in (1, 2, 3)},
         **{f"reason_feature_{i}": "f" for i in (1, 2, 3)},
     )  # fmt: skip
-    engine = _engine()
-    with begin(engine) as conn:
+    with transaction(get_settings().warehouse_url) as conn:
         conn.execute(account_scores.delete().where(account_scores.c.as_of_date == as_of))
         insert_frame(conn, account_scores, scores)
-    engine.dispose()
 
 
 def _run_day(day: dt.date) -> None:
@@ -103,26 +84,13 @@ def _derived_tables() -> list[sa.Table]:
 
 def _state() -> dict[str, pd.DataFrame]:
     """Every derived table, sorted by its key (labels left out: they fill in later)."""
-    out = {}
-    for table in _derived_tables():
-        frame = _read(sa.select(table))
-        frame = frame.drop(columns=[c for c in frame.columns if c in UNSTABLE_COLUMNS])
-        keys = list(table.primary_key.columns.keys()) or list(frame.columns)
-        out[table.name] = frame.sort_values(keys).reset_index(drop=True)
-    return out
-
-
-def _assert_same(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame]) -> None:
-    for name, frame in before.items():
-        pd.testing.assert_frame_equal(after[name], frame, check_dtype=False, obj=name)
+    return read_tables(_derived_tables(), leave_out=UNSTABLE_COLUMNS)
 
 
 def _wipe_derived() -> None:
-    engine = _engine()
-    with begin(engine) as conn:
+    with transaction(get_settings().warehouse_url) as conn:
         for table in reversed(_derived_tables()):
             conn.execute(table.delete())
-    engine.dispose()
 
 
 @pytest.fixture
@@ -147,7 +115,7 @@ def test_backfill_reproduces_the_daily_runs_and_reruns_change_nothing_later(
 
     # rerunning an older day leaves every newer day (and the whole warehouse) unchanged
     _run_day(DAYS[0])
-    _assert_same(replayed, _state())
+    assert_same_tables(_state(), replayed, check_dtype=False)
 
     # backfill from the full raw data: drop everything derived, rerun the days in order
     _wipe_derived()
@@ -156,7 +124,7 @@ def test_backfill_reproduces_the_daily_runs_and_reruns_change_nothing_later(
     run_treatment_plan(COHORT)
     for day in DAYS:
         _run_day(day)
-    _assert_same(replayed, _state())
+    assert_same_tables(_state(), replayed, check_dtype=False)
 
 
 def test_policy_change_after_a_day_leaves_its_kpis_unchanged(

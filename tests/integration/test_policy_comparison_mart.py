@@ -23,7 +23,7 @@ from nplpipeline.report.dashboard.load import load_dashboard
 from nplpipeline.report.dashboard.render import render_dashboard
 from nplpipeline.report.kpis.plan import PlanTargets
 from nplpipeline.settings import Settings
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import transaction
 
 START = dt.date(2026, 10, 1)
 AS_OF = dt.date(2026, 10, 31)  # the dashboard fixtures' latest date
@@ -57,14 +57,10 @@ def _result() -> pd.DataFrame:
 def written(warehouse_url: str) -> tuple[str, pd.DataFrame]:
     fill_warehouse(warehouse_url)
     result = _result()
-    engine = create_warehouse_engine(warehouse_url)
-    try:
-        with begin(engine) as conn:
-            assert write_comparison(conn, result, START, AS_OF) == len(result)
-            # a rerun replaces the date's rows, never duplicates them
-            assert write_comparison(conn, result, START, AS_OF) == len(result)
-    finally:
-        engine.dispose()
+    with transaction(warehouse_url) as conn:
+        assert write_comparison(conn, result, START, AS_OF) == len(result)
+        # a rerun replaces the date's rows, never duplicates them
+        assert write_comparison(conn, result, START, AS_OF) == len(result)
     return warehouse_url, result
 
 
@@ -74,12 +70,8 @@ def _row(result: pd.DataFrame, segment: str, policy: str) -> pd.Series:
 
 def test_summary_prints_both_policies_against_target_and_the_interval(written) -> None:
     url, result = written
-    engine = create_warehouse_engine(url)
-    try:
-        with begin(engine) as conn:
-            summary = collect_comparison(conn)
-    finally:
-        engine.dispose()
+    with transaction(url) as conn:
+        summary = collect_comparison(conn)
     assert summary.as_of == AS_OF and summary.start == START and summary.days == 30
     assert len(summary.rows) == len(result)
     text = "\n".join(format_comparison(summary))
@@ -96,12 +88,8 @@ def test_summary_prints_both_policies_against_target_and_the_interval(written) -
 
 def test_dashboard_and_monthly_report_show_the_comparison(written, tmp_path, monkeypatch) -> None:
     url, result = written
-    engine = create_warehouse_engine(url)
-    try:
-        with begin(engine) as conn:
-            dashboard = load_dashboard(conn, AS_OF)
-    finally:
-        engine.dispose()
+    with transaction(url) as conn:
+        dashboard = load_dashboard(conn, AS_OF)
     assert dashboard is not None and dashboard.policy_comparison is not None
     c = dashboard.policy_comparison
     assert c.start_date == START and c.days == 30

@@ -14,7 +14,7 @@ from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.settings import get_settings
 from nplpipeline.simulate.stage import run_simulation
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.tables import RAW_TABLES
 
@@ -35,16 +35,14 @@ def test_100k_portfolio_npl_ratio_and_concentration(npl_env) -> None:
     run_ingest(AS_OF)
     run_delinquency_snapshot(AS_OF)
 
-    engine = create_warehouse_engine(get_settings().warehouse_url)
     s, c = delinquency_snapshot, RAW_TABLES["customers"]
     query = (
         sa.select(s.c.outstanding_principal, s.c.is_npl, c.c.birth_date, c.c.monthly_income)
         .join(c, c.c.customer_id == s.c.customer_id)
         .where(s.c.as_of_date == AS_OF, s.c.on_book)
     )
-    with begin(engine) as conn:
+    with transaction(get_settings().warehouse_url) as conn:
         book = read_frame(conn, query)
-    engine.dispose()
 
     overall = _npl_ratio(book)
     assert 0.045 <= overall <= 0.065, overall

@@ -10,7 +10,6 @@ own loans, and a shard's rerun must change nothing.
 from __future__ import annotations
 
 import multiprocessing
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -19,14 +18,13 @@ import pytest
 import shard_chain
 import sqlalchemy as sa
 from shard_chain import END, assert_same_tables, day_tables, run_day, train_champion, wipe
+from simulated_landing import ingest_landing
+from warehouse_reads import read
 
 from nplpipeline.delinquency.stage import read_inputs, run_delinquency_snapshot
 from nplpipeline.delinquency.tables import delinquency_snapshot
-from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.settings import get_settings
-from nplpipeline.simulate.stage import run_simulation
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
-from nplpipeline.warehouse.frames import read_frame
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.shards import Shard, all_shards, python_shard_hash, shard_hash
 from nplpipeline.warehouse.tables import RAW_TABLES
 
@@ -35,36 +33,18 @@ K = 4
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("shard-landing")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("NPL_LANDING_DIR", str(root / "landing"))
-    mp.setenv("NPL_GROUND_TRUTH_DIR", str(root / "truth"))
-    mp.setenv("NPL_HOME", str(root / "var"))
-    run_simulation(loans=shard_chain.LOANS, seed=shard_chain.SEED, end_date=END, dirty_share=0.0)
-    mp.undo()
-    return root / "landing"
+    return shard_chain.land(tmp_path_factory.mktemp("shard-landing"))
 
 
 @pytest.fixture
 def ingested(landing: Path, npl_env: dict[str, str], monkeypatch, tmp_path) -> dict[str, str]:
-    monkeypatch.setenv("NPL_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("NPL_MLFLOW_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
-    shutil.copytree(landing, npl_env["NPL_LANDING_DIR"])
-    run_ingest(END)
+    ingest_landing(landing, npl_env, monkeypatch, tmp_path, END)
     return npl_env
-
-
-def _read(query: sa.Select) -> pd.DataFrame:
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    with begin(engine) as conn:
-        frame = read_frame(conn, query)
-    engine.dispose()
-    return frame
 
 
 def test_the_hash_is_the_same_in_the_warehouse_and_in_python(ingested) -> None:
     r = RAW_TABLES["loans"].c
-    frame = _read(sa.select(r.loan_id, shard_hash(r.loan_id).label("h")))
+    frame = read(sa.select(r.loan_id, shard_hash(r.loan_id).label("h")))
     assert len(frame) == shard_chain.LOANS
     assert frame["h"].astype(int).tolist() == [python_shard_hash(x) for x in frame["loan_id"]]
     sizes = frame["h"].astype(int) % K
@@ -90,10 +70,7 @@ def test_k_shards_give_the_same_tables_as_one(ingested) -> None:
 
 def test_a_shard_reads_and_writes_only_its_loans(ingested) -> None:
     shard = Shard(1, K)
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    with begin(engine) as conn:
-        frames = read_inputs(conn, END, shard)
-    engine.dispose()
+    frames = read_inputs_of(shard)
     for name, frame in frames.items():
         assert len(frame) > 0, name
         assert frame["loan_id"].map(shard.contains).all(), name
@@ -101,7 +78,7 @@ def test_a_shard_reads_and_writes_only_its_loans(ingested) -> None:
     assert total == shard_chain.LOANS
 
     summary = run_delinquency_snapshot(END, shard=shard)
-    written = _read(sa.select(delinquency_snapshot.c.loan_id))
+    written = read(sa.select(delinquency_snapshot.c.loan_id))
     assert summary["loans"] == len(written) == len(frames["loans"])
     assert written["loan_id"].map(shard.contains).all()
 
@@ -121,8 +98,6 @@ def test_shards_in_parallel_processes_write_the_same_snapshot(ingested) -> None:
 
 
 def read_inputs_of(shard: Shard) -> dict[str, pd.DataFrame]:
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    with begin(engine) as conn:
-        frames = read_inputs(conn, END, shard)
-    engine.dispose()
-    return frames
+    """The delinquency stage's inputs for one shard, as the stage reads them."""
+    with transaction(get_settings().warehouse_url) as conn:
+        return read_inputs(conn, END, shard)

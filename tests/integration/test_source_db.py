@@ -15,7 +15,7 @@ from landing_fixtures import CUSTOMER, LOAN, REPAYMENT, installment
 from nplpipeline.contract import ENTITIES
 from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.settings import get_settings
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin, opened
 from nplpipeline.warehouse.tables import RAW_TABLES, load_audit, quarantine, sql_type
 
 ENTITIES_USED = ("customers", "loans", "installments", "repayments")
@@ -106,20 +106,19 @@ def test_incremental_pull_lands_and_loads_only_changes(npl_env, monkeypatch, sou
     assert second["repayments"]["rows_quarantined"] == 1
     assert second["customers"]["rows_in"] == 0
 
-    warehouse = create_warehouse_engine(get_settings().warehouse_url)
-    assert _count(warehouse, RAW_TABLES["repayments"]) == 2
-    assert _count(warehouse, quarantine) == 1
-    with begin(warehouse) as conn:
-        status = conn.execute(sa.select(RAW_TABLES["loans"].c.status)).scalar()
-        landed = conn.execute(sa.select(load_audit.c.source_file)).scalars().all()
-    assert status == "closed"
-    assert "repayments/2026-01-02/source-db.parquet" in landed
+    with opened(get_settings().warehouse_url) as warehouse:
+        assert _count(warehouse, RAW_TABLES["repayments"]) == 2
+        assert _count(warehouse, quarantine) == 1
+        with begin(warehouse) as conn:
+            status = conn.execute(sa.select(RAW_TABLES["loans"].c.status)).scalar()
+            landed = conn.execute(sa.select(load_audit.c.source_file)).scalars().all()
+        assert status == "closed"
+        assert "repayments/2026-01-02/source-db.parquet" in landed
 
-    # rerunning a date pulls the same rows into the same file: nothing new is loaded
-    again = {r["entity"]: r for r in run_ingest(day2, ENTITIES_USED)}
-    assert all(r["files"] == 0 for r in again.values())
-    assert _count(warehouse, RAW_TABLES["repayments"]) == 2
-    warehouse.dispose()
+        # rerunning a date pulls the same rows into the same file: nothing new is loaded
+        again = {r["entity"]: r for r in run_ingest(day2, ENTITIES_USED)}
+        assert all(r["files"] == 0 for r in again.values())
+        assert _count(warehouse, RAW_TABLES["repayments"]) == 2
     core.dispose()
 
 
@@ -136,7 +135,6 @@ def test_lookback_repulls_recent_rows_without_duplicating(npl_env, monkeypatch, 
         conn.execute(t["customers"].insert(), [_typed("customers", late)])
     second = run_ingest(dt.date(2026, 1, 2), ("customers",))[0]
     assert second["rows_in"] == 2  # C2 and the re-pulled C1
-    warehouse = create_warehouse_engine(get_settings().warehouse_url)
-    assert _count(warehouse, RAW_TABLES["customers"]) == 2
-    warehouse.dispose()
+    with opened(get_settings().warehouse_url) as warehouse:
+        assert _count(warehouse, RAW_TABLES["customers"]) == 2
     core.dispose()

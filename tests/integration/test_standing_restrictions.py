@@ -20,7 +20,7 @@ from nplpipeline.act.guardrails import apply_guardrails
 from nplpipeline.act.guardrails_config import STRICTEST
 from nplpipeline.schema import ensure_schema
 from nplpipeline.staging import stg_customers_as_of
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import opened, transaction
 from nplpipeline.warehouse.frames import insert_frame
 from nplpipeline.warehouse.history import append_versions
 from nplpipeline.warehouse.tables import HISTORY_TABLES, RAW_TABLES
@@ -93,22 +93,18 @@ def _customer_versions(conn) -> None:
 
 
 def _seed(url: str) -> None:
-    engine = create_warehouse_engine(url)
-    with begin(engine) as conn:
+    with transaction(url) as conn:
         ensure_schema(conn)
         _customer_versions(conn)
         for row in ACTIONS:
             drop = pd.Timestamp(row["action_at"].date() + dt.timedelta(days=1))
             insert_raw(conn, "collection_actions", [row], drop_date=drop)
-    engine.dispose()
 
 
 def _screen(url: str, as_of: dt.date, with_standing: bool = True):
-    engine = create_warehouse_engine(url)
-    with engine.connect() as conn:
+    with opened(url) as engine, engine.connect() as conn:
         customers = stg_customers_as_of(conn, as_of, stage._CUSTOMER_COLUMNS)
         history, standing = stage._history(conn, as_of)
-    engine.dispose()
     candidates = pd.DataFrame(
         {
             "loan_id": [f"{c}-L0" for c in CUSTS],

@@ -70,21 +70,19 @@ def test_uplift_over_live_days(tmp_path, monkeypatch, warehouse_url):
     from nplpipeline.settings import get_settings
     from nplpipeline.uplift.stage import run_nba_decisions, run_uplift_training
     from nplpipeline.uplift.training import build_training_table
-    from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+    from nplpipeline.warehouse.engine import transaction
 
     uplift = _short_policy(tmp_path, monkeypatch)
     with live_world(tmp_path, monkeypatch, warehouse_url, loans=1200) as world:
         run_days(world, DAYS)
         last = world.days[-1]
         settings = get_settings()
-        engine = create_warehouse_engine(settings.warehouse_url)
-        with begin(engine) as conn:
+        with transaction(settings.warehouse_url) as conn:
             rows = build_training_table(conn, last, settings.policy.strategies, uplift)
             again = build_training_table(conn, last, settings.policy.strategies, uplift)
             earlier = build_training_table(
                 conn, last - dt.timedelta(days=1), settings.policy.strategies, uplift
             )
-        engine.dispose()
         summary = run_uplift_training(last, uplift=uplift)
         decided = run_nba_decisions(last, challenger=True, uplift=uplift)
 

@@ -11,7 +11,6 @@ whatever the number of parts, and a rerun changes nothing.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +18,8 @@ import pytest
 import shard_chain
 import sqlalchemy as sa
 from shard_chain import END, train_champion
+from simulated_landing import ingest_landing
+from warehouse_reads import assert_same_tables, read_tables
 
 from nplpipeline.delinquency.as_known_streamed import MART_COLUMNS, stream_snapshots_as_known
 from nplpipeline.delinquency.as_of import snapshots_as_known
@@ -26,7 +27,6 @@ from nplpipeline.delinquency.engine import DelinquencyEngine
 from nplpipeline.delinquency.stage import run_delinquency_snapshot
 from nplpipeline.features.config import load_feature_config
 from nplpipeline.features.tables import features_table
-from nplpipeline.ingest.stage import run_ingest
 from nplpipeline.model.monitoring_stage import run_monitoring
 from nplpipeline.model.tables import model_monitoring
 from nplpipeline.report import kpis as k
@@ -40,9 +40,8 @@ from nplpipeline.report.marts.stage import (
 )
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import get_settings
-from nplpipeline.simulate.stage import run_simulation
 from nplpipeline.staging import stg_installments, stg_loan_status_history, stg_repayments
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.partitions import replace_where_changed
 
@@ -51,41 +50,14 @@ KPI_TABLES = [table for table in vars(t).values() if isinstance(table, sa.Table)
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("streamed-landing")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("NPL_LANDING_DIR", str(root / "landing"))
-    mp.setenv("NPL_GROUND_TRUTH_DIR", str(root / "truth"))
-    mp.setenv("NPL_HOME", str(root / "var"))
-    run_simulation(loans=shard_chain.LOANS, seed=shard_chain.SEED, end_date=END)  # dirty rows
-    mp.undo()
-    return root / "landing"
+    return shard_chain.land(tmp_path_factory.mktemp("streamed-landing"), dirty=True)
 
 
 @pytest.fixture
 def ingested(landing: Path, npl_env: dict[str, str], monkeypatch, tmp_path) -> dict[str, str]:
-    monkeypatch.setenv("NPL_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("NPL_MLFLOW_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
-    shutil.copytree(landing, npl_env["NPL_LANDING_DIR"])
-    run_ingest(END)
+    ingest_landing(landing, npl_env, monkeypatch, tmp_path, END)
     run_delinquency_snapshot(END)
     return npl_env
-
-
-def _tables(tables: list[sa.Table]) -> dict[str, pd.DataFrame]:
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    out = {}
-    with begin(engine) as conn:
-        for table in tables:
-            frame = read_frame(conn, sa.select(table))
-            keys = list(table.primary_key.columns.keys()) or list(frame.columns)
-            out[table.name] = frame.sort_values(keys).reset_index(drop=True)
-    engine.dispose()
-    return out
-
-
-def _assert_same(got: dict[str, pd.DataFrame], want: dict[str, pd.DataFrame]) -> None:
-    for name, frame in want.items():
-        pd.testing.assert_frame_equal(got[name], frame, check_exact=True, obj=name)
 
 
 def _whole_book_snapshots(conn, as_of: dt.date, dates: list[dt.date]) -> pd.DataFrame:
@@ -102,8 +74,7 @@ def _whole_book_snapshots(conn, as_of: dt.date, dates: list[dt.date]) -> pd.Data
 def test_streamed_snapshots_and_marts_equal_the_whole_book_path(ingested) -> None:
     policy = get_settings().policy
     dates = snapshot_dates(END)[1]
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    with begin(engine) as conn:
+    with transaction(get_settings().warehouse_url) as conn:
         inputs = read_mart_inputs(conn, END)
         want = _whole_book_snapshots(conn, END, dates)
         streamed = {
@@ -112,7 +83,6 @@ def test_streamed_snapshots_and_marts_equal_the_whole_book_path(ingested) -> Non
             )
             for parts in (1, 3)
         }
-    engine.dispose()
     assert want["as_of_date"].nunique() == len(dates) and want["dpd"].gt(0).any()
     plan = k.load_plan()
     marts_want = compute_marts(
@@ -134,13 +104,13 @@ def test_streamed_snapshots_and_marts_equal_the_whole_book_path(ingested) -> Non
 def test_kpi_tables_are_the_same_in_any_number_of_parts_and_on_rerun(ingested, monkeypatch) -> None:
     monkeypatch.setenv("NPL_REDUCE_LOANS_PER_PART", str(shard_chain.LOANS))  # one part
     run_kpis(END)
-    whole = _tables(KPI_TABLES)
+    whole = read_tables(KPI_TABLES)
     assert len(whole["dim_loan"]) > 0.9 * shard_chain.LOANS  # a few quarantined as dirty
     assert len(whole["mart_npl_trend"]) > 1 and len(whole["mart_roll_rates"]) > 0
     monkeypatch.setenv("NPL_REDUCE_LOANS_PER_PART", "200")  # four parts
     assert get_settings().reduce_parts(shard_chain.LOANS) == 4
     run_kpis(END)
-    _assert_same(_tables(KPI_TABLES), whole)
+    assert_same_tables(read_tables(KPI_TABLES), whole, check_exact=True)
 
 
 def test_monitoring_rebuilds_the_same_features_in_parts(ingested, monkeypatch) -> None:
@@ -148,11 +118,11 @@ def test_monitoring_rebuilds_the_same_features_in_parts(ingested, monkeypatch) -
     tables = [features_table(load_feature_config()), model_monitoring]
     monkeypatch.setenv("NPL_REDUCE_LOANS_PER_PART", str(shard_chain.LOANS))
     run_monitoring(END)
-    whole = _tables(tables)
+    whole = read_tables(tables)
     assert (whole[tables[0].name]["as_of_date"] == pd.Timestamp(END)).any()
     monkeypatch.setenv("NPL_REDUCE_LOANS_PER_PART", "250")  # three parts
     run_monitoring(END)
-    _assert_same(_tables(tables), whole)
+    assert_same_tables(read_tables(tables), whole, check_exact=True)
 
 
 def test_replace_where_changed_ends_with_the_frame_and_spares_other_rows(npl_env) -> None:
@@ -161,14 +131,12 @@ def test_replace_where_changed_ends_with_the_frame_and_spares_other_rows(npl_env
     base = pd.DataFrame({c.name: [1.0, 2.0, 3.0] for c in table.columns})
     base["as_of_date"] = pd.to_datetime([aug, sep, oct_])
     new = base.iloc[[2]].assign(investment=None, monthly_cost=9.0)  # Sep gone, Oct changed
-    engine = create_warehouse_engine(get_settings().warehouse_url)
-    with begin(engine) as conn:
+    with transaction(get_settings().warehouse_url) as conn:
         ensure_schema(conn)
         conn.execute(table.delete())
         assert replace_where_changed(conn, table, None, base) == 3
         replace_where_changed(conn, table, table.c.as_of_date >= sep, new)
         got = read_frame(conn, sa.select(table).order_by(table.c.as_of_date))
-    engine.dispose()
     assert pd.to_datetime(got["as_of_date"]).dt.date.tolist() == [aug, oct_]
     assert got["investment"].iloc[0] == 1.0 and pd.isna(got["investment"].iloc[1])
     assert got["monthly_cost"].tolist() == [1.0, 9.0]
