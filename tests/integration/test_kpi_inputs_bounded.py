@@ -80,8 +80,9 @@ def _whole_history_placements(conn, inputs: dict[str, pd.DataFrame], as_of: dt.d
     )
 
 
-def _whole_history_inputs(conn, as_of: dt.date) -> MartInputs:
-    """``read_mart_inputs`` before issue #14's change, verbatim but for the names."""
+def _whole_history_inputs(conn, as_of: dt.date, loans: pd.DataFrame | None = None) -> MartInputs:
+    """``read_mart_inputs`` before issue #14's change, verbatim but for the names (and
+    the loans the stage now reads first, for its snapshots)."""
     s = account_scores.c
     events = {
         "actions": stg_contact_history(conn, as_of, _ACTIONS),
@@ -90,7 +91,7 @@ def _whole_history_inputs(conn, as_of: dt.date) -> MartInputs:
     cohort, cohort_date, matured = read_cohort(conn, as_of)
     tiers = sa.select(s.loan_id, s.tier).where(s.as_of_date == as_of)
     return MartInputs(
-        loans=stg_loans_as_of(conn, as_of, mart_inputs._LOANS),
+        loans=stg_loans_as_of(conn, as_of, mart_inputs._LOANS) if loans is None else loans,
         repayments=events["repayments"],
         actions=events["actions"],
         satisfaction=stg_satisfaction(conn, as_of),

@@ -235,14 +235,22 @@ def events_since(as_of: dt.date, cohort_date: dt.date | None, first_promise: dt.
     return min(days)
 
 
-def read_mart_inputs(conn: Connection, as_of: dt.date) -> MartInputs:
+def read_loans(conn: Connection, as_of: dt.date) -> pd.DataFrame:
+    """The loans as they stood on ``as_of``, the columns the marts read."""
+    return stg_loans_as_of(conn, as_of, _LOANS)
+
+
+def read_mart_inputs(
+    conn: Connection, as_of: dt.date, loans: pd.DataFrame | None = None
+) -> MartInputs:
+    """Everything the marts read but the snapshots; ``loans`` when already read."""
     s = account_scores.c
     cohort, cohort_date, matured = read_cohort(conn, as_of)
     since = year_ago(as_of)
     paid_since = events_since(as_of, cohort_date, _first_promise_day(conn, as_of, since))
     tiers = sa.select(s.loan_id, s.tier).where(s.as_of_date == as_of)
     return MartInputs(
-        loans=stg_loans_as_of(conn, as_of, _LOANS),
+        loans=read_loans(conn, as_of) if loans is None else loans,
         repayments=read_repayments(conn, as_of, paid_since),
         actions=read_actions(conn, as_of, since),
         satisfaction=stg_satisfaction(conn, as_of),
