@@ -5,7 +5,7 @@ reads the marts' windows (``report/marts/inputs``). On a small simulated portfol
 dirty rows, a scored cohort, plans and placements, on DuckDB and PostgreSQL: the
 placement history, every mart frame and every KPI table equal, to the bit, what the
 former whole-history read (kept here as the reference) gave; and the new read is
-smaller.
+smaller. A few planted rows reach past the windows (``_plant_edge_rows``).
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from nplpipeline.staging import (
 )
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import insert_frame, read_frame
+from nplpipeline.warehouse.tables import RAW_TABLES
 
 KPI_TABLES = [table for table in vars(t).values() if isinstance(table, sa.Table)]
 COHORT = dt.date(2026, 7, 31)  # its 90-day window closed before END
@@ -143,11 +144,54 @@ def _fake_scores(conn, as_of: dt.date) -> None:
     insert_frame(conn, account_scores, scores)
 
 
+def _copy(conn, table: sa.Table, where, **values) -> None:
+    """Insert a copy of the first row matching ``where`` with ``values`` changed."""
+    row = conn.execute(sa.select(table).where(where).limit(1)).mappings().one()
+    conn.execute(table.insert().values({**row, **values}))
+
+
+def _plant_edge_rows(conn) -> None:
+    """Rows the simulated portfolio may lack, each reaching past a window:
+
+    * a reversal this month, booked without attributes, of an agency repayment older
+      than any window (it takes back from that agency only through its original);
+    * a survey complaint just inside the trailing year whose customer's latest action,
+      just before it, is an agency's (attributed to that agency only if it is read);
+    * a survey complaint this year after a collector's call that follows an agency's
+      action (the call, read or not, decides who the complaint counts against)."""
+    r, a, s = (RAW_TABLES[n] for n in ("repayments", "collection_actions", "satisfaction"))
+    first = conn.execute(sa.select(sa.func.min(r.c.paid_at))).scalar()
+    original = dict(repayment_id="P_EDGE_ORIGINAL", paid_at=first - dt.timedelta(days=1))
+    _copy(conn, r, r.c.agency_id.is_not(None) & r.c.reversal_of.is_(None), **original)
+    _copy(
+        conn, r, r.c.repayment_id == "P_EDGE_ORIGINAL", repayment_id="P_EDGE_REVERSAL",
+        reversal_of="P_EDGE_ORIGINAL", paid_at=dt.datetime(2026, 10, 20, 12), channel="app",
+        agency_id=None, collector_id=None,
+    )  # fmt: skip
+    agency = a.c.channel == "agency"
+    start = dt.datetime.combine(mart_inputs.year_ago(END), dt.time())
+    for n, (acted, called) in enumerate(
+        [(start - dt.timedelta(seconds=2), None), (dt.datetime(2026, 8, 3, 9), True)]
+    ):
+        action = conn.execute(sa.select(a).where(agency).limit(1).offset(n)).mappings().one()
+        _copy(conn, a, a.c.action_id == action["action_id"], action_id=f"A_EDGE_{n}",
+              action_at=acted, outcome="no_answer", ptp_date=None, ptp_amount=None)  # fmt: skip
+        if called:
+            _copy(conn, a, a.c.action_id == action["action_id"], action_id=f"A_EDGE_CALL_{n}",
+                  action_at=acted + dt.timedelta(hours=1), channel="call",
+                  performed_by="COL_EDGE", outcome="right_party_contact", ptp_date=None,
+                  ptp_amount=None)  # fmt: skip
+        _copy(conn, s, sa.true(), survey_id=f"S_EDGE_{n}", customer_id=action["customer_id"],
+              surveyed_at=acted + dt.timedelta(hours=2, seconds=4), complaint=True)  # fmt: skip
+
+
 @pytest.fixture
 def day(landing: Path, npl_env: dict[str, str]) -> dict[str, str]:
     shutil.copytree(landing, npl_env["NPL_LANDING_DIR"])
     run_ingest(END)
     engine = create_warehouse_engine(get_settings().warehouse_url)
+    with begin(engine) as conn:
+        _plant_edge_rows(conn)
     for as_of in (COHORT, END):
         run_delinquency_snapshot(as_of)
         with begin(engine) as conn:

@@ -1,21 +1,25 @@
 """What the KPI stage reads for one as-of date, all of it as known on that date.
 
 Only the rows a mart can reach are read, so the inputs grow with the marts' windows,
-not with the history (issue #14). The widest window is the agency scorecard's trailing
-year (``scorecards``): actions dated in it; promises falling due in it, whenever made;
-and, for a survey complaint in it, the customer's latest actions before it (the action
-the complaint is attributed to). Repayments are read from the earliest day any window
-opens (that year, those promises' days, the recovery cohort's entry) plus the originals
-their reversals name, which give a reversal its loan and performer. The placement
-history reads the schedule and repayments of the loans an agency worked, and the
-first agency action per loan and agency as one ``GROUP BY`` in the warehouse.
-Every frame keeps the warehouse's row order, so each sum adds the same numbers in
-the same order as a read of the whole history did.
+not with the history (issue #14). Of the actions: this month's and the promises falling
+due in it, whenever made (contact marts, collector scorecards); the agencies' over the
+agency scorecard's trailing year and their promises due in it; and, for a survey
+complaint in that year, the customer's actions of the year and latest ones before it
+(the action the complaint is attributed to, by whoever performed it). Repayments are
+read from the earliest day any window opens (that year, the promises' days, the
+recovery cohort's entry) plus the originals their reversals name, which give a
+reversal its loan and performer. The placement history reads the schedule and
+repayments of the loans an agency worked, and the first agency action per loan and
+agency as one ``GROUP BY`` in the warehouse. The frames the marts sum keep the
+warehouse's row order (plain predicates, no joins), so each sum adds the same numbers
+in the same order as a read of the whole history did; the rows read by a join only
+lend attributes, or sum to figures rounded to the cent.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -28,6 +32,7 @@ from nplpipeline.act.placement.tables import agency_placements
 from nplpipeline.act.tables import treatment_plan
 from nplpipeline.contract import PROMISE_OUTCOME
 from nplpipeline.report.marts.recovery import RECOVERY_WINDOW_DAYS
+from nplpipeline.report.marts.rows import month_start
 from nplpipeline.score.tables import account_scores
 from nplpipeline.staging import (
     stg_agencies,
@@ -119,15 +124,25 @@ def _complainers(as_of: dt.date, since: dt.date) -> sa.Select:
     )
 
 
-def read_actions(conn: Connection, as_of: dt.date, since: dt.date) -> pd.DataFrame:
-    """The actions the marts read (see the module docstring), in warehouse order; the
-    latest earlier actions of the complainers come last (``merge_asof`` sorts anyway)."""
+def read_actions(
+    conn: Connection, as_of: dt.date, since: dt.date, performers: Sequence[str]
+) -> pd.DataFrame:
+    """The actions the marts read, in warehouse order: this month's, the promises falling
+    due in it, and the trailing year's of ``performers`` (the agencies: only theirs are
+    scored over a year) with their promises due in it; then, in any order (``merge_asof``
+    sorts), the complainers' other actions of the year and their latest ones before it."""
     query = stg_contact_history_select(as_of, _ACTIONS)
     c = query.selected_columns
-    due = _due_between(c, since, as_of)
-    recent = stg_contact_frame(conn, query.where(sa.or_(c.action_at >= _midnight(since), due)))
+    month = month_start(as_of).date()
+    of_performers = sa.and_(
+        c.performed_by.in_(list(performers)),
+        sa.or_(c.action_at >= _midnight(since), _due_between(c, since, as_of)),
+    )
+    reached = sa.or_(c.action_at >= _midnight(month), _due_between(c, month, as_of), of_performers)
+    recent = stg_contact_frame(conn, query.where(reached))
+    complainers = _complainers(as_of, since)
     before = stg_contact_history_select(
-        as_of, ("customer_id", "action_at"), customer_ids=_complainers(as_of, since)
+        as_of, ("customer_id", "action_at"), customer_ids=complainers
     ).subquery()
     last = (
         sa.select(before.c.customer_id, sa.func.max(before.c.action_at).label("last_at"))
@@ -140,9 +155,12 @@ def read_actions(conn: Connection, as_of: dt.date, since: dt.date) -> pd.DataFra
         .where(last.c.customer_id == c.customer_id, last.c.last_at == c.action_at)
         .exists()
     )
-    older = stg_contact_frame(
-        conn, query.where(c.action_at < _midnight(since), ~sa.func.coalesce(due, False), is_last)
+    others = query.where(
+        c.customer_id.in_(complainers),
+        ~sa.func.coalesce(reached, False),
+        sa.or_(c.action_at >= _midnight(since), is_last),
     )
+    older = stg_contact_frame(conn, others)
     return pd.concat([recent, older], ignore_index=True) if len(older) else recent
 
 
@@ -249,16 +267,18 @@ def read_mart_inputs(
     since = year_ago(as_of)
     paid_since = events_since(as_of, cohort_date, _first_promise_day(conn, as_of, since))
     tiers = sa.select(s.loan_id, s.tier).where(s.as_of_date == as_of)
+    placements, agencies = read_placements(conn, as_of), stg_agencies(conn)
+    performers = sorted({*placements["agency_id"].dropna(), *agencies["agency_id"].dropna()})
     return MartInputs(
         loans=read_loans(conn, as_of) if loans is None else loans,
         repayments=read_repayments(conn, as_of, paid_since),
-        actions=read_actions(conn, as_of, since),
+        actions=read_actions(conn, as_of, since, performers),
         satisfaction=stg_satisfaction(conn, as_of),
         collectors=stg_collectors(conn),
-        agencies=stg_agencies(conn),
+        agencies=agencies,
         cohort=cohort,
         cohort_date=cohort_date,
         cohort_matured=matured,
-        placements=read_placements(conn, as_of),
+        placements=placements,
         tiers_today=read_frame(conn, tiers),
     )
