@@ -10,7 +10,9 @@ surveys) dated on or before D. Contact rows carry the contract's vocabulary
 from nplpipeline.staging.asof import day_end
 from nplpipeline.staging.contacts import (
     CONTACT_COLUMNS,
+    stg_contact_frame,
     stg_contact_history,
+    stg_contact_history_select,
     stg_contacted_loan_ids,
     stg_standing_contacts,
 )
@@ -27,10 +29,12 @@ from nplpipeline.staging.reference import (
     stg_collectors,
     stg_installments,
     stg_satisfaction,
+    stg_satisfaction_select,
 )
 from nplpipeline.staging.repayments import (
     REPAYMENT_COLUMNS,
     stg_repayments,
+    stg_repayments_select,
     stg_signed_repayments,
 )
 
@@ -43,14 +47,18 @@ __all__ = [
     "status_on",
     "stg_agencies",
     "stg_collectors",
+    "stg_contact_frame",
     "stg_contact_history",
+    "stg_contact_history_select",
     "stg_contacted_loan_ids",
     "stg_customers_as_of",
     "stg_installments",
     "stg_loan_status_history",
     "stg_loans_as_of",
     "stg_repayments",
+    "stg_repayments_select",
     "stg_satisfaction",
+    "stg_satisfaction_select",
     "stg_signed_repayments",
     "stg_standing_contacts",
 ]

@@ -61,21 +61,19 @@ def with_vocabulary(actions: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def stg_contact_history(
-    conn: Connection,
+def stg_contact_history_select(
     as_of: dt.date,
     columns: Sequence[str] = CONTACT_COLUMNS,
     since: dt.date | None = None,
     loan_ids: sa.Select | Sequence[str] | None = None,
     customer_ids: sa.Select | Sequence[str] | None = None,
     where: sa.ColumnElement[bool] | None = None,
-    vocabulary: bool = True,
     channel: str | None = None,
     shard: Shard | None = None,
-) -> pd.DataFrame:
-    """Collection actions known by ``as_of`` (dated before it, or on it and arrived by
-    it; on or after ``since``), with the vocabulary flags when ``vocabulary`` (they need
-    ``channel`` and ``outcome``); of ``shard``'s loans when given."""
+) -> sa.Select:
+    """``stg_contact_history``'s query, unread: a caller narrows it further (its
+    ``selected_columns`` are the contact columns) or aggregates over it in the warehouse,
+    through the same known-by-``as_of`` cut."""
     a = RAW_TABLES["collection_actions"]
     day_start = dt.datetime.combine(as_date(as_of), dt.time())
     query = project(a, columns).where(
@@ -92,10 +90,37 @@ def stg_contact_history(
         query = query.where(a.c.channel == channel)
     if where is not None:
         query = query.where(where)
-    frame = read_frame(conn, narrow(query, a.c.loan_id, shard))
+    return narrow(query, a.c.loan_id, shard)
+
+
+def stg_contact_frame(conn: Connection, query: sa.Select, vocabulary: bool = True) -> pd.DataFrame:
+    """Read a ``stg_contact_history_select`` query, with the vocabulary flags when
+    ``vocabulary`` (they need ``channel`` and ``outcome``)."""
+    frame = read_frame(conn, query)
     if vocabulary and {"channel", "outcome"} <= set(frame.columns):
         frame = with_vocabulary(frame)
     return frame
+
+
+def stg_contact_history(
+    conn: Connection,
+    as_of: dt.date,
+    columns: Sequence[str] = CONTACT_COLUMNS,
+    since: dt.date | None = None,
+    loan_ids: sa.Select | Sequence[str] | None = None,
+    customer_ids: sa.Select | Sequence[str] | None = None,
+    where: sa.ColumnElement[bool] | None = None,
+    vocabulary: bool = True,
+    channel: str | None = None,
+    shard: Shard | None = None,
+) -> pd.DataFrame:
+    """Collection actions known by ``as_of`` (dated before it, or on it and arrived by
+    it; on or after ``since``), with the vocabulary flags when ``vocabulary`` (they need
+    ``channel`` and ``outcome``); of ``shard``'s loans when given."""
+    query = stg_contact_history_select(
+        as_of, columns, since, loan_ids, customer_ids, where, channel, shard
+    )
+    return stg_contact_frame(conn, query, vocabulary)
 
 
 def stg_standing_contacts(

@@ -51,9 +51,16 @@ def stg_collectors(conn: Connection, columns: Sequence[str] = COLLECTOR_COLUMNS)
     return read_frame(conn, project(c, columns).order_by(c.c.collector_id))
 
 
+def stg_satisfaction_select(
+    as_of: dt.date, columns: Sequence[str] = SATISFACTION_COLUMNS
+) -> sa.Select:
+    """``stg_satisfaction``'s query, unread (e.g. as a subquery of customer ids)."""
+    s = RAW_TABLES["satisfaction"]
+    return project(s, columns).where(s.c.surveyed_at < day_end(as_of))
+
+
 def stg_satisfaction(
     conn: Connection, as_of: dt.date, columns: Sequence[str] = SATISFACTION_COLUMNS
 ) -> pd.DataFrame:
     """Surveys answered on or before ``as_of``."""
-    s = RAW_TABLES["satisfaction"]
-    return read_frame(conn, project(s, columns).where(s.c.surveyed_at < day_end(as_of)))
+    return read_frame(conn, stg_satisfaction_select(as_of, columns))

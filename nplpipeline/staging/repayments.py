@@ -21,6 +21,25 @@ REPAYMENT_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+def stg_repayments_select(
+    as_of: dt.date,
+    columns: Sequence[str] = REPAYMENT_COLUMNS,
+    loan_ids: sa.Select | Sequence[str] | None = None,
+    since: dt.date | None = None,
+    shard: Shard | None = None,
+) -> sa.Select:
+    """``stg_repayments``' query, unread: a caller narrows it further (its
+    ``selected_columns`` are the repayment columns) or aggregates over it in the
+    warehouse, through the same paid-by-``as_of`` cut."""
+    r = RAW_TABLES["repayments"]
+    query = project(r, columns).where(r.c.paid_at < day_end(as_of))
+    if since is not None:
+        query = query.where(r.c.paid_at >= dt.datetime.combine(since, dt.time()))
+    if loan_ids is not None:
+        query = query.where(r.c.loan_id.in_(loan_ids))
+    return narrow(query, r.c.loan_id, shard)
+
+
 def stg_repayments(
     conn: Connection,
     as_of: dt.date,
@@ -31,13 +50,7 @@ def stg_repayments(
 ) -> pd.DataFrame:
     """Repayment rows paid on or before ``as_of`` (and on or after ``since``), of
     ``shard``'s loans when given."""
-    r = RAW_TABLES["repayments"]
-    query = project(r, columns).where(r.c.paid_at < day_end(as_of))
-    if since is not None:
-        query = query.where(r.c.paid_at >= dt.datetime.combine(since, dt.time()))
-    if loan_ids is not None:
-        query = query.where(r.c.loan_id.in_(loan_ids))
-    return read_frame(conn, narrow(query, r.c.loan_id, shard))
+    return read_frame(conn, stg_repayments_select(as_of, columns, loan_ids, since, shard))
 
 
 def stg_signed_repayments(

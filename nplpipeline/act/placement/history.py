@@ -27,6 +27,7 @@ import pandas as pd
 from nplpipeline.act.placement.tables import OFF_BOOK_REASON, STATUS_RECALLED
 
 _EPOCH = pd.Timestamp("1970-01-01")
+AGENCY_CHANNEL = "agency"  # the channel of an agency's actions and repayments
 HISTORY_COLUMNS = (
     "placement_id",
     "loan_id",
@@ -60,7 +61,7 @@ def lender_placements(
     actions: pd.DataFrame, own: pd.DataFrame, as_of: dt.date, period_days: int
 ) -> pd.DataFrame:
     """Placements traced from agency actions: loan_id, customer_id, agency_id, start/end."""
-    a = actions[(actions["channel"] == "agency") & ~_blank(actions["performed_by"])]
+    a = actions[(actions["channel"] == AGENCY_CHANNEL) & ~_blank(actions["performed_by"])]
     a = a.assign(start_date=day(a["action_at"]), agency_id=a["performed_by"].astype(str))
     a = a[a["start_date"] <= pd.Timestamp(as_of)]
     first = (
@@ -147,7 +148,7 @@ def agency_collections(repayments: pd.DataFrame) -> pd.DataFrame:
     amount (signed), reversal_of, and the original's paid_on for a reversal."""
     r = repayments
     is_rev = ~_blank(r["reversal_of"])
-    direct = r[~is_rev & (r["channel"] == "agency") & ~_blank(r["agency_id"])]
+    direct = r[~is_rev & (r["channel"] == AGENCY_CHANNEL) & ~_blank(r["agency_id"])]
     direct = pd.DataFrame(
         {
             "repayment_id": direct["repayment_id"].astype(str),

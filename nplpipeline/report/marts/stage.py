@@ -7,9 +7,11 @@ each with the loans and statuses known on its own date, so roll rates, vintage c
 and the NPL trend never depend on which snapshot dates happened to be stored, nor on
 the run that computes them; they are computed shard by shard and only the columns the
 marts read are kept (``delinquency/as_known_streamed``), so memory stays bounded as the
-book grows (``NPL_REDUCE_LOANS_PER_PART`` loans per shard). Recovery is measured on the
-latest *scored* cohort whose window has closed (its tier, recorded arm and overdue
-balance on that date; what it repaid in the following window).
+book grows (``NPL_REDUCE_LOANS_PER_PART`` loans per shard); they are computed and reduced
+before the events are read, and of the events only the rows the marts' windows reach
+are read (``inputs``), so the two largest reads never share the process's peak.
+Recovery is measured on the latest *scored* cohort whose window has closed (its tier,
+recorded arm and overdue balance on that date; what it repaid in the following window).
 
 Rerunning an earlier date never rolls later data back: see ``writes``.
 """
@@ -26,7 +28,7 @@ import pandas as pd
 from nplpipeline.delinquency.as_known_streamed import stream_snapshots_as_known
 from nplpipeline.report import kpis as k
 from nplpipeline.report.marts.contact import build_contact_kpis, with_segments
-from nplpipeline.report.marts.inputs import MartInputs, read_mart_inputs
+from nplpipeline.report.marts.inputs import MartInputs, read_loans, read_mart_inputs
 from nplpipeline.report.marts.portfolio import PortfolioMarts, build_portfolio
 from nplpipeline.report.marts.recovery import RECOVERY_WINDOW_DAYS, build_recovery
 from nplpipeline.report.marts.rows import json_number
@@ -109,14 +111,15 @@ def run_kpis(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]
     try:
         with begin(engine) as conn:
             ensure_schema(conn)
-            inputs = read_mart_inputs(conn, as_of)
+            loans = read_loans(conn, as_of)
             snaps = stream_snapshots_as_known(
                 conn, as_of, snapshot_dates(as_of)[1], policy.delinquency,
-                inputs.loans["loan_id"], settings.reduce_parts(len(inputs.loans)),
+                loans["loan_id"], settings.reduce_parts(len(loans)),
             )  # fmt: skip
+            snapped = from_snapshots(as_of, snaps, loans, policy)
+            del snaps  # the largest frame of the stage: gone before the events are read
+            inputs = read_mart_inputs(conn, as_of, loans)
             latest = latest_run(conn)
-        snapped = from_snapshots(as_of, snaps, inputs.loans, policy)
-        del snaps  # the largest frame of the stage: gone before the other marts are built
         marts = compute_marts(as_of, inputs, snapped, policy, plan)
         with begin(engine) as conn:
             counts = build_dimensions(conn, as_of, policy, targets, latest)
