@@ -28,8 +28,12 @@ from nplpipeline.orchestration.lineage import RegisteredModel, tables
 def npl_model_monitoring() -> None:
     @npl_task(
         inlets=[RECOVERY_MODEL, DELINQUENCY_SNAPSHOT],
-        reads=(RegisteredModel(), *tables("int_delinquency_snapshot", "int_features")),
-        writes=tables("ops_model_monitoring"),
+        reads=(
+            RegisteredModel(),
+            *tables("int_delinquency_snapshot", "int_features", "ops_feature_builds"),
+        ),
+        # features only where the stored ones are missing or stale (features.builds)
+        writes=tables("ops_model_monitoring", "int_features", "ops_feature_builds"),
     )
     def monitor(as_of) -> dict[str, object]:
         from nplpipeline.model.monitoring_stage import run_monitoring

@@ -36,7 +36,7 @@ def npl_score_accounts() -> None:
     @npl_task(
         inlets=[RECOVERY_MODEL, DELINQUENCY_SNAPSHOT],
         reads=(RegisteredModel(), *tables("int_delinquency_snapshot")),
-        writes=tables("int_features", "int_account_scores"),
+        writes=tables("int_features", "ops_feature_builds", "int_account_scores"),
     )
     def score(as_of, shard: dict[str, int]) -> dict[str, object]:
         from nplpipeline.score.stage import run_scoring

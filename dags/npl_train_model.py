@@ -43,7 +43,7 @@ def npl_train_model() -> None:
         outlets=[FEATURES],
         map_index_template="{{ task.op_kwargs['month_end'] }}",
         reads=tables("raw_loans", "raw_installments", "raw_repayments", "raw_collection_actions"),
-        writes=tables("int_features"),
+        writes=tables("int_features", "ops_feature_builds"),
     )
     def build_features(month_end: str) -> dict[str, object]:
         import datetime as dt

@@ -1,8 +1,10 @@
 """The features stage: raw warehouse tables in, ``int_features`` partitions out.
 
 Each as-of date's rows replace that date's partition, so reruns and backfills are
-idempotent. Labels are written beside the features and are NULL until the horizon
-has passed in the data; rerunning an old date later fills them in.
+idempotent; each (date, shard) written is stamped with what it was built from
+(``builds``), so a reader can tell stored rows from stale ones. Labels are written
+beside the features and are NULL until the horizon has passed in the data; rerunning
+an old date later fills them in.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from nplpipeline.config.policy import DelinquencyPolicy
 from nplpipeline.features.build import FeatureBuilder
+from nplpipeline.features.builds import (
+    BuildStamp,
+    build_key,
+    inputs_key,
+    latest_drop_date,
+    record_build,
+)
 from nplpipeline.features.calendar import as_date, month_ends
 from nplpipeline.features.config import FeatureConfig, load_feature_config
 from nplpipeline.features.inputs import INPUT_COLUMNS
@@ -42,7 +51,6 @@ from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.partitions import replace_shard
 from nplpipeline.warehouse.shards import Shard
-from nplpipeline.warehouse.tables import RAW_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +74,7 @@ def read_inputs(
     The data date bounds what the labels may look at: a horizon ending after it is
     not over yet in the data, so its label is unknown.
     """
-    drops = sa.union_all(
-        *(
-            sa.select(sa.func.max(RAW_TABLES[name].c._drop_date).label("d"))
-            for name in INPUT_COLUMNS
-        )
-    ).subquery()
-    latest = conn.execute(sa.select(sa.func.max(drops.c.d))).all()[0][0]  # fully fetched
-    data_date = as_date(latest) if latest is not None else None
+    data_date = latest_drop_date(conn)
     known = data_date or as_of or dt.date(1970, 1, 1)  # everything loaded: labels look ahead
     frames = {
         "loans": stg_loans_as_of(conn, known, INPUT_COLUMNS["loans"], shard=shard),
@@ -120,7 +121,9 @@ def build_and_store_features(
     try:
         with begin(engine) as conn:
             ensure_schema(conn)
+            loads = inputs_key(conn)  # before the reads: a load during them shows as stale
             frames, data_date = read_inputs(conn, dates[-1] if dates else None, shard)
+        stamp = BuildStamp(build_key(config, policy), loads, data_date)
         read_s, clock = time.perf_counter() - clock, time.perf_counter()
         builder = FeatureBuilder(frames, policy, config)
         features = builder.build_many(dates)
@@ -135,6 +138,7 @@ def build_and_store_features(
             for d in dates:
                 part = features[features["as_of_date"] == pd.Timestamp(d)]
                 replace_shard(conn, table, d, shard, _for_table(part))
+                record_build(conn, table, d, shard, stamp, dates[-1], len(part))
                 labels = part[LABEL_COLUMN]
                 per_date[d.isoformat()] = {
                     "rows": len(part),

@@ -4,7 +4,8 @@
 One row per (as_of_date, loan_id); partitioned by as_of_date (replaced per date).
 Columns follow ``schema.feature_dtypes`` of the default configuration; a configuration
 with other lookback windows has other columns and needs its own table (see
-``features_table``).
+``features_table``). ``ops_feature_builds`` stamps each (date, shard) a build wrote
+with what it was built from (see ``builds``).
 """
 
 from __future__ import annotations
@@ -58,3 +59,21 @@ def features_table(config: FeatureConfig) -> sa.Table:
     if name in metadata.tables:
         return metadata.tables[name]
     return sa.Table(name, metadata, *_columns(config))
+
+
+# One stamp per (as-of date, features table, shard) a build wrote, written in the
+# transaction that replaced those rows: what they were built from (``features.builds``).
+feature_builds = sa.Table(
+    "ops_feature_builds",
+    metadata,
+    sa.Column("as_of_date", sa.Date(), primary_key=True),
+    sa.Column("features_table", sa.String(), primary_key=True),
+    sa.Column("shard_count", sa.Integer(), primary_key=True),
+    sa.Column("shard_index", sa.Integer(), primary_key=True),
+    sa.Column("build_key", sa.String(), nullable=False),  # feature code, config, policy
+    sa.Column("inputs_key", sa.String(), nullable=False),  # the loads the raw rows came from
+    sa.Column("data_date", sa.Date()),  # latest drop loaded: what the labels looked up to
+    sa.Column("customers_as_of", sa.Date(), nullable=False),  # the customers' cut
+    sa.Column("rows", sa.BigInteger(), nullable=False),
+    sa.Column("built_at", sa.DateTime(), nullable=False),
+)
