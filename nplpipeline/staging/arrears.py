@@ -12,11 +12,12 @@ schedule; the status versions loaded by ``known``):
 
 - the engine settles the pot P = clip(net paid by d, 0, total scheduled) oldest
   installment first. DPD > 0 means an installment due strictly before d has more than
-  the tolerance T left: either the first not fully paid row k (left = due through k
-  - P) or an untouched later row j with more than T due. Rows are settled in due-date
-  order and amounts are not negative (the contract's range rules), so everything due
-  through k or j is part of D(d) = all due strictly before d, and D(d) - P > T follows.
-  With P > total impossible for such a loan, P = max(net, 0), the condition below.
+  the tolerance T left: either the first row k not fully paid (what is left is the sum
+  due through k minus P) or an untouched later row j with more than T due. Rows are
+  settled in due-date order and amounts are not negative (the contract's range rules),
+  so all that is due through k or j is part of D(d), the sum due strictly before d,
+  and D(d) - P > T follows. A loan with net > total has P = total >= D(d) and is not
+  delinquent, so for the others P = max(net, 0): the condition below.
 - net: a row counts negatively when ``reversal_of`` is not NULL and not blank after
   trimming spaces; the engine trims any whitespace, so SQL calls at least the engine's
   reversals reversals and its net is never above the engine's (the safe direction).
