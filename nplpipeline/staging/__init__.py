@@ -7,6 +7,7 @@ surveys) dated on or before D. Contact rows carry the contract's vocabulary
 (call attempt, connected, conversation, right party, promise, complaint) as flags.
 """
 
+from nplpipeline.staging.arrears import stg_arrears_candidates
 from nplpipeline.staging.asof import day_end
 from nplpipeline.staging.contacts import (
     CONTACT_COLUMNS,
@@ -19,6 +20,7 @@ from nplpipeline.staging.contacts import (
 from nplpipeline.staging.entities import (
     CUSTOMER_COLUMNS,
     LOAN_COLUMNS,
+    loan_customer_ids,
     status_on,
     stg_customers_as_of,
     stg_loan_status_history,
@@ -44,8 +46,10 @@ __all__ = [
     "LOAN_COLUMNS",
     "REPAYMENT_COLUMNS",
     "day_end",
+    "loan_customer_ids",
     "status_on",
     "stg_agencies",
+    "stg_arrears_candidates",
     "stg_collectors",
     "stg_contact_frame",
     "stg_contact_history",

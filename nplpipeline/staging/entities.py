@@ -53,6 +53,13 @@ def shard_customer_ids(shard: Shard) -> sa.Select:
     return narrow(sa.select(h.c.customer_id).distinct(), h.c.loan_id, shard)
 
 
+def loan_customer_ids(loan_ids: sa.Select) -> sa.Select:
+    """The customers of the loans ``loan_ids`` names, as a subquery (any version of the
+    loan, so every customer a loan had is among them)."""
+    h = HISTORY_TABLES["loans"]
+    return sa.select(h.c.customer_id).distinct().where(h.c.loan_id.in_(loan_ids))
+
+
 def stg_loans_as_of(
     conn: Connection,
     as_of: dt.date,

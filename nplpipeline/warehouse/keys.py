@@ -11,6 +11,8 @@ read are bounded by the batch, not by the history.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 import sqlalchemy as sa
@@ -45,3 +47,25 @@ def keys_present(
     finally:
         stage.drop(conn)
     return pd.Index(found, name=column)
+
+
+@contextmanager
+def staged_keys(conn: Connection, query: sa.Select, name: str) -> Iterator[sa.Select]:
+    """``query``'s single key column computed once into a temporary table, as a
+    ``SELECT`` readers can semi-join (``col IN (...)``); dropped on leaving.
+
+    Passing ``query`` itself to several readers would make the warehouse evaluate it
+    once per reader."""
+    (column,) = query.selected_columns
+    stage = sa.Table(
+        f"_keys_{name}_{uuid.uuid4().hex[:12]}",
+        sa.MetaData(),
+        sa.Column("key", column.type),
+        prefixes=["TEMPORARY"],
+    )
+    stage.create(conn)
+    try:
+        conn.execute(stage.insert().from_select(["key"], query))
+        yield sa.select(stage.c.key)
+    finally:
+        stage.drop(conn)
