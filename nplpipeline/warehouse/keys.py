@@ -33,19 +33,10 @@ def keys_present(
     target = table.c[column]
     if wanted.empty:
         return pd.Index([], dtype=object, name=column)
-    stage = sa.Table(
-        f"_want_{table.name}_{uuid.uuid4().hex[:12]}",
-        sa.MetaData(),
-        sa.Column("value", target.type),
-        prefixes=["TEMPORARY"],
-    )
-    stage.create(conn)
-    try:
+    with _temporary_column(conn, f"_want_{table.name}", target.type) as stage:
         insert_frame(conn, stage, pd.DataFrame({"value": wanted.to_numpy(dtype=object)}))
         query = sa.select(target).distinct().where(target.in_(sa.select(stage.c.value)), *where)
         found = read_frame(conn, query)[column]
-    finally:
-        stage.drop(conn)
     return pd.Index(found, name=column)
 
 
@@ -57,15 +48,25 @@ def staged_keys(conn: Connection, query: sa.Select, name: str) -> Iterator[sa.Se
     Passing ``query`` itself to several readers would make the warehouse evaluate it
     once per reader."""
     (column,) = query.selected_columns
+    with _temporary_column(conn, f"_keys_{name}", column.type) as stage:
+        conn.execute(stage.insert().from_select(["value"], query))
+        yield sa.select(stage.c.value)
+
+
+@contextmanager
+def _temporary_column(
+    conn: Connection, prefix: str, type_: sa.types.TypeEngine
+) -> Iterator[sa.Table]:
+    """A one-column (``value``) temporary table under a unique name, dropped on leaving:
+    a key list the warehouse can semi-join without a literal ``IN`` list."""
     stage = sa.Table(
-        f"_keys_{name}_{uuid.uuid4().hex[:12]}",
+        f"{prefix}_{uuid.uuid4().hex[:12]}",
         sa.MetaData(),
-        sa.Column("key", column.type),
+        sa.Column("value", type_),
         prefixes=["TEMPORARY"],
     )
     stage.create(conn)
     try:
-        conn.execute(stage.insert().from_select(["key"], query))
-        yield sa.select(stage.c.key)
+        yield stage
     finally:
         stage.drop(conn)

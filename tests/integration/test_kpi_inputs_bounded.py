@@ -38,6 +38,7 @@ from nplpipeline.report.marts import tables as t
 from nplpipeline.report.marts.inputs import (
     _ACTIONS,
     MartInputs,
+    placements_frame,
     read_cohort,
     read_mart_inputs,
 )
@@ -70,15 +71,7 @@ def _whole_history_placements(conn, inputs: dict[str, pd.DataFrame], as_of: dt.d
         own, inputs["actions"], stg_installments(conn), inputs["repayments"], as_of,
         load_placement_policy().placement_period_days,
     )  # fmt: skip
-    return pd.DataFrame(
-        {
-            "loan_id": history["loan_id"],
-            "agency_id": history["agency_id"],
-            "placed_at": history["start_date"],
-            "recalled_at": history["end_date"],
-            "placed_balance": history["balance_placed"],
-        }
-    )
+    return placements_frame(history)
 
 
 def _whole_history_inputs(conn, as_of: dt.date, loans: pd.DataFrame | None = None) -> MartInputs:

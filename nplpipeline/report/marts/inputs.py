@@ -221,6 +221,19 @@ def _placement_repayments(conn: Connection, as_of: dt.date, loans: sa.Select) ->
     )
 
 
+def placements_frame(history: pd.DataFrame) -> pd.DataFrame:
+    """The placement history in the marts' vocabulary (placed, recalled, balance)."""
+    return pd.DataFrame(
+        {
+            "loan_id": history["loan_id"],
+            "agency_id": history["agency_id"],
+            "placed_at": history["start_date"],
+            "recalled_at": history["end_date"],
+            "placed_balance": history["balance_placed"],
+        }
+    )
+
+
 def read_placements(conn: Connection, as_of: dt.date) -> pd.DataFrame:
     """Every placement known by ``as_of``; only the loans an agency worked have their
     schedule and repayments read, and only for this (their balance when placed)."""
@@ -231,15 +244,7 @@ def read_placements(conn: Connection, as_of: dt.date) -> pd.DataFrame:
         _placement_repayments(conn, as_of, loans), as_of,
         load_placement_policy().placement_period_days,
     )  # fmt: skip
-    return pd.DataFrame(
-        {
-            "loan_id": history["loan_id"],
-            "agency_id": history["agency_id"],
-            "placed_at": history["start_date"],
-            "recalled_at": history["end_date"],
-            "placed_balance": history["balance_placed"],
-        }
-    )
+    return placements_frame(history)
 
 
 def events_since(as_of: dt.date, cohort_date: dt.date | None, first_promise: dt.date | None):
