@@ -51,7 +51,7 @@ from nplpipeline.staging import (
     stg_standing_contacts,
 )
 from nplpipeline.uplift.fields import NBA_FIELDS, nba_fields
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine, transaction
+from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.frames import insert_frame, read_frame
 from nplpipeline.warehouse.partitions import replace_partition, replace_shard, replace_where
 from nplpipeline.warehouse.shards import Shard, narrow
@@ -125,28 +125,22 @@ def run_treatment_plan(
     empty (the reduce step checks the whole day)."""
     settings = settings or get_settings()
     policy = settings.policy
-    engine = create_warehouse_engine(settings.warehouse_url)
     s = account_scores.c
-    try:
-        with begin(engine) as conn:
-            ensure_schema(conn)
-            query = sa.select(account_scores).where(s.as_of_date == as_of)
-            scores = read_frame(conn, narrow(query, s.loan_id, shard))
-            if scores.empty and (shard is None or shard.whole):
-                raise RuntimeError(
-                    f"no scored accounts on {as_of}: run npl_score_accounts for that date first"
-                )
-            customers = stg_customers_as_of(
-                conn, as_of, ("customer_id", "monthly_income"), shard=shard
+    with transaction(settings.warehouse_url) as conn:
+        ensure_schema(conn)
+        query = sa.select(account_scores).where(s.as_of_date == as_of)
+        scores = read_frame(conn, narrow(query, s.loan_id, shard))
+        if scores.empty and (shard is None or shard.whole):
+            raise RuntimeError(
+                f"no scored accounts on {as_of}: run npl_score_accounts for that date first"
             )
-            kept = _kept_arms(conn, as_of, shard)
-            nba = _nba_chooser(conn, as_of, settings, kept, shard)
-            plan = plan_treatments(scores, customers, as_of, policy.strategies, kept, nba.arm, nba)
-            rows = replace_shard(conn, treatment_plan, as_of, shard, plan[_columns(treatment_plan)])
-            new_arms = _store_new_arms(conn, as_of, plan)
-            decided = nba.write()
-    finally:
-        engine.dispose()
+        customers = stg_customers_as_of(conn, as_of, ("customer_id", "monthly_income"), shard=shard)
+        kept = _kept_arms(conn, as_of, shard)
+        nba = _nba_chooser(conn, as_of, settings, kept, shard)
+        plan = plan_treatments(scores, customers, as_of, policy.strategies, kept, nba.arm, nba)
+        rows = replace_shard(conn, treatment_plan, as_of, shard, plan[_columns(treatment_plan)])
+        new_arms = _store_new_arms(conn, as_of, plan)
+        decided = nba.write()
     counts = plan.groupby(["tier", "strategy_arm"]).size()
     summary = {
         "as_of": as_of.isoformat(),

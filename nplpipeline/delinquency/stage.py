@@ -20,7 +20,7 @@ from nplpipeline.delinquency.tables import delinquency_snapshot
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings, get_settings
 from nplpipeline.staging import stg_installments, stg_loans_as_of, stg_repayments
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin, opened
 from nplpipeline.warehouse.partitions import replace_shard
 from nplpipeline.warehouse.shards import Shard
 
@@ -51,9 +51,8 @@ def run_delinquency_snapshot(
     given); returns small counts for logs and XCom."""
     settings = settings or get_settings()
     policy = settings.policy.delinquency
-    engine = create_warehouse_engine(settings.warehouse_url)
     clock = time.perf_counter()
-    try:
+    with opened(settings.warehouse_url) as engine:
         with begin(engine) as conn:
             ensure_schema(conn)
             frames = read_inputs(conn, as_of, shard)
@@ -65,8 +64,6 @@ def run_delinquency_snapshot(
         with begin(engine) as conn:
             rows = replace_shard(conn, delinquency_snapshot, as_of, shard, snapshot)
         write_s = time.perf_counter() - clock
-    finally:
-        engine.dispose()
     delinquent = int((snapshot["dpd"] > 0).sum())
     npl = int(snapshot["is_npl"].sum())
     log.info(

@@ -51,7 +51,7 @@ from nplpipeline.staging import (
     stg_loans_as_of,
     stg_repayments,
 )
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin, opened
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.keys import staged_keys
 from nplpipeline.warehouse.partitions import replace_shard
@@ -163,9 +163,8 @@ def build_and_store_features(
     policy = settings.policy.delinquency
     table = features_table(config)
     dates = sorted({as_date(d) for d in as_of_dates})
-    engine = create_warehouse_engine(settings.warehouse_url)
     clock = time.perf_counter()
-    try:
+    with opened(settings.warehouse_url) as engine:
         with begin(engine) as conn:
             ensure_schema(conn)
             loads = inputs_key(conn)  # before the reads: a load during them shows as stale
@@ -195,8 +194,6 @@ def build_and_store_features(
                     "recovered": int(labels.fillna(False).astype(bool).sum()),
                 }
         write_s = time.perf_counter() - clock
-    finally:
-        engine.dispose()
     log.info(
         "features %s..%s: %d rows (read %.1fs, build %.1fs, label %.1fs, write %.1fs)",
         dates[0] if dates else None, dates[-1] if dates else None, len(features),

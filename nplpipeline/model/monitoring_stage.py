@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from nplpipeline.features.builds import Coverage
 from nplpipeline.model.tables import model_monitoring
 from nplpipeline.settings import Settings, get_settings
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import opened, transaction
 from nplpipeline.warehouse.partitions import replace_partition
 from nplpipeline.warehouse.shards import Shard, all_shards
 from nplpipeline.warehouse.tables import RAW_TABLES, ensure_schema
@@ -65,15 +65,11 @@ def ensure_features(dates: list[dt.date], settings: Settings) -> dict[str, int]:
 
     config = load_feature_config()
     table = features_table(config)
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
-        with begin(engine) as conn:
-            ensure_schema(conn)
-            stamp = current_stamp(conn, config, settings.policy.delinquency)
-            coverage = {d: stored_coverage(conn, table, d, stamp) for d in dates}
-            book = 0 if all(c.complete for c in coverage.values()) else _book_size(conn)
-    finally:
-        engine.dispose()
+    with transaction(settings.warehouse_url) as conn:
+        ensure_schema(conn)
+        stamp = current_stamp(conn, config, settings.policy.delinquency)
+        coverage = {d: stored_coverage(conn, table, d, stamp) for d in dates}
+        book = 0 if all(c.complete for c in coverage.values()) else _book_size(conn)
     parts = settings.reduce_parts(book)
     built: dict[str, int] = {}
     for d in dates:
@@ -93,22 +89,16 @@ def run_monitoring(as_of: dt.date, settings: Settings | None = None) -> dict[str
     from nplpipeline.model.pinning import pinned_model
 
     settings = settings or get_settings()
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:  # no champion for the date: fail loudly
+    with opened(settings.warehouse_url) as engine:  # no champion for the date: fail loudly
         champion, choice = pinned_model(
             engine, model_monitoring, as_of, settings.mlflow_tracking_uri
         )
-    finally:
-        engine.dispose()
     reference = load_reference(settings.mlflow_tracking_uri, champion.run_id)
     (matured,) = training_month_ends(as_of, 1)
     built = ensure_features(sorted({as_of, matured}), settings)
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
+    with opened(settings.warehouse_url) as engine:
         current = load_features_on(engine, as_of, policy=settings.policy.delinquency)
         labelled = load_training_frame(engine, matured, matured)
-    finally:
-        engine.dispose()
     rows = monitor(reference, current, champion.score(current), load_model_config().monitoring)
     if len(labelled):
         realised = monitor(
@@ -117,13 +107,9 @@ def run_monitoring(as_of: dt.date, settings: Settings | None = None) -> dict[str
         )  # fmt: skip
         rows = pd.concat([rows, realised[realised["metric"] != "psi"]], ignore_index=True)
     rows = rows.assign(as_of_date=pd.Timestamp(as_of), model_version=str(champion.version))
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
-        with begin(engine) as conn:
-            ensure_schema(conn)
-            replace_partition(conn, model_monitoring, "as_of_date", as_of, rows)
-    finally:
-        engine.dispose()
+    with transaction(settings.warehouse_url) as conn:
+        ensure_schema(conn)
+        replace_partition(conn, model_monitoring, "as_of_date", as_of, rows)
     order = {"alert": 3, "watch": 2, "ok": 1}
     worst = max(rows["status"], key=lambda s: order.get(s, 0))
     summary = {

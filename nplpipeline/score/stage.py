@@ -21,7 +21,7 @@ import pandas as pd
 from nplpipeline.config.tiers import assign_tiers
 from nplpipeline.score.tables import TOP_REASONS, account_scores
 from nplpipeline.settings import Settings, get_settings
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin, opened
 from nplpipeline.warehouse.partitions import replace_shard
 from nplpipeline.warehouse.shards import Shard
 
@@ -67,16 +67,13 @@ def run_scoring(
     from nplpipeline.model.pinning import pinned_model
 
     settings = settings or get_settings()
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
+    with opened(settings.warehouse_url) as engine:
         champion, choice = pinned_model(engine, account_scores, as_of, settings.mlflow_tracking_uri)
         # The day's features with the caller's settings, used as built (not read back).
         features, _ = build_and_store_features([as_of], settings, shard=shard)
         scored = score_frame(features, champion, settings.policy)
         with begin(engine) as conn:
             rows = replace_shard(conn, account_scores, as_of, shard, scored)
-    finally:
-        engine.dispose()
     by_tier = {str(k): int(v) for k, v in scored["tier"].value_counts().sort_index().items()}
     summary = {
         "as_of": as_of.isoformat(),

@@ -38,7 +38,7 @@ from nplpipeline.report.marts.views import ensure_views
 from nplpipeline.report.marts.writes import KpiMarts, write_marts
 from nplpipeline.schema import ensure_schema
 from nplpipeline.settings import Settings, get_settings
-from nplpipeline.warehouse.engine import begin, create_warehouse_engine
+from nplpipeline.warehouse.engine import begin, opened
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,7 @@ def run_kpis(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]
     policy = settings.policy
     plan = k.load_plan()
     targets = {"overall": plan.recovery_rate.overall, **plan.recovery_rate.by_tier}
-    engine = create_warehouse_engine(settings.warehouse_url)
-    try:
+    with opened(settings.warehouse_url) as engine:
         with begin(engine) as conn:
             ensure_schema(conn)
             loans = read_loans(conn, as_of)
@@ -126,8 +125,6 @@ def run_kpis(as_of: dt.date, settings: Settings | None = None) -> dict[str, Any]
             counts.update(build_facts(conn, as_of, latest))
             counts.update(write_marts(conn, marts, latest))
             ensure_views(conn)
-    finally:
-        engine.dispose()
     summary = _summary(as_of, inputs, marts, counts)
     log.info("kpis %s: %s", as_of, summary)
     return summary
