@@ -124,6 +124,49 @@ def test_collections_and_kpis_follow_scoring(dagbag) -> None:
     assert dagbag.dags["npl_kpis"].timetable.asset_condition.uri == WORKLISTS.uri
 
 
+def _condition_uris(condition: object) -> set[str]:
+    """The asset URIs a schedule's condition names (an asset, or all/any of several)."""
+    objects = getattr(condition, "objects", None)
+    if objects is not None:
+        return set().union(*(_condition_uris(o) for o in objects))
+    uri = getattr(condition, "uri", None)
+    return {uri} if uri else set()
+
+
+def _upstream_dags(dagbag, dag_id: str) -> set[str]:
+    """Every DAG whose outlet assets lead, through asset schedules, to ``dag_id``'s runs."""
+    producers: dict[str, set[str]] = {}
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            for asset in task.outlets:
+                producers.setdefault(asset.uri, set()).add(dag.dag_id)
+    seen: set[str] = set()
+    todo = [dag_id]
+    while todo:
+        condition = getattr(dagbag.dags[todo.pop()].timetable, "asset_condition", None)
+        for uri in _condition_uris(condition):
+            for producer in producers.get(uri, set()) - seen:
+                seen.add(producer)
+                todo.append(producer)
+    return seen
+
+
+def test_monitoring_runs_after_scoring_not_beside_it(dagbag) -> None:
+    """Monitoring reuses the day's features scoring stamped: on scoring's own trigger it
+    would rebuild the whole book's features and race scoring's writes of the same shards."""
+    from nplpipeline.orchestration.assets import ACCOUNT_SCORES, FEATURES, RECOVERY_MODEL
+
+    monitoring = dagbag.dags["npl_model_monitoring"]
+    condition = _condition_uris(monitoring.timetable.asset_condition)
+    assert condition == {ACCOUNT_SCORES.uri}
+    scoring = _condition_uris(dagbag.dags["npl_score_accounts"].timetable.asset_condition)
+    assert not condition & scoring  # not a sibling started by the same event
+    assert "npl_score_accounts" in _upstream_dags(dagbag, "npl_model_monitoring")
+    assert "npl_model_monitoring" not in _upstream_dags(dagbag, "npl_score_accounts")
+    inlets = {a.uri for a in monitoring.get_task("monitor").inlets}
+    assert inlets == {RECOVERY_MODEL.uri, ACCOUNT_SCORES.uri, FEATURES.uri}
+
+
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_dag_files_do_no_top_level_work(path: Path) -> None:
     """Only imports, constants, functions and the DAG call at module level: the scheduler
