@@ -43,7 +43,7 @@ from nplpipeline.settings import get_settings
 from nplpipeline.staging import stg_installments, stg_loan_status_history, stg_repayments
 from nplpipeline.warehouse.engine import transaction
 from nplpipeline.warehouse.frames import read_frame
-from nplpipeline.warehouse.partitions import replace_where_changed
+from nplpipeline.warehouse.partitions import replace_where
 
 KPI_TABLES = [table for table in vars(t).values() if isinstance(table, sa.Table)]
 
@@ -125,7 +125,7 @@ def test_monitoring_rebuilds_the_same_features_in_parts(ingested, monkeypatch) -
     assert_same_tables(read_tables(tables), whole, check_exact=True)
 
 
-def test_replace_where_changed_ends_with_the_frame_and_spares_other_rows(npl_env) -> None:
+def test_replace_where_ends_with_the_frame_and_spares_other_rows(npl_env) -> None:
     table = t.roi  # keyed by as_of_date
     aug, sep, oct_ = dt.date(2026, 8, 31), dt.date(2026, 9, 30), dt.date(2026, 10, 31)
     base = pd.DataFrame({c.name: [1.0, 2.0, 3.0] for c in table.columns})
@@ -134,8 +134,8 @@ def test_replace_where_changed_ends_with_the_frame_and_spares_other_rows(npl_env
     with transaction(get_settings().warehouse_url) as conn:
         ensure_schema(conn)
         conn.execute(table.delete())
-        assert replace_where_changed(conn, table, None, base) == 3
-        replace_where_changed(conn, table, table.c.as_of_date >= sep, new)
+        assert replace_where(conn, table, None, base) == 3
+        replace_where(conn, table, table.c.as_of_date >= sep, new)
         got = read_frame(conn, sa.select(table).order_by(table.c.as_of_date))
     assert pd.to_datetime(got["as_of_date"]).dt.date.tolist() == [aug, oct_]
     assert got["investment"].iloc[0] == 1.0 and pd.isna(got["investment"].iloc[1])

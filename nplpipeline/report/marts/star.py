@@ -41,7 +41,7 @@ from nplpipeline.staging import (
     stg_signed_repayments,
 )
 from nplpipeline.warehouse.frames import read_frame
-from nplpipeline.warehouse.partitions import replace_partition, replace_where_changed
+from nplpipeline.warehouse.partitions import replace_partition, replace_where
 
 # The calendar reaches back far enough for the trailing-year marts and their comparisons.
 DATE_DAYS_BACK = 2 * 366
@@ -135,7 +135,7 @@ def build_dimensions(
     """Extend ``dim_date``; rewrite every other dimension unless a later date has run
     (then they stay as that run wrote them). Returns row counts."""
     first, last = _date_span(conn, as_of)
-    dates = {t.dim_date.name: replace_where_changed(conn, t.dim_date, None, _dim_date(first, last))}
+    dates = {t.dim_date.name: replace_where(conn, t.dim_date, None, _dim_date(first, last))}
     if latest is not None and as_of < latest:
         return dates
     tiers = pd.DataFrame(
@@ -176,8 +176,7 @@ def build_dimensions(
         t.dim_loan: _dim_loan(conn, as_of),
     }
     written = {
-        table.name: replace_where_changed(conn, table, None, frame)
-        for table, frame in frames.items()
+        table.name: replace_where(conn, table, None, frame) for table, frame in frames.items()
     }
     return {**dates, **written}
 
@@ -281,9 +280,9 @@ def build_facts(conn: Connection, as_of: dt.date, latest: dt.date | None = None)
     fa = t.fact_action.c
     return {
         t.fact_account_day.name: replace_partition(
-            conn, t.fact_account_day, "as_of_date", as_of, day, changed_only=True
+            conn, t.fact_account_day, "as_of_date", as_of, day
         ),
-        t.fact_action.name: replace_where_changed(
+        t.fact_action.name: replace_where(
             conn, t.fact_action, sa.and_(fa.action_date >= first, fa.action_date <= as_of), actions
         ),
     }

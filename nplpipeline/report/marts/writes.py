@@ -25,7 +25,7 @@ from nplpipeline.report.marts.portfolio import PortfolioMarts, vintage_month_end
 from nplpipeline.report.marts.recovery import RecoveryMarts
 from nplpipeline.report.marts.scorecards import ScorecardMarts
 from nplpipeline.warehouse.frames import read_frame
-from nplpipeline.warehouse.partitions import replace_where_changed
+from nplpipeline.warehouse.partitions import replace_where
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def merge_vintage(
 def _write_vintage(conn: Connection, marts: KpiMarts, rerun: bool) -> int:
     stored = read_frame(conn, sa.select(t.vintage_curves))
     merged = merge_vintage(stored, marts.portfolio.vintage, marts.ends, rerun)
-    replace_where_changed(conn, t.vintage_curves, None, merged)
+    replace_where(conn, t.vintage_curves, None, merged)
     return len(marts.portfolio.vintage)
 
 
@@ -117,14 +117,14 @@ def write_marts(conn: Connection, marts: KpiMarts, latest: dt.date | None) -> di
         t.roi: marts.recovery.roi,
     }
     n = {
-        table.name: replace_where_changed(conn, table, table.c.as_of_date == as_of, frame)
+        table.name: replace_where(conn, table, table.c.as_of_date == as_of, frame)
         for table, frame in dated.items()
     }
     p = marts.portfolio
     trend, rolls = t.npl_trend, t.roll_rates
     in_trend, in_rolls = trend.c.as_of_date.in_(marts.dates), rolls.c.month_end.in_(marts.ends[1:])
-    n[trend.name] = replace_where_changed(conn, trend, in_trend, p.npl_trend)
-    n[rolls.name] = replace_where_changed(conn, rolls, in_rolls, p.roll_rates)
+    n[trend.name] = replace_where(conn, trend, in_trend, p.npl_trend)
+    n[rolls.name] = replace_where(conn, rolls, in_rolls, p.roll_rates)
     n[t.vintage_curves.name] = _write_vintage(
         conn, marts, rerun=latest is not None and as_of < latest
     )
