@@ -45,7 +45,6 @@ from nplpipeline.report.marts.inputs import (
 from nplpipeline.report.marts.stage import compute_marts, from_snapshots, snapshot_dates
 from nplpipeline.score.tables import account_scores
 from nplpipeline.settings import get_settings
-from nplpipeline.simulate.stage import run_simulation
 from nplpipeline.staging import (
     stg_agencies,
     stg_collectors,
@@ -102,14 +101,7 @@ def _whole_history_inputs(conn, as_of: dt.date, loans: pd.DataFrame | None = Non
 # ---- a portfolio with a cohort, plans and placements ----------------------------------
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("bounded-landing")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("NPL_LANDING_DIR", str(root / "landing"))
-    mp.setenv("NPL_GROUND_TRUTH_DIR", str(root / "truth"))
-    mp.setenv("NPL_HOME", str(root / "var"))
-    run_simulation(loans=shard_chain.LOANS, seed=shard_chain.SEED, end_date=END)  # dirty rows
-    mp.undo()
-    return root / "landing"
+    return shard_chain.land(tmp_path_factory.mktemp("bounded-landing"), dirty=True)
 
 
 def _fake_scores(conn, as_of: dt.date) -> None:

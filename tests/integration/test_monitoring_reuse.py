@@ -32,7 +32,6 @@ from nplpipeline.model.monitoring_stage import run_monitoring
 from nplpipeline.model.tables import model_monitoring
 from nplpipeline.score.stage import run_scoring
 from nplpipeline.settings import get_settings
-from nplpipeline.simulate.stage import run_simulation
 from nplpipeline.warehouse.engine import begin, create_warehouse_engine
 from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.shards import Shard, all_shards, shard_predicate
@@ -44,14 +43,7 @@ DATES = {END.isoformat(), MATURED.isoformat()}
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("reuse-landing")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("NPL_LANDING_DIR", str(root / "landing"))
-    mp.setenv("NPL_GROUND_TRUTH_DIR", str(root / "truth"))
-    mp.setenv("NPL_HOME", str(root / "var"))
-    run_simulation(loans=shard_chain.LOANS, seed=shard_chain.SEED, end_date=END)
-    mp.undo()
-    return root / "landing"
+    return shard_chain.land(tmp_path_factory.mktemp("reuse-landing"), dirty=True)
 
 
 @pytest.fixture
