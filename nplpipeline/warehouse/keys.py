@@ -10,7 +10,6 @@ read are bounded by the batch, not by the history.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nplpipeline.warehouse.frames import insert_frame, read_frame
+from nplpipeline.warehouse.scratch import scratch_table
 
 
 def keys_present(
@@ -33,7 +33,7 @@ def keys_present(
     target = table.c[column]
     if wanted.empty:
         return pd.Index([], dtype=object, name=column)
-    with _temporary_column(conn, f"_want_{table.name}", target.type) as stage:
+    with scratch_table(conn, f"_want_{table.name}", [sa.Column("value", target.type)]) as stage:
         insert_frame(conn, stage, pd.DataFrame({"value": wanted.to_numpy(dtype=object)}))
         query = sa.select(target).distinct().where(target.in_(sa.select(stage.c.value)), *where)
         found = read_frame(conn, query)[column]
@@ -48,25 +48,6 @@ def staged_keys(conn: Connection, query: sa.Select, name: str) -> Iterator[sa.Se
     Passing ``query`` itself to several readers would make the warehouse evaluate it
     once per reader."""
     (column,) = query.selected_columns
-    with _temporary_column(conn, f"_keys_{name}", column.type) as stage:
+    with scratch_table(conn, f"_keys_{name}", [sa.Column("value", column.type)]) as stage:
         conn.execute(stage.insert().from_select(["value"], query))
         yield sa.select(stage.c.value)
-
-
-@contextmanager
-def _temporary_column(
-    conn: Connection, prefix: str, type_: sa.types.TypeEngine
-) -> Iterator[sa.Table]:
-    """A one-column (``value``) temporary table under a unique name, dropped on leaving:
-    a key list the warehouse can semi-join without a literal ``IN`` list."""
-    stage = sa.Table(
-        f"{prefix}_{uuid.uuid4().hex[:12]}",
-        sa.MetaData(),
-        sa.Column("value", type_),
-        prefixes=["TEMPORARY"],
-    )
-    stage.create(conn)
-    try:
-        yield stage
-    finally:
-        stage.drop(conn)

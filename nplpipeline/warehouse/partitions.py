@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nplpipeline.warehouse.frames import insert_frame
+from nplpipeline.warehouse.scratch import has_rows, scratch_table
 from nplpipeline.warehouse.shards import Shard, shard_predicate
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,10 @@ def replace_where(
     run (nothing selected), an empty frame or a keyless table take the plain delete and
     insert, which nothing beats there."""
     keys = list(table.primary_key.columns)
-    if keys and not frame.empty and _selects_any(conn, table, where):
+    selected = sa.select(sa.literal(1)).select_from(table)
+    if where is not None:
+        selected = selected.where(where)
+    if keys and not frame.empty and has_rows(conn, selected):
         deleted, inserted = _replace_changed(conn, table, keys, where, frame)
     else:
         delete = table.delete() if where is None else table.delete().where(where)
@@ -46,11 +49,6 @@ def replace_where(
         inserted = insert_frame(conn, table, frame)
     log.debug("%s: %d rows deleted, %d inserted", table.name, deleted, inserted)
     return len(frame)
-
-
-def _selects_any(conn: Connection, table: sa.Table, where: sa.ColumnElement[bool] | None) -> bool:
-    query = sa.select(sa.literal(1)).select_from(table).limit(1)
-    return conn.execute(query if where is None else query.where(where)).first() is not None
 
 
 def _replace_changed(
@@ -64,12 +62,8 @@ def _replace_changed(
     there are inserted; returns (deleted, inserted). The table ends as after delete and
     insert. Equal means every column equal as stored (NULLs equal), so a column that
     differs on every run by design (a wall-clock stamp) would make every row change."""
-    stage = sa.Table(
-        f"_npl_stage_{uuid.uuid4().hex}", sa.MetaData(),
-        *(sa.Column(c.name, c.type) for c in table.columns), prefixes=["TEMPORARY"],
-    )  # fmt: skip
-    stage.create(conn)
-    try:
+    stage_columns = (sa.Column(c.name, c.type) for c in table.columns)
+    with scratch_table(conn, "_npl_stage", stage_columns) as stage:
         insert_frame(conn, stage, frame)
         selected = sa.true() if where is None else where
 
@@ -89,8 +83,6 @@ def _replace_changed(
         insert = table.insert().from_select(list(table.c), query)
         # PostgreSQL reports an INSERT ... SELECT's rowcount only when asked to keep it
         inserted = conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
-    finally:
-        stage.drop(conn)
     return deleted, inserted
 
 

@@ -8,13 +8,12 @@ same table, which is what makes a replayed, late or duplicated drop harmless.
 
 from __future__ import annotations
 
-import uuid
-
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nplpipeline.warehouse.frames import insert_frame
+from nplpipeline.warehouse.scratch import has_rows, scratch_table
 
 _ORDER = ("_version", "_drop_date", "_source_file", "_row_number")
 
@@ -28,11 +27,6 @@ def _newer(a: sa.Table, b: sa.Table) -> sa.ColumnElement[bool]:
     return sa.or_(*clauses)
 
 
-def _has_rows(conn: Connection, table: sa.Table | sa.Select) -> bool:
-    query = table if isinstance(table, sa.Select) else sa.select(sa.literal(1)).select_from(table)
-    return conn.execute(query.limit(1)).first() is not None
-
-
 def upsert_latest(
     conn: Connection, target: sa.Table, key: tuple[str, ...], frame: pd.DataFrame
 ) -> int:
@@ -44,21 +38,15 @@ def upsert_latest(
     the version comparison. Either way the table ends as the general merge leaves it."""
     if frame.empty:
         return 0
-    if not _has_rows(conn, target):
+    if not has_rows(conn, target):
         return insert_frame(conn, target, frame)
-    stage = sa.Table(
-        f"_stage_{target.name}_{uuid.uuid4().hex[:12]}",
-        sa.MetaData(),
-        *(sa.Column(c.name, c.type) for c in target.columns),
-        prefixes=["TEMPORARY"],
-    )
-    stage.create(conn)
-    try:
+    stage_columns = (sa.Column(c.name, c.type) for c in target.columns)
+    with scratch_table(conn, f"_stage_{target.name}", stage_columns) as stage:
         insert_frame(conn, stage, frame)
         same_key = sa.and_(*(stage.c[k] == target.c[k] for k in key))
         columns = [c.name for c in target.columns]
         overlap = sa.select(sa.literal(1)).select_from(stage).where(sa.exists().where(same_key))
-        if not _has_rows(conn, overlap):
+        if not has_rows(conn, overlap):
             conn.execute(target.insert().from_select(columns, sa.select(*stage.c)))
             return len(frame)
         conn.execute(target.delete().where(sa.exists().where(same_key, _newer(stage, target))))
@@ -69,5 +57,3 @@ def upsert_latest(
             )
         )
         return int(inserted.rowcount or 0)
-    finally:
-        stage.drop(conn)

@@ -95,7 +95,7 @@ def _use_former_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         loader, "coerce_table", lambda table, e: coerce(table.to_pandas(date_as_object=False), e)
     )
-    monkeypatch.setattr(upsert, "_has_rows", lambda conn, query: True)  # always the merge
+    monkeypatch.setattr(upsert, "has_rows", lambda conn, query: True)  # always the merge
     monkeypatch.setattr(loader, "_gx_session", _PerBatchDocs)
 
 
