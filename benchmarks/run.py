@@ -140,13 +140,16 @@ def _anchor() -> dict[str, Any]:
     return {"rows": table.num_rows, "seconds": seconds, "notes": check}
 
 
-def _step_call(step: str, loans: int, shard: Any) -> Callable[[], dict[str, Any]]:
-    """What one step runs: the functions the DAG tasks call, with the DAGs' arguments."""
+def _step_call(
+    step: str, loans: int, shard: Any, months: int = TRAINING_MONTHS
+) -> Callable[[], dict[str, Any]]:
+    """What one step runs: the functions the DAG tasks call, with the DAGs' arguments
+    (``months``: the training window, the weekly DAG's 18 unless the run says less)."""
 
     def training_month_ends() -> list[dt.date]:
         from nplpipeline.features.window import training_month_ends as ends
 
-        return ends(END, TRAINING_MONTHS)
+        return ends(END, months)
 
     def simulate() -> dict[str, Any]:
         from nplpipeline.simulate.stage import run_simulation
@@ -178,7 +181,8 @@ def _step_call(step: str, loans: int, shard: Any) -> Callable[[], dict[str, Any]
 
         ends = training_month_ends()
         out = run_training(ends[0], ends[-1])
-        return {"phases_s": out.get("seconds"), "notes": {"chosen": out["chosen"]}}
+        notes = {"chosen": out["chosen"], "month_ends": len(ends)}
+        return {"phases_s": out.get("seconds"), "notes": notes}
 
     def simple(module: str, name: str, **kwargs: Any) -> Callable[[], dict[str, Any]]:
         def run() -> dict[str, Any]:
@@ -217,12 +221,13 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(step: str, loans: int, shard_text: str, profile_to: Path | None) -> dict[str, Any]:
+def child(step: str, loans: int, shard_text: str, profile_to: Path | None,
+          months: int = TRAINING_MONTHS) -> dict[str, Any]:  # fmt: skip
     """Run one step (or one shard of it) here; seconds, rows and peak RSS."""
     from nplpipeline.warehouse.shards import Shard
 
     index, count = (int(x) for x in shard_text.split("/"))
-    call = _step_call(step, loans, Shard(index, count))
+    call = _step_call(step, loans, Shard(index, count), months)
     profiler = cProfile.Profile() if profile_to else None
     clock = time.perf_counter()
     if profiler:
@@ -238,9 +243,11 @@ def child(step: str, loans: int, shard_text: str, profile_to: Path | None) -> di
 # ---- the parent: steps in processes, shards in parallel ---------------------------------
 
 
-def _spawn(step: str, loans: int, shard: str, workdir: Path, profile_dir: Path | None) -> dict:
+def _spawn(step: str, loans: int, shard: str, workdir: Path, profile_dir: Path | None,
+           months: int = TRAINING_MONTHS) -> dict:  # fmt: skip
     command = [sys.executable, __file__, "--child", step, "--loans", str(loans),
-               "--shard", shard, "--workdir", str(workdir)]  # fmt: skip
+               "--shard", shard, "--workdir", str(workdir),
+               "--training-months", str(months)]  # fmt: skip
     if profile_dir:
         command += ["--profile-to", str(profile_dir / f"{step}-{shard.replace('/', 'of')}.prof")]
     log = workdir / "logs" / f"{step}-{shard.replace('/', 'of')}.log"
@@ -253,13 +260,14 @@ def _spawn(step: str, loans: int, shard: str, workdir: Path, profile_dir: Path |
 
 
 def run_step(step: str, loans: int, k: int, parallel: int, workdir: Path,
-             profile_dir: Path | None) -> dict[str, Any]:  # fmt: skip
+             profile_dir: Path | None,
+             months: int = TRAINING_MONTHS) -> dict[str, Any]:  # fmt: skip
     """One step: its processes, then wall, rows, rows/s, peak per process and phases."""
     k = k if step in SHARDED else 1
     clock = time.perf_counter()
     with ThreadPoolExecutor(max(1, min(parallel, k))) as pool:
         jobs = [f"{i}/{k}" for i in range(k)]
-        parts = list(pool.map(lambda s: _spawn(step, loans, s, workdir, profile_dir), jobs))
+        parts = list(pool.map(lambda s: _spawn(step, loans, s, workdir, profile_dir, months), jobs))
     wall = time.perf_counter() - clock if k > 1 else float(parts[0]["seconds"])
     rows = sum(int(p["rows"]) for p in parts) if all("rows" in p for p in parts) else None
     phases: dict[str, float] = {}
@@ -287,6 +295,13 @@ def run_step(step: str, loans: int, k: int, parallel: int, workdir: Path,
     return result
 
 
+def _training_months(loans: int, args: argparse.Namespace) -> int:
+    """The training window for this size: the target is timed at 1M on the DAG's window."""
+    if loans > 1_000_000 and args.training_months_above_1m:
+        return int(args.training_months_above_1m)
+    return int(args.training_months)
+
+
 def _done_steps(path: Path) -> dict[str, dict[str, Any]]:
     if not path.exists():
         return {}
@@ -306,7 +321,8 @@ def run_size(loans: int, k: int, args: argparse.Namespace, profile_dir: Path | N
         if step in done:
             steps.append(done[step])
             continue
-        result = run_step(step, loans, k, args.parallel, workdir, profile_dir)
+        months = _training_months(loans, args)
+        result = run_step(step, loans, k, args.parallel, workdir, profile_dir, months)
         steps.append(result)
         with progress.open("a") as out:
             out.write(json.dumps(result) + "\n")
@@ -356,6 +372,14 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the work folders")
     parser.add_argument("--resume", action="store_true", help="skip steps in steps.jsonl")
     parser.add_argument("--profile", action="store_true", help="cProfile each step")
+    parser.add_argument(
+        "--training-months", type=int, default=TRAINING_MONTHS,
+        help="month-ends the training step uses (the weekly DAG: 18)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--training-months-above-1m", type=int, default=None,
+        help="a shorter window for sizes above 1M loans, where training is not a target",
+    )  # fmt: skip
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--shard", default="0/1", help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", type=Path, help=argparse.SUPPRESS)
@@ -365,7 +389,8 @@ def _parse() -> argparse.Namespace:
 def main() -> None:
     args = _parse()
     if args.child:
-        print(json.dumps(child(args.child, args.loans[0], args.shard, args.profile_to)))
+        out = child(args.child, args.loans[0], args.shard, args.profile_to, args.training_months)
+        print(json.dumps(out))
         return
     shards = args.shards or [int(os.environ.get("NPL_SHARDS", "1"))]
     if len(shards) == 1:
