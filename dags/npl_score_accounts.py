@@ -48,7 +48,7 @@ def npl_score_accounts() -> None:
     def publish_scores(as_of, results) -> dict[str, object]:
         from nplpipeline.score.stage import gather_scores
 
-        return gather_scores(as_of, list(results))  # one model version for the date
+        return gather_scores(as_of, results)  # one model version for the date
 
     publish_scores(score.expand(shard=shards()))
 

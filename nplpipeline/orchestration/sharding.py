@@ -17,7 +17,7 @@ process holds only 1/K of the book.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from nplpipeline.settings import Settings, get_settings
@@ -29,6 +29,16 @@ def shard_plan(settings: Settings | None = None) -> list[dict[str, int]]:
 
     settings = settings or get_settings()
     return [shard.to_xcom() for shard in all_shards(settings.shards)]
+
+
+def shard_results(results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The mapped task's results as a list, fetched in one request.
+
+    Airflow hands the reduce a lazy XCom sequence; iterating it asks for one item at a
+    time and learns the end from a "not found" that the API server logs as an error on
+    every run. A slice is one request for all of them, and no false error in the log."""
+    items = results[:] if isinstance(results, Sequence) else results
+    return [dict(r) for r in items]
 
 
 def gather(
@@ -44,7 +54,7 @@ def gather(
     """
     from nplpipeline.warehouse.shards import shard_counts
 
-    rows = [dict(r) for r in results]
+    rows = shard_results(results)
     counts = {int(r["shard"]["count"]) for r in rows}
     indexes = sorted(int(r["shard"]["index"]) for r in rows)
     if len(counts) != 1 or indexes != list(range(next(iter(counts), 0))):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -90,12 +91,13 @@ def run_scoring(
     return summary
 
 
-def gather_scores(as_of: dt.date, results: list[dict[str, Any]]) -> dict[str, Any]:
+def gather_scores(as_of: dt.date, results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The shards' reduce: all reported, accounts summed, and one model version for the
     whole date (a promotion landing between two shards' first runs would split it)."""
     from nplpipeline.model.pinning import AmbiguousModelError
-    from nplpipeline.orchestration.sharding import gather
+    from nplpipeline.orchestration.sharding import gather, shard_results
 
+    results = shard_results(results)
     summary = gather(as_of, results, ("accounts",))
     versions = sorted({str(r["model_version"]) for r in results})
     if len(versions) > 1:

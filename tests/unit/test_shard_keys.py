@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlalchemy.dialects import postgresql
 
-from nplpipeline.orchestration.sharding import gather, shard_plan
+from nplpipeline.orchestration.sharding import gather, shard_plan, shard_results
 from nplpipeline.settings import get_settings
 from nplpipeline.warehouse.shards import (
     MAX_SHARDS,
@@ -92,6 +93,29 @@ def test_the_reduce_sums_counts_and_checks_every_shard_reported() -> None:
     other = {**_result(0, 1, 1), "as_of": "2026-10-30"}
     with pytest.raises(RuntimeError, match="another date"):
         gather(AS_OF, [other], ("accounts",))
+
+
+class _ItemByItem(Sequence):
+    """Like Airflow's lazy XCom sequence: one request per item, the end found by a miss."""
+
+    def __init__(self, items: list[dict[str, object]]) -> None:
+        self.items, self.requests, self.misses = items, 0, 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, key: int | slice) -> object:
+        self.requests += 1
+        if isinstance(key, int) and key >= len(self.items):
+            self.misses += 1
+        return self.items[key]
+
+
+def test_the_reduce_fetches_the_mapped_results_in_one_request_without_a_miss() -> None:
+    lazy = _ItemByItem([_result(i, 3, i + 1) for i in range(3)])
+    assert gather(AS_OF, lazy, ("accounts",))["accounts"] == 6
+    assert (lazy.requests, lazy.misses) == (1, 0)
+    assert shard_results(iter([_result(0, 1, 2)])) == [_result(0, 1, 2)]
 
 
 def test_the_cli_refuses_a_bad_shard() -> None:
