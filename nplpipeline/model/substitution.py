@@ -34,8 +34,11 @@ from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import threadpool_limits
 
 from nplpipeline.model.boosting import BoostedRecoveryModel, _calibrated
+from nplpipeline.model.leaf_tables import Inputs, LeafTables
 
 BATCH_CELLS = 1 << 23  # rows x trees of per-tree contributions held at once (64 MB)
+BATCH_ROWS = 2048  # rows per batch of the leaf-table kernel
+GROUP_TREES = 8  # trees whose leaf tables (128 KB each) are used together: cache-sized
 
 
 def per_feature_impacts(model: BoostedRecoveryModel, X: pd.DataFrame) -> np.ndarray:
@@ -63,21 +66,122 @@ def batched_impacts(
     booster = model.booster_
     refs = booster._preprocess_X(np.where(has_ref, codes, np.nan)[None, :], reset=False)[0]
     Z = internal_matrix(model, X)
+    order = column_order(model)
+    tables = LeafTables.of(booster, Z.shape[1])
+    with threadpool_limits(limits=model.n_threads, user_api="openmp"):
+        if tables is None:
+            internal = _walked_impacts(model, Z, refs, has_ref[order], batch_rows)
+        else:
+            internal = _table_impacts(model, Z, refs, has_ref[order], tables, batch_rows)
+    out = np.empty_like(internal)
+    out[:, order] = internal
+    return out
+
+
+def _table_impacts(
+    model: BoostedRecoveryModel,
+    Z: np.ndarray,
+    refs: np.ndarray,
+    has_ref: np.ndarray,
+    tables: LeafTables,
+    batch_rows: int | None,
+) -> np.ndarray:
+    """Impacts in booster column order, by leaf tables: per batch of rows and group of
+    trees (whose tables stay in cache), every row's code in every tree, then for each
+    (tree, column it splits on) the code with the column's bits set to the reference's,
+    its leaf value minus the row's, summed per column."""
+    tree, col, bits = tables.masks(np.flatnonzero(has_ref))
+    ref_index = tables.index(Inputs.of(tables, refs[:, None]), 0, tables.n_trees)[:, 0]
+    groups = [
+        _Group.of(first, min(first + GROUP_TREES, tables.n_trees), tree, col, bits, ref_index)
+        for first in range(0, tables.n_trees, GROUP_TREES)
+    ]
+    cols = np.unique(col)
+    batch = batch_rows or BATCH_ROWS
+    out = np.zeros(Z.shape)
+    for start in range(0, len(Z) if len(cols) else 0, batch):
+        inputs = Inputs.of(tables, np.ascontiguousarray(Z[start : start + batch].T))
+        rows = inputs.codes.shape[1]
+        raw = np.full(rows, tables.baseline)
+        delta = np.zeros((Z.shape[1], rows))
+        for g in groups:
+            index = tables.index(inputs, g.first, g.last)
+            before = tables.lut.take(index)
+            raw += before.sum(axis=0)
+            g.add_changes(tables.lut, index, before, delta)
+        p = probability(model, raw)
+        raw_sub = raw + delta[cols]
+        p_sub = probability(model, raw_sub.ravel()).reshape(raw_sub.shape)
+        out[start : start + batch, cols] = (p_sub - p).T
+    return out
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Trees first..last-1 and their (tree, column) pairs, sorted by column: the tree
+    (local number), the bits to keep, the reference's bits, and each column's run."""
+
+    first: int
+    last: int
+    tree: np.ndarray
+    keep: np.ndarray
+    ref: np.ndarray
+    runs: list[tuple[int, int, int]]  # (column, start, end)
+
+    @classmethod
+    def of(
+        cls,
+        first: int,
+        last: int,
+        tree: np.ndarray,
+        col: np.ndarray,
+        bits: np.ndarray,
+        ref_index: np.ndarray,
+    ) -> _Group:
+        a, b = np.searchsorted(tree, [first, last])
+        order = np.argsort(col[a:b], kind="stable") + a
+        c = col[order]
+        starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if len(c) else c
+        ends = np.append(starts[1:], len(c))
+        runs = [(int(c[s]), int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
+        ref = ref_index[tree[order]] & bits[order]
+        return cls(first, last, tree[order] - first, ~bits[order], ref, runs)
+
+    def add_changes(
+        self, lut: np.ndarray, index: np.ndarray, before: np.ndarray, delta: np.ndarray
+    ) -> None:
+        """delta[column] += the group's change of raw score with the column substituted."""
+        if not self.runs:
+            return
+        sub = index[self.tree]
+        sub &= self.keep[:, None]
+        sub |= self.ref[:, None]
+        change = lut.take(sub)
+        change -= before[self.tree]  # an unchanged leaf: exactly 0.0
+        for column, start, end in self.runs:
+            delta[column] += change[start:end].sum(axis=0)
+
+
+def _walked_impacts(
+    model: BoostedRecoveryModel,
+    Z: np.ndarray,
+    refs: np.ndarray,
+    has_ref: np.ndarray,
+    batch_rows: int | None,
+) -> np.ndarray:
+    """Impacts in booster column order, re-walking the trees with scikit-learn's
+    predictor (trees too large for leaf tables)."""
     trees = TreeSums.structure(model)
-    has_ref = has_ref[trees.order]
     batch = batch_rows or max(1024, BATCH_CELLS // max(len(trees.trees), 1))
     internal = np.zeros(Z.shape)
-    with threadpool_limits(limits=model.n_threads, user_api="openmp"):
-        for start in range(0, len(Z), batch):
-            sums = TreeSums(model, Z[start : start + batch], trees)
-            p = sums.probability(sums.raw)
-            raw_sub = sums.raw_with_references(refs, has_ref)
-            internal[start : start + batch] = (
-                sums.probability(raw_sub.ravel()).reshape(raw_sub.shape) - p[:, None]
-            )
-    out = np.empty_like(internal)
-    out[:, trees.order] = internal
-    return out
+    for start in range(0, len(Z), batch):
+        sums = TreeSums(model, Z[start : start + batch], trees)
+        p = sums.probability(sums.raw)
+        raw_sub = sums.raw_with_references(refs, has_ref)
+        internal[start : start + batch] = (
+            sums.probability(raw_sub.ravel()).reshape(raw_sub.shape) - p[:, None]
+        )
+    return internal
 
 
 def internal_matrix(model: BoostedRecoveryModel, X: pd.DataFrame) -> np.ndarray:
@@ -119,12 +223,11 @@ class TreeSums:
         booster = model.booster_
         trees = [iteration[0] for iteration in booster._predictors]
         n = len(model.feature_names_)
+        order = column_order(model)
         if getattr(booster, "_preprocessor", None) is None:
-            order, is_cat = np.arange(n), np.zeros(n, dtype=bool)
+            is_cat = np.zeros(n, dtype=bool)
         else:
-            cat = np.asarray(booster.is_categorical_, dtype=bool)
-            order = np.concatenate([np.flatnonzero(cat), np.flatnonzero(~cat)])
-            is_cat = cat[order]
+            is_cat = np.asarray(booster.is_categorical_, dtype=bool)[order]
         _, f_idx_map = booster._bin_mapper.make_known_categories_bitsets()
         uses = np.zeros((len(trees), n), dtype=bool)
         found: dict[int, list[np.ndarray]] = {}
@@ -230,8 +333,24 @@ class TreeSums:
 
     def probability(self, raw: np.ndarray) -> np.ndarray:
         """The calibrated P(recovery) of raw scores, as `predict_proba` gives it."""
-        method = self.model.resolved_["calibration"]
-        return np.clip(_calibrated(method, self.model.calibrator_, raw), 0.0, 1.0)
+        return probability(self.model, raw)
+
+
+def probability(model: BoostedRecoveryModel, raw: np.ndarray) -> np.ndarray:
+    """The calibrated P(recovery) of raw scores, as `predict_proba` gives it."""
+    method = model.resolved_["calibration"]
+    return np.clip(_calibrated(method, model.calibrator_, raw), 0.0, 1.0)
+
+
+def column_order(model: BoostedRecoveryModel) -> np.ndarray:
+    """Feature index (`feature_names_`) of each booster column: the booster's
+    preprocessor puts the categoricals first."""
+    booster = model.booster_
+    n = len(model.feature_names_)
+    if getattr(booster, "_preprocessor", None) is None:
+        return np.arange(n)
+    cat = np.asarray(booster.is_categorical_, dtype=bool)
+    return np.concatenate([np.flatnonzero(cat), np.flatnonzero(~cat)])
 
 
 def _compact(
