@@ -4,20 +4,26 @@ be if feature f had the training-typical value?", for every row and feature, in 
 The answer is P(recovery | x with f := reference) - P(recovery | x). Computed naively
 (`per_feature_impacts`) that is one full prediction per feature, each re-encoding the
 frame and walking every tree: features x trees tree walks per row, ~1k rows/s with
-45 features and 450 trees. `batched_impacts` gives the same numbers with far less work:
+45 features and 450 trees. `batched_impacts` gives the same numbers without walking a
+tree again (`leaf_tables`):
 
 - the frame is encoded once, and the rows are taken in batches (bounded memory);
-- each tree's contribution to the raw score is computed once per batch (`V`);
-- substituting f can change only the trees that split on f, so only those are walked
-  again, on a copy of the batch with column f set to the reference;
-- and only on the rows it can change: a row whose value of f falls in the same cell of
-  f's split thresholds (over all trees) as the reference, or equals it, takes the same
-  branch at every node either way and keeps its prediction;
-- the substituted raw score is the row's raw score minus the old contributions of those
-  trees plus their new ones, then the same calibration as `predict_proba`.
+- each tree becomes a lookup table: a row's left/right decisions at the tree's k split
+  nodes, packed as the bits of one code, index the tree's 2^k leaf values;
+- setting f to its reference changes only the bits of the nodes splitting on f, to the
+  reference's own bits (two bit operations on the code), so every (row, tree splitting
+  on f) pair costs one more lookup, all as array operations over the batch;
+- the substituted raw score is the row's raw score plus, summed over the trees
+  splitting on f, the new leaf value minus the old (exactly 0.0 where the leaf stays),
+  then the same calibration as `predict_proba`.
 
-The result equals the per-feature substitution up to floating-point summation order
-(tests compare the two). It uses scikit-learn's compiled tree predictors
+Trees with more than `leaf_tables.MAX_SPLITS` (14) split nodes (max_leaf_nodes > 15)
+keep the earlier kernel (`TreeSums.raw_with_references`): the trees that split on f are
+re-walked by scikit-learn's compiled predictor, only for the rows whose value of f is on
+the other side of one of the tree's thresholds on f from the reference.
+
+Either way the result equals the per-feature substitution up to floating-point summation
+order (tests compare them). Both read scikit-learn's tree predictors
 (`HistGradientBoostingClassifier._predictors`, private in 1.9); models that do not
 expose them, or were stored with a CalibratedClassifierCV, take the per-feature path.
 """
@@ -34,11 +40,10 @@ from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import threadpool_limits
 
 from nplpipeline.model.boosting import BoostedRecoveryModel, _calibrated
-from nplpipeline.model.leaf_tables import Inputs, LeafTables
+from nplpipeline.model.leaf_tables import LeafTables, Substitution
 
 BATCH_CELLS = 1 << 23  # rows x trees of per-tree contributions held at once (64 MB)
 BATCH_ROWS = 2048  # rows per batch of the leaf-table kernel
-GROUP_TREES = 8  # trees whose leaf tables (128 KB each) are used together: cache-sized
 
 
 def per_feature_impacts(model: BoostedRecoveryModel, X: pd.DataFrame) -> np.ndarray:
@@ -86,80 +91,16 @@ def _table_impacts(
     tables: LeafTables,
     batch_rows: int | None,
 ) -> np.ndarray:
-    """Impacts in booster column order, by leaf tables: per batch of rows and group of
-    trees (whose tables stay in cache), every row's code in every tree, then for each
-    (tree, column it splits on) the code with the column's bits set to the reference's,
-    its leaf value minus the row's, summed per column."""
-    tree, col, bits = tables.masks(np.flatnonzero(has_ref))
-    ref_index = tables.index(Inputs.of(tables, refs[:, None]), 0, tables.n_trees)[:, 0]
-    groups = [
-        _Group.of(first, min(first + GROUP_TREES, tables.n_trees), tree, col, bits, ref_index)
-        for first in range(0, tables.n_trees, GROUP_TREES)
-    ]
-    cols = np.unique(col)
+    """Impacts in booster column order, by leaf tables, a batch of rows at a time."""
+    substitution = Substitution.of(tables, refs, np.flatnonzero(has_ref))
+    cols = substitution.columns
     batch = batch_rows or BATCH_ROWS
     out = np.zeros(Z.shape)
     for start in range(0, len(Z) if len(cols) else 0, batch):
-        inputs = Inputs.of(tables, np.ascontiguousarray(Z[start : start + batch].T))
-        rows = inputs.codes.shape[1]
-        raw = np.full(rows, tables.baseline)
-        delta = np.zeros((Z.shape[1], rows))
-        for g in groups:
-            index = tables.index(inputs, g.first, g.last)
-            before = tables.lut.take(index)
-            raw += before.sum(axis=0)
-            g.add_changes(tables.lut, index, before, delta)
-        p = probability(model, raw)
-        raw_sub = raw + delta[cols]
+        raw, raw_sub = substitution.raw_scores(Z[start : start + batch])
         p_sub = probability(model, raw_sub.ravel()).reshape(raw_sub.shape)
-        out[start : start + batch, cols] = (p_sub - p).T
+        out[start : start + batch, cols] = (p_sub - probability(model, raw)).T
     return out
-
-
-@dataclass(frozen=True)
-class _Group:
-    """Trees first..last-1 and their (tree, column) pairs, sorted by column: the tree
-    (local number), the bits to keep, the reference's bits, and each column's run."""
-
-    first: int
-    last: int
-    tree: np.ndarray
-    keep: np.ndarray
-    ref: np.ndarray
-    runs: list[tuple[int, int, int]]  # (column, start, end)
-
-    @classmethod
-    def of(
-        cls,
-        first: int,
-        last: int,
-        tree: np.ndarray,
-        col: np.ndarray,
-        bits: np.ndarray,
-        ref_index: np.ndarray,
-    ) -> _Group:
-        a, b = np.searchsorted(tree, [first, last])
-        order = np.argsort(col[a:b], kind="stable") + a
-        c = col[order]
-        starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if len(c) else c
-        ends = np.append(starts[1:], len(c))
-        runs = [(int(c[s]), int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
-        ref = ref_index[tree[order]] & bits[order]
-        return cls(first, last, tree[order] - first, ~bits[order], ref, runs)
-
-    def add_changes(
-        self, lut: np.ndarray, index: np.ndarray, before: np.ndarray, delta: np.ndarray
-    ) -> None:
-        """delta[column] += the group's change of raw score with the column substituted."""
-        if not self.runs:
-            return
-        sub = index[self.tree]
-        sub &= self.keep[:, None]
-        sub |= self.ref[:, None]
-        change = lut.take(sub)
-        change -= before[self.tree]  # an unchanged leaf: exactly 0.0
-        for column, start, end in self.runs:
-            delta[column] += change[start:end].sum(axis=0)
 
 
 def _walked_impacts(
