@@ -61,37 +61,34 @@ class LeafTables:
         if any((t.nodes["is_leaf"] == 0).sum() > MAX_SPLITS for t in trees):
             return None
         known, f_idx_map = booster._bin_mapper.make_known_categories_bitsets()
-        n = len(trees) * WIDTH
-        column, source = np.zeros(n, dtype=np.intp), np.zeros(n, dtype=np.intp)
-        threshold, split = np.full(n, np.nan), np.zeros(n, dtype=bool)
-        cat_slots, cat_left = [], []
         lut = np.empty((len(trees), 1 << MAX_SPLITS))
+        slots, records, cat_left = [], [], []
         for t, tree in enumerate(trees):
             values, bit = _table(tree.nodes)
             lut[t] = np.resize(values, lut.shape[1])  # codes use the first len(values)
-            for node in np.flatnonzero(bit >= 0):
-                slot, rec = t * WIDTH + bit[node], tree.nodes[node]
-                column[slot], split[slot] = rec["feature_idx"], True
-                if rec["is_categorical"]:
-                    cat_slots.append(slot)
-                    cat_left.append(_categorical_left(tree, node, known, f_idx_map))
-                    continue
-                threshold[slot] = rec["num_threshold"]
-                source[slot] = column[slot] + (n_columns if rec["missing_go_to_left"] else 0)
-        numeric = ~np.isnan(threshold)
-        cuts = tuple(np.unique(threshold[numeric & (source == r)]) for r in range(2 * n_columns))
-        rank = np.full(n, -1, dtype=np.int16)  # < 256 thresholds per column (max_bins)
-        for r in np.unique(source[numeric]):
-            at = numeric & (source == r)
-            rank[at] = np.searchsorted(cuts[r], threshold[at])
-        order = np.argsort(cat_slots).astype(np.intp)
+            inner = np.flatnonzero(bit >= 0)
+            slots.append(t * WIDTH + bit[inner])
+            records.append(tree.nodes[inner])
+            for node in inner[tree.nodes["is_categorical"][inner] == 1]:
+                cat_left.append(_categorical_left(tree, node, known, f_idx_map))
+        slot, rec = np.concatenate(slots), np.concatenate(records)
+        n = len(trees) * WIDTH
+        column, split = np.zeros(n, dtype=np.intp), np.zeros(n, dtype=bool)
+        column[slot], split[slot] = rec["feature_idx"], True
+        cat = rec["is_categorical"] == 1
+        threshold, source = np.full(n, np.nan), np.zeros(n, dtype=np.intp)
+        threshold[slot[~cat]] = rec["num_threshold"][~cat]
+        nan_left = rec["missing_go_to_left"][~cat].astype(np.intp)
+        source[slot[~cat]] = rec["feature_idx"][~cat] + n_columns * nan_left
+        cuts, rank = _ranks(threshold, source, 2 * n_columns)
+        order = np.argsort(slot[cat])
         return cls(
             column,
             source,
             rank,
             split,
             cuts,
-            np.asarray(cat_slots, dtype=np.intp)[order],
+            slot[cat][order],
             np.asarray(cat_left, dtype=bool).reshape(-1, MISSING + 1)[order].ravel(),
             lut.ravel(),
             float(np.ravel(booster._baseline_prediction)[0]),
@@ -251,6 +248,21 @@ def _table(nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.concatenate([np.repeat(right, len(left)), np.tile(left, len(right))])
 
     return build(0, 0), bit
+
+
+def _ranks(
+    threshold: np.ndarray, source: np.ndarray, n_sources: int
+) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Per source its sorted distinct thresholds, and per slot its threshold's rank
+    among them (int16: HistGradientBoosting has < 256 bins per feature); -1 for the
+    slots without a threshold."""
+    numeric = ~np.isnan(threshold)
+    cuts = tuple(np.unique(threshold[numeric & (source == r)]) for r in range(n_sources))
+    rank = np.full(len(threshold), -1, dtype=np.int16)
+    for r in np.unique(source[numeric]):
+        at = numeric & (source == r)
+        rank[at] = np.searchsorted(cuts[r], threshold[at])
+    return cuts, rank
 
 
 def _categorical_left(
