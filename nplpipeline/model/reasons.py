@@ -6,10 +6,11 @@ non-recovery, in words a collector understands.
 - Boosted model: for each feature, how much higher the predicted recovery probability
   would be if the row had the training-typical value (median / mode) for that feature,
   everything else unchanged; impact in probability points. Computed in row batches by
-  `substitution.batched_impacts`, which re-walks only the trees that split on the
-  feature and only for rows whose value could take another branch (exactly equal to
-  one full prediction per feature, which it replaces). Interactions are attributed to
-  whichever feature is swapped, which is what a collector's "what if" question means.
+  `substitution.batched_impacts`, which reads each tree as a lookup table from a row's
+  split decisions to its leaf, so the substituted leaf is a lookup, not a tree walk
+  (equal to one full prediction per feature, which it replaces). Interactions are
+  attributed to whichever feature is swapped, which is what a collector's "what if"
+  question means.
 Only features with a positive impact are reported; a row may have fewer than `top_k`.
 """
 

@@ -4,20 +4,26 @@ be if feature f had the training-typical value?", for every row and feature, in 
 The answer is P(recovery | x with f := reference) - P(recovery | x). Computed naively
 (`per_feature_impacts`) that is one full prediction per feature, each re-encoding the
 frame and walking every tree: features x trees tree walks per row, ~1k rows/s with
-45 features and 450 trees. `batched_impacts` gives the same numbers with far less work:
+45 features and 450 trees. `batched_impacts` gives the same numbers without walking a
+tree again (`leaf_tables`):
 
 - the frame is encoded once, and the rows are taken in batches (bounded memory);
-- each tree's contribution to the raw score is computed once per batch (`V`);
-- substituting f can change only the trees that split on f, so only those are walked
-  again, on a copy of the batch with column f set to the reference;
-- and only on the rows it can change: a row whose value of f falls in the same cell of
-  f's split thresholds (over all trees) as the reference, or equals it, takes the same
-  branch at every node either way and keeps its prediction;
-- the substituted raw score is the row's raw score minus the old contributions of those
-  trees plus their new ones, then the same calibration as `predict_proba`.
+- each tree becomes a lookup table: a row's left/right decisions at the tree's k split
+  nodes, packed as the bits of one code, index the tree's 2^k leaf values;
+- setting f to its reference changes only the bits of the nodes splitting on f, to the
+  reference's own bits (two bit operations on the code), so every (row, tree splitting
+  on f) pair costs one more lookup, all as array operations over the batch;
+- the substituted raw score is the row's raw score plus, summed over the trees
+  splitting on f, the new leaf value minus the old (exactly 0.0 where the leaf stays),
+  then the same calibration as `predict_proba`.
 
-The result equals the per-feature substitution up to floating-point summation order
-(tests compare the two). It uses scikit-learn's compiled tree predictors
+Trees with more than `leaf_tables.MAX_SPLITS` (14) split nodes (max_leaf_nodes > 15)
+keep the earlier kernel (`TreeSums.raw_with_references`): the trees that split on f are
+re-walked by scikit-learn's compiled predictor, only for the rows whose value of f is on
+the other side of one of the tree's thresholds on f from the reference.
+
+Either way the result equals the per-feature substitution up to floating-point summation
+order (tests compare them). Both read scikit-learn's tree predictors
 (`HistGradientBoostingClassifier._predictors`, private in 1.9); models that do not
 expose them, or were stored with a CalibratedClassifierCV, take the per-feature path.
 """
@@ -34,8 +40,10 @@ from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import threadpool_limits
 
 from nplpipeline.model.boosting import BoostedRecoveryModel, _calibrated
+from nplpipeline.model.leaf_tables import LeafTables, Substitution
 
 BATCH_CELLS = 1 << 23  # rows x trees of per-tree contributions held at once (64 MB)
+BATCH_ROWS = 2048  # rows per batch of the leaf-table kernel
 
 
 def per_feature_impacts(model: BoostedRecoveryModel, X: pd.DataFrame) -> np.ndarray:
@@ -63,21 +71,58 @@ def batched_impacts(
     booster = model.booster_
     refs = booster._preprocess_X(np.where(has_ref, codes, np.nan)[None, :], reset=False)[0]
     Z = internal_matrix(model, X)
+    order = column_order(model)
+    tables = LeafTables.of(booster, Z.shape[1])
+    with threadpool_limits(limits=model.n_threads, user_api="openmp"):
+        if tables is None:
+            internal = _walked_impacts(model, Z, refs, has_ref[order], batch_rows)
+        else:
+            internal = _table_impacts(model, Z, refs, has_ref[order], tables, batch_rows)
+    out = np.empty_like(internal)
+    out[:, order] = internal
+    return out
+
+
+def _table_impacts(
+    model: BoostedRecoveryModel,
+    Z: np.ndarray,
+    refs: np.ndarray,
+    has_ref: np.ndarray,
+    tables: LeafTables,
+    batch_rows: int | None,
+) -> np.ndarray:
+    """Impacts in booster column order, by leaf tables, a batch of rows at a time."""
+    substitution = Substitution.of(tables, refs, np.flatnonzero(has_ref))
+    cols = substitution.columns
+    batch = batch_rows or BATCH_ROWS
+    out = np.zeros(Z.shape)
+    for start in range(0, len(Z) if len(cols) else 0, batch):
+        raw, raw_sub = substitution.raw_scores(Z[start : start + batch])
+        p_sub = probability(model, raw_sub.ravel()).reshape(raw_sub.shape)
+        out[start : start + batch, cols] = (p_sub - probability(model, raw)).T
+    return out
+
+
+def _walked_impacts(
+    model: BoostedRecoveryModel,
+    Z: np.ndarray,
+    refs: np.ndarray,
+    has_ref: np.ndarray,
+    batch_rows: int | None,
+) -> np.ndarray:
+    """Impacts in booster column order, re-walking the trees with scikit-learn's
+    predictor (trees too large for leaf tables)."""
     trees = TreeSums.structure(model)
-    has_ref = has_ref[trees.order]
     batch = batch_rows or max(1024, BATCH_CELLS // max(len(trees.trees), 1))
     internal = np.zeros(Z.shape)
-    with threadpool_limits(limits=model.n_threads, user_api="openmp"):
-        for start in range(0, len(Z), batch):
-            sums = TreeSums(model, Z[start : start + batch], trees)
-            p = sums.probability(sums.raw)
-            raw_sub = sums.raw_with_references(refs, has_ref)
-            internal[start : start + batch] = (
-                sums.probability(raw_sub.ravel()).reshape(raw_sub.shape) - p[:, None]
-            )
-    out = np.empty_like(internal)
-    out[:, trees.order] = internal
-    return out
+    for start in range(0, len(Z), batch):
+        sums = TreeSums(model, Z[start : start + batch], trees)
+        p = sums.probability(sums.raw)
+        raw_sub = sums.raw_with_references(refs, has_ref)
+        internal[start : start + batch] = (
+            sums.probability(raw_sub.ravel()).reshape(raw_sub.shape) - p[:, None]
+        )
+    return internal
 
 
 def internal_matrix(model: BoostedRecoveryModel, X: pd.DataFrame) -> np.ndarray:
@@ -119,12 +164,11 @@ class TreeSums:
         booster = model.booster_
         trees = [iteration[0] for iteration in booster._predictors]
         n = len(model.feature_names_)
+        order = column_order(model)
         if getattr(booster, "_preprocessor", None) is None:
-            order, is_cat = np.arange(n), np.zeros(n, dtype=bool)
+            is_cat = np.zeros(n, dtype=bool)
         else:
-            cat = np.asarray(booster.is_categorical_, dtype=bool)
-            order = np.concatenate([np.flatnonzero(cat), np.flatnonzero(~cat)])
-            is_cat = cat[order]
+            is_cat = np.asarray(booster.is_categorical_, dtype=bool)[order]
         _, f_idx_map = booster._bin_mapper.make_known_categories_bitsets()
         uses = np.zeros((len(trees), n), dtype=bool)
         found: dict[int, list[np.ndarray]] = {}
@@ -230,8 +274,24 @@ class TreeSums:
 
     def probability(self, raw: np.ndarray) -> np.ndarray:
         """The calibrated P(recovery) of raw scores, as `predict_proba` gives it."""
-        method = self.model.resolved_["calibration"]
-        return np.clip(_calibrated(method, self.model.calibrator_, raw), 0.0, 1.0)
+        return probability(self.model, raw)
+
+
+def probability(model: BoostedRecoveryModel, raw: np.ndarray) -> np.ndarray:
+    """The calibrated P(recovery) of raw scores, as `predict_proba` gives it."""
+    method = model.resolved_["calibration"]
+    return np.clip(_calibrated(method, model.calibrator_, raw), 0.0, 1.0)
+
+
+def column_order(model: BoostedRecoveryModel) -> np.ndarray:
+    """Feature index (`feature_names_`) of each booster column: the booster's
+    preprocessor puts the categoricals first."""
+    booster = model.booster_
+    n = len(model.feature_names_)
+    if getattr(booster, "_preprocessor", None) is None:
+        return np.arange(n)
+    cat = np.asarray(booster.is_categorical_, dtype=bool)
+    return np.concatenate([np.flatnonzero(cat), np.flatnonzero(~cat)])
 
 
 def _compact(

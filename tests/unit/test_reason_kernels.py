@@ -12,9 +12,10 @@ from nplpipeline.model import plots
 from nplpipeline.model.boosting import BoostedRecoveryModel
 from nplpipeline.model.config import ModelConfig
 from nplpipeline.model.frame import infer_feature_spec, label_array
+from nplpipeline.model.leaf_tables import Inputs, LeafTables
 from nplpipeline.model.reasons import phrase_for, reason_codes
 from nplpipeline.model.scorecard import WoEScorecard
-from nplpipeline.model.substitution import batched_impacts, per_feature_impacts
+from nplpipeline.model.substitution import batched_impacts, internal_matrix, per_feature_impacts
 
 CFG = ModelConfig()
 
@@ -50,6 +51,35 @@ def test_batched_impacts_equal_one_prediction_per_feature(booster, data) -> None
         np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-10)
         # exactly zero where substitution cannot change a branch, as in the reference
         assert ((fast == 0) == (np.abs(reference) < 1e-15)).mean() > 0.999
+
+
+def test_leaf_tables_give_every_trees_own_prediction(booster, data) -> None:
+    _, score, _, _ = data
+    Z = internal_matrix(booster, score)
+    cat = np.flatnonzero(np.asarray(booster.booster_.is_categorical_))
+    assert len(cat)  # categorical splits are read off their tables; booster puts them first
+    odd = Z[:6].copy()  # values the encoder does not make, but the predictor handles
+    odd[0, -1], odd[1, -1], odd[2, -2] = -np.inf, np.inf, np.nan
+    odd[3, : len(cat)], odd[4, : len(cat)], odd[5, : len(cat)] = -1.0, np.nan, 250.0
+    Z = np.vstack([Z, odd])
+    tables = LeafTables.of(booster.booster_, Z.shape[1])
+    assert tables is not None
+    index = tables.index(Inputs.of(tables, np.ascontiguousarray(Z.T)), 0, tables.n_trees)
+    known, f_idx_map = booster.booster_._bin_mapper.make_known_categories_bitsets()
+    walked = np.stack(
+        [it[0].predict(Z, known, f_idx_map, 1) for it in booster.booster_._predictors]
+    )
+    np.testing.assert_array_equal(tables.lut.take(index), walked)
+
+
+def test_trees_too_large_for_tables_are_walked_with_the_same_result(data) -> None:
+    train, score, num, cat = data
+    model = BoostedRecoveryModel(num, cat, max_iter=25, max_leaf_nodes=24)
+    model.fit(train, label_array(train, "label"), as_of=train["as_of_date"])
+    assert LeafTables.of(model.booster_, len(model.feature_names_)) is None
+    reference = per_feature_impacts(model, score)
+    assert np.abs(reference).max() > 0.01
+    np.testing.assert_allclose(batched_impacts(model, score), reference, rtol=0, atol=1e-10)
 
 
 def test_batched_reason_codes_rank_as_the_reference(booster, data) -> None:
