@@ -36,6 +36,7 @@ split.py) the slices are random and stratified by label and rows are not weighte
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,16 @@ from nplpipeline.model.config import BoostingConfig
 from nplpipeline.model.encoding import FrameEncoder, as_strings
 from nplpipeline.model.hgb_binning import one_sort_per_feature
 from nplpipeline.model.split import stratified_mask
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The rows a fit held out of the booster that scored them (its calibration slice,
+    True) and that booster's raw scores on them, in row order. Selection reuses them as
+    the booster's validation scores when its validation rows are these rows."""
+
+    mask: np.ndarray
+    raw: np.ndarray
 
 
 class BoostedRecoveryModel(ClassifierMixin, BaseEstimator):
@@ -153,12 +164,18 @@ class BoostedRecoveryModel(ClassifierMixin, BaseEstimator):
         Without `as_of` (undated data) the slices are random, stratified by label, and
         rows are not weighted by recency.
         """
+        self.fit_holding_out(X, y, as_of)
+        return self
+
+    def fit_holding_out(
+        self, X: pd.DataFrame, y: np.ndarray, as_of: pd.Series | np.ndarray | None = None
+    ) -> HeldOut:
+        """`fit`, returning the calibration slice and the raw scores the calibrator was
+        fitted on (not kept on the model: they would be stored with it)."""
         with threadpool_limits(limits=self.n_threads, user_api="openmp"), one_sort_per_feature():
             return self._fit(X, np.asarray(y).astype(np.int64), as_of)
 
-    def _fit(
-        self, X: pd.DataFrame, y: np.ndarray, as_of: pd.Series | np.ndarray | None
-    ) -> BoostedRecoveryModel:
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, as_of: pd.Series | np.ndarray | None) -> HeldOut:
         self.encoder_ = FrameEncoder(
             self.numeric_features, self.categorical_features, self.max_categories
         ).fit(X)
@@ -180,7 +197,8 @@ class BoostedRecoveryModel(ClassifierMixin, BaseEstimator):
         }
         stage = self._grow(Z, y, w, is_fit, is_val, is_cal)
         method = self.resolved_["calibration"]
-        self.calibrator_ = _fit_calibrator(method, stage.decision_function(Z[is_cal]), y[is_cal])
+        raw_cal = stage.decision_function(Z[is_cal])
+        self.calibrator_ = _fit_calibrator(method, raw_cal, y[is_cal])
         if self.refit_on_all_dates:
             self.booster_ = self._booster(self.best_iteration_, False).fit(Z, y, sample_weight=w)
         else:
@@ -190,7 +208,7 @@ class BoostedRecoveryModel(ClassifierMixin, BaseEstimator):
         self.n_calibration_rows_ = int(is_cal.sum())
         self.n_booster_rows_ = len(X) if self.refit_on_all_dates else self.n_fit_rows_
         self.reference_values_ = _reference_values(X, self.encoder_)
-        return self
+        return HeldOut(is_cal, raw_cal)
 
     def _resolve(self, n_rows: int, n_calibration: int) -> dict[str, object]:
         """Size-adaptive settings: the values this fit uses (config.py says why)."""
