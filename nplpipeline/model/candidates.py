@@ -62,3 +62,11 @@ def fit_holding_out(
     if isinstance(model, BoostedRecoveryModel):
         return model, model.fit_holding_out(frame, y, dates)
     return model.fit(frame, y), None
+
+
+def scores(model: Any, frame: pd.DataFrame) -> np.ndarray:
+    """P(recovery) per row: `predict_proba[:, 1]`, the booster's through its bin codes
+    (the same numbers, about half the CPU; `binned_scores`)."""
+    if isinstance(model, BoostedRecoveryModel):
+        return model.predict_proba_by_bins(frame)[:, 1]
+    return model.predict_proba(frame)[:, 1]

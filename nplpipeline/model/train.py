@@ -193,7 +193,7 @@ def _fit_and_evaluate(
     timings["select_s"] = time.perf_counter() - t
     y_te = label_array(split.test, cols.label_column)
     t = time.perf_counter()
-    test_scores = {name: m.predict_proba(split.test)[:, 1] for name, m in models.items()}
+    test_scores = {name: candidates.scores(m, split.test) for name, m in models.items()}
     oot = {name: metrics.summarise(y_te, p) for name, p in test_scores.items()}
     segs = pd.concat(
         [
@@ -207,7 +207,7 @@ def _fit_and_evaluate(
         ],
         ignore_index=True,
     )
-    train_scores = models[chosen.chosen].predict_proba(split.train)[:, 1]
+    train_scores = candidates.scores(models[chosen.chosen], split.train)
     score_psi = metrics.psi(train_scores, test_scores[chosen.chosen])
     timings["evaluate_s"] = time.perf_counter() - t
     timings["fit_and_evaluate_s"] = time.perf_counter() - t0
