@@ -36,6 +36,7 @@ split.py) the slices are random and stratified by label and rows are not weighte
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -46,10 +47,21 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from nplpipeline.model import binned_scores
 from nplpipeline.model.config import BoostingConfig
 from nplpipeline.model.encoding import FrameEncoder, as_strings
 from nplpipeline.model.hgb_binning import one_sort_per_feature
 from nplpipeline.model.split import stratified_mask
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The rows a fit held out of the booster that scored them (its calibration slice,
+    True) and that booster's raw scores on them, in row order. Selection reuses them as
+    the booster's validation scores when its validation rows are these rows."""
+
+    mask: np.ndarray
+    raw: np.ndarray
 
 
 class BoostedRecoveryModel(ClassifierMixin, BaseEstimator):
@@ -153,12 +165,18 @@ class BoostedRecoveryModel(ClassifierMixin, BaseEstimator):
         Without `as_of` (undated data) the slices are random, stratified by label, and
         rows are not weighted by recency.
         """
+        self.fit_holding_out(X, y, as_of)
+        return self
+
+    def fit_holding_out(
+        self, X: pd.DataFrame, y: np.ndarray, as_of: pd.Series | np.ndarray | None = None
+    ) -> HeldOut:
+        """`fit`, returning the calibration slice and the raw scores the calibrator was
+        fitted on (not kept on the model: they would be stored with it)."""
         with threadpool_limits(limits=self.n_threads, user_api="openmp"), one_sort_per_feature():
             return self._fit(X, np.asarray(y).astype(np.int64), as_of)
 
-    def _fit(
-        self, X: pd.DataFrame, y: np.ndarray, as_of: pd.Series | np.ndarray | None
-    ) -> BoostedRecoveryModel:
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, as_of: pd.Series | np.ndarray | None) -> HeldOut:
         self.encoder_ = FrameEncoder(
             self.numeric_features, self.categorical_features, self.max_categories
         ).fit(X)
@@ -180,7 +198,8 @@ class BoostedRecoveryModel(ClassifierMixin, BaseEstimator):
         }
         stage = self._grow(Z, y, w, is_fit, is_val, is_cal)
         method = self.resolved_["calibration"]
-        self.calibrator_ = _fit_calibrator(method, stage.decision_function(Z[is_cal]), y[is_cal])
+        raw_cal = stage.decision_function(Z[is_cal])
+        self.calibrator_ = _fit_calibrator(method, raw_cal, y[is_cal])
         if self.refit_on_all_dates:
             self.booster_ = self._booster(self.best_iteration_, False).fit(Z, y, sample_weight=w)
         else:
@@ -190,7 +209,7 @@ class BoostedRecoveryModel(ClassifierMixin, BaseEstimator):
         self.n_calibration_rows_ = int(is_cal.sum())
         self.n_booster_rows_ = len(X) if self.refit_on_all_dates else self.n_fit_rows_
         self.reference_values_ = _reference_values(X, self.encoder_)
-        return self
+        return HeldOut(is_cal, raw_cal)
 
     def _resolve(self, n_rows: int, n_calibration: int) -> dict[str, object]:
         """Size-adaptive settings: the values this fit uses (config.py says why)."""
@@ -282,15 +301,24 @@ class BoostedRecoveryModel(ClassifierMixin, BaseEstimator):
         the encoding is permuting it in the frame (permutation importance relies on it)."""
         return self.encoder_.transform(X)
 
-    def predict_proba_encoded(self, Z: np.ndarray) -> np.ndarray:
-        """`predict_proba` of an already encoded frame (`encode`)."""
+    def predict_proba_encoded(self, Z: np.ndarray, by_bins: bool = False) -> np.ndarray:
+        """`predict_proba` of an already encoded frame (`encode`). `by_bins`: the trees
+        walk the booster's bin codes (`binned_scores`), the same numbers in less CPU."""
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):
             if isinstance(self.calibrator_, CalibratedClassifierCV):  # stored before slices
                 return self.calibrator_.predict_proba(Z)
-            raw = self.booster_.decision_function(Z)
+            if by_bins:
+                raw = binned_scores.raw_scores(self.booster_, Z)
+            else:
+                raw = self.booster_.decision_function(Z)
         p = _calibrated(self.resolved_["calibration"], self.calibrator_, raw)
         p = np.clip(p, 0.0, 1.0)
         return np.column_stack([1.0 - p, p])
+
+    def predict_proba_by_bins(self, X: pd.DataFrame) -> np.ndarray:
+        """`predict_proba`, bit for bit, in about half the CPU (`binned_scores`): for the
+        training run's full passes over its training and test rows."""
+        return self.predict_proba_encoded(self.encode(X), by_bins=True)
 
     def predict_proba_uncalibrated(self, X: pd.DataFrame) -> np.ndarray:
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):

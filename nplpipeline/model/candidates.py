@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nplpipeline.model.boosting import BoostedRecoveryModel
+from nplpipeline.model.boosting import BoostedRecoveryModel, HeldOut
 from nplpipeline.model.config import ModelConfig
 from nplpipeline.model.frame import FeatureSpec
 from nplpipeline.model.scorecard import WoEScorecard
@@ -52,3 +52,21 @@ def fit(model: Any, frame: pd.DataFrame, y: np.ndarray, dates: pd.Series | None)
     if isinstance(model, BoostedRecoveryModel):
         return model.fit(frame, y, dates)
     return model.fit(frame, y)
+
+
+def fit_holding_out(
+    model: Any, frame: pd.DataFrame, y: np.ndarray, dates: pd.Series | None
+) -> tuple[Any, HeldOut | None]:
+    """`fit`, plus the rows the fit held out of the model that scored them and those
+    scores (the booster's calibration slice); None for a model fit on every row."""
+    if isinstance(model, BoostedRecoveryModel):
+        return model, model.fit_holding_out(frame, y, dates)
+    return model.fit(frame, y), None
+
+
+def scores(model: Any, frame: pd.DataFrame) -> np.ndarray:
+    """P(recovery) per row: `predict_proba[:, 1]`, the booster's through its bin codes
+    (the same numbers, about half the CPU; `binned_scores`)."""
+    if isinstance(model, BoostedRecoveryModel):
+        return model.predict_proba_by_bins(frame)[:, 1]
+    return model.predict_proba(frame)[:, 1]

@@ -5,18 +5,25 @@ optimistic. Instead every candidate is fit on the earlier part of the training p
 and judged on its latest dates (`selection.validation_share` of rows); undated data get
 stratified folds of the training rows (small public sets: one holdout of a few hundred
 rows is too noisy to choose on). The served models are then refit on all training rows.
+
+The booster's final fit already holds these rows out: its calibration slice is the
+latest `calibration_share` of training rows, scored by a booster grown only on the rows
+before them. When that slice is exactly the validation slice, its raw scores are the
+booster's validation scores (`held_out`) instead of a second booster grown for selection
+on the same rows (three of the run's six booster fits).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from nplpipeline.model import candidates, metrics
-from nplpipeline.model.boosting import latest_dates_mask
+from nplpipeline.model.boosting import HeldOut, latest_dates_mask
 from nplpipeline.model.config import ModelConfig
 from nplpipeline.model.frame import FeatureSpec
 from nplpipeline.model.split import stratified_folds
@@ -34,6 +41,7 @@ class Selection:
     auc: dict[str, float]  # mean validation AUC per candidate (NaN: could not be fit)
     errors: dict[str, str] = field(default_factory=dict)
     margin: dict[str, float] = field(default_factory=dict)  # AUC it may trail the best by
+    held_out: tuple[str, ...] = ()  # validated on their final fit's held-out scores
 
     def params(self) -> dict[str, str]:
         return {
@@ -41,6 +49,7 @@ class Selection:
             "selection.folds": str(self.folds),
             "selection.validation_rows": str(self.validation_rows),
             "selection.chosen": self.chosen,
+            "selection.held_out_scores": ",".join(self.held_out) or "none",
         }
 
 
@@ -64,13 +73,17 @@ def choose(
     dates: pd.Series | None,
     spec: FeatureSpec,
     config: ModelConfig,
+    held_out: Mapping[str, HeldOut | None] | None = None,
 ) -> Selection:
     """Mean validation AUC per candidate; the first candidate (simplest first) within
-    the margin of the best is chosen (see `_best`)."""
+    the margin of the best is chosen (see `_best`). `held_out`: scores a candidate's
+    final fit made of rows it held out (see the module docstring), used where they are
+    exactly the validation rows."""
     names = list(config.selection.candidates)
     if len(names) == 1:
         return Selection(names[0], "only_candidate", 0, 0, {names[0]: math.nan})
     method, masks = validation_masks(y, dates, config)
+    reuse = reusable_scores(held_out or {}, method, masks)
     scores: dict[str, list[np.ndarray]] = {n: [] for n in names}
     errors: dict[str, str] = {}
     for val in masks:
@@ -78,6 +91,9 @@ def choose(
         fit_dates = None if dates is None else dates.loc[~val]
         for name in names:
             if name in errors:
+                continue
+            if name in reuse:
+                scores[name].append(reuse[name])
                 continue
             try:
                 model = candidates.fit(
@@ -103,7 +119,21 @@ def choose(
         auc,
         errors,
         margin,
+        tuple(n for n in names if n in reuse),
     )
+
+
+def reusable_scores(
+    held_out: Mapping[str, HeldOut | None], method: str, masks: list[np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Held-out scores that are validation scores: one time-ordered validation slice,
+    and a final fit that held out exactly its rows (so the model that scored them was
+    grown only on the rows the other candidates are fit on for selection)."""
+    if method != LATEST_DATES or len(masks) != 1:
+        return {}
+    return {
+        n: h.raw for n, h in held_out.items() if h is not None and np.array_equal(h.mask, masks[0])
+    }
 
 
 def _best(

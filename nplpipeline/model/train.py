@@ -23,6 +23,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from nplpipeline.model import candidates, metrics, monitoring, plots, registry, selection
+from nplpipeline.model.boosting import HeldOut
 from nplpipeline.model.config import (
     OTHER_DATA_EXPERIMENT,
     OTHER_DATA_MODEL_NAME,
@@ -63,15 +64,26 @@ def fit_models(
     split: OOTSplit, spec: FeatureSpec, config: ModelConfig
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """Every candidate on the whole training period; returns models and seconds."""
+    models, _, timings = fit_candidates(split, spec, config)
+    return models, timings
+
+
+def fit_candidates(
+    split: OOTSplit, spec: FeatureSpec, config: ModelConfig
+) -> tuple[dict[str, Any], dict[str, HeldOut | None], dict[str, float]]:
+    """`fit_models`, plus the scores each fit made of rows it held out (the booster's
+    calibration slice), which selection reuses."""
     y = label_array(split.train, config.columns.label_column)
     dates = split.train[config.columns.date_column] if split.dated else None
     models: dict[str, Any] = {}
+    held: dict[str, HeldOut | None] = {}
     timings: dict[str, float] = {}
     for name in config.selection.candidates:
         t = time.perf_counter()
-        models[name] = candidates.fit(candidates.build(name, spec, config), split.train, y, dates)
+        model = candidates.build(name, spec, config)
+        models[name], held[name] = candidates.fit_holding_out(model, split.train, y, dates)
         timings[f"fit_{name}_s"] = time.perf_counter() - t
-    return models, timings
+    return models, held, timings
 
 
 def resolve_names(config: ModelConfig, pipeline: bool) -> ModelConfig:
@@ -158,7 +170,8 @@ def _fit_and_evaluate(
     data_identity: dict[str, Any] | None,
     derived_segments: Callable[[pd.DataFrame, np.ndarray], pd.DataFrame] | None,
 ) -> _Fitted:
-    """Split, choose the champion on validation, fit every candidate, score the test."""
+    """Split, fit every candidate, choose the champion on validation (reusing what the
+    fits held out, `selection.choose`), score the test."""
     cols = config.columns
     t0 = time.perf_counter()
     unlabelled = int(frame[cols.label_column].isna().sum())
@@ -174,14 +187,13 @@ def _fit_and_evaluate(
     }
     y_tr = label_array(split.train, cols.label_column)
     dates = split.train[cols.date_column] if split.dated else None
+    models, held_out, timings = fit_candidates(split, spec, config)
     t = time.perf_counter()
-    chosen = selection.choose(split.train, y_tr, dates, spec, config)
-    timings = {"select_s": time.perf_counter() - t}
-    models, fit_timings = fit_models(split, spec, config)
-    timings |= fit_timings
+    chosen = selection.choose(split.train, y_tr, dates, spec, config, held_out)
+    timings["select_s"] = time.perf_counter() - t
     y_te = label_array(split.test, cols.label_column)
     t = time.perf_counter()
-    test_scores = {name: m.predict_proba(split.test)[:, 1] for name, m in models.items()}
+    test_scores = {name: candidates.scores(m, split.test) for name, m in models.items()}
     oot = {name: metrics.summarise(y_te, p) for name, p in test_scores.items()}
     segs = pd.concat(
         [
@@ -195,7 +207,7 @@ def _fit_and_evaluate(
         ],
         ignore_index=True,
     )
-    train_scores = models[chosen.chosen].predict_proba(split.train)[:, 1]
+    train_scores = candidates.scores(models[chosen.chosen], split.train)
     score_psi = metrics.psi(train_scores, test_scores[chosen.chosen])
     timings["evaluate_s"] = time.perf_counter() - t
     timings["fit_and_evaluate_s"] = time.perf_counter() - t0
@@ -369,6 +381,7 @@ def _log_setup(
             "validation_auc": chosen.auc,
             "margin": chosen.margin,
             "errors": chosen.errors,
+            "held_out_scores": list(chosen.held_out),
         },
         "selection.json",
     )

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from nplpipeline.devtools.synthetic import make_recovery_frame
-from nplpipeline.model import metrics, serialization
+from nplpipeline.model import binned_scores, metrics, serialization
 from nplpipeline.model.config import ColumnsConfig, ModelConfig, MonitoringConfig, SplitConfig
 from nplpipeline.model.frame import infer_feature_spec, label_array
 from nplpipeline.model.monitoring import build_reference, monitor
@@ -215,6 +215,27 @@ def test_unseen_categories_and_missing_columns(fitted) -> None:
         assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
         with pytest.raises(KeyError):
             m.predict_proba(odd.drop(columns=["dpd"]))
+
+
+def test_booster_scores_by_bins_are_its_float_scores_bit_for_bit(fitted) -> None:
+    split, _, models = fitted
+    m = models["boosted"]
+    odd = split.test.head(400).copy()
+    odd["province"] = odd["province"].astype(object)
+    odd.loc[odd.index[:100], "province"] = "NEVER_SEEN"
+    odd.loc[odd.index[100:200], "dpd"] = np.nan
+    odd.loc[odd.index[200:300], "balance"] = np.inf
+    odd.loc[odd.index[300:], "balance"] = -1e12
+    for rows in (split.train, split.test, odd):
+        assert np.array_equal(m.predict_proba_by_bins(rows), m.predict_proba(rows))
+    # a categorical code the booster's fit never saw: scored the float way, same numbers
+    booster = m.booster_
+    Z = booster._preprocess_X(m.encode(split.test), reset=False)
+    assert binned_scores._known_categories_only(booster._bin_mapper, Z)
+    cat = int(np.flatnonzero(booster._bin_mapper.is_categorical_)[0])
+    Z[:50, cat] = 200.0
+    assert not binned_scores._known_categories_only(booster._bin_mapper, Z)
+    assert np.array_equal(binned_scores.raw_scores(booster, Z), booster.decision_function(Z))
 
 
 def test_skops_round_trip_with_trusted_types_only(fitted, tmp_path) -> None:

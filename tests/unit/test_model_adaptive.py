@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from nplpipeline.devtools.synthetic import make_recovery_frame
-from nplpipeline.model import candidates, selection
+from nplpipeline.model import candidates, metrics, selection
 from nplpipeline.model.boosting import (
     BoostedRecoveryModel,
+    HeldOut,
     kish_effective_size,
     recency_weights_with_floor,
 )
@@ -126,6 +127,30 @@ def test_champion_is_chosen_on_validation_never_on_the_test() -> None:
     assert selection.choose(split.train, y, split.train.as_of_date, spec, tie).chosen == (
         "scorecard"
     )
+
+
+def test_selection_reuses_the_boosters_held_out_calibration_scores() -> None:
+    """The booster's final fit holds out the latest training rows (its calibration slice)
+    and scores them with a booster grown only on the earlier rows: what selection needs,
+    so no second booster is grown on the same rows."""
+    frame = make_recovery_frame(4000, n_dates=8, seed=6)
+    split = out_of_time_split(frame, CFG.split)
+    spec = infer_feature_spec(frame, CFG.columns)
+    y, dates = label_array(split.train, "label"), split.train.as_of_date
+    booster = candidates.build("boosted", spec, CFG)
+    model, held = candidates.fit_holding_out(booster, split.train, y, dates)
+    _, masks = selection.validation_masks(y, dates, CFG)
+    assert np.array_equal(held.mask, masks[0]) and len(held.raw) == masks[0].sum()
+    assert model.n_fit_rows_ == (~held.mask).sum()  # the stage never saw them
+    served = model.booster_.decision_function(model.encode(split.train.loc[held.mask]))
+    assert not np.allclose(served, held.raw)  # the served booster was refit on them
+    chosen = selection.choose(split.train, y, dates, spec, CFG, {"boosted": held})
+    assert chosen.held_out == ("boosted",)
+    assert chosen.auc["boosted"] == pytest.approx(metrics.auc(y[held.mask], held.raw))
+    # held-out rows that are not the validation rows are not reused: fit for selection
+    shifted = HeldOut(np.roll(held.mask, 1), held.raw)
+    fitted = selection.choose(split.train, y, dates, spec, CFG, {"boosted": shifted})
+    assert fitted.held_out == () and fitted.auc["boosted"] != chosen.auc["boosted"]
 
 
 def test_logistic_candidate_is_one_hot_with_a_cross_validated_strength() -> None:
