@@ -5,7 +5,7 @@ handful of their columns. Reading the whole book's schedule and repayments and s
 13 full-width snapshots held most of the KPI stage's memory (9.3 GB at 1M loans). Here
 the book is read shard by shard (the stable ``loan_id`` hash of ``warehouse/shards``,
 the predicate in the warehouse), each shard prepares its own engine, snapshots every
-date as known then (``as_of.snapshot_as_known``) and keeps only ``MART_COLUMNS``; the
+date as known then (``as_of.KnownStatuses``) and computes only ``MART_COLUMNS``; the
 engine and the shard's inputs are freed before the next shard is read. The stacked
 result has the rows in the order the whole-book path gives (date, then ``loan_id`` as the
 loans reader orders them), so every mart computed from it is the same to the bit.
@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy.engine import Connection
 
 from nplpipeline.config.policy import DelinquencyPolicy
-from nplpipeline.delinquency.as_of import snapshot_as_known
+from nplpipeline.delinquency.as_of import KnownStatuses
 from nplpipeline.delinquency.engine import DelinquencyEngine
 from nplpipeline.keys import positions
 from nplpipeline.staging import (
@@ -52,9 +52,10 @@ def slim_snapshots(
     columns: Sequence[str] = MART_COLUMNS,
 ) -> pd.DataFrame:
     """``engine``'s snapshot of each of ``dates`` as known then, only ``columns``."""
-    frames = [snapshot_as_known(engine, d, timeline)[list(columns)] for d in dates]
-    if not frames:
+    if not dates:
         return engine.snapshots([])[list(columns)]
+    statuses = KnownStatuses.prepare(engine, timeline)
+    frames = [statuses.restated(d, columns) for d in dates]
     return pd.concat(frames, ignore_index=True)
 
 
