@@ -45,6 +45,14 @@ ENGINE_INSTALLMENT_COLUMNS = (
 ENGINE_REPAYMENT_COLUMNS = ("repayment_id", "loan_id", "paid_at", "amount", "reversal_of")
 
 
+def _repayment_columns(columns: Sequence[str]) -> tuple[str, ...]:
+    """What the engine reads of repayments for ``columns``: ids only for payment dates
+    (a reversal's target), the largest string column of the read otherwise."""
+    if "last_payment_date" in columns:
+        return ENGINE_REPAYMENT_COLUMNS
+    return tuple(c for c in ENGINE_REPAYMENT_COLUMNS if c != "repayment_id")
+
+
 def slim_snapshots(
     engine: DelinquencyEngine,
     dates: Sequence[dt.date],
@@ -67,7 +75,7 @@ def _shard_snapshots(
     engine = DelinquencyEngine(
         loans,
         stg_installments(conn, ENGINE_INSTALLMENT_COLUMNS, shard=shard),
-        stg_repayments(conn, as_of, ENGINE_REPAYMENT_COLUMNS, shard=shard),
+        stg_repayments(conn, as_of, _repayment_columns(columns), shard=shard),
         policy,
     )
     timeline = stg_loan_status_history(conn, as_of, shard=shard)

@@ -23,32 +23,37 @@ D = dt.date
 DATES = [D(2024, 1, 31), D(2024, 2, 29), D(2024, 3, 31), D(2024, 4, 30), D(2024, 5, 15)]
 
 
-def _engine() -> DelinquencyEngine:
-    ids = ["A", "B", "C", "D"]
-    loans = pd.DataFrame(
-        {
-            "loan_id": pd.array(ids, dtype="string[pyarrow]"),
-            "customer_id": [f"C-{i}" for i in ids],
-            "product": "cash_loan",
-            "origination_date": [D(2024, 1, 1), D(2024, 1, 10), D(2024, 2, 5), D(2024, 3, 1)],
-            "status": ["active", "active", "written_off", "active"],
-        }
-    )
-    rows = [(i, D(2024, m, 1), 100.0, 10.0, 5.0 * (m % 2)) for i in ids for m in (2, 3, 4, 5)]
-    schedule = pd.DataFrame(
-        rows, columns=["loan_id", "due_date", "principal_due", "interest_due", "fee_due"]
-    )
-    schedule.insert(1, "installment_no", [m for _ in ids for m in range(1, 5)])
-    repayments = pd.DataFrame(
-        {
-            "repayment_id": ["r1", "r2", "r3", "r4"],
-            "loan_id": ["A", "B", "B", "C"],
-            "paid_at": pd.to_datetime(["2024-02-20", "2024-03-02", "2024-03-05", "2024-04-02"]),
-            "amount": [115.0, 50.0, 60.0, 999.0],
-            "reversal_of": [None, None, "r2", None],
-        }
-    )
-    return DelinquencyEngine(loans, schedule, repayments, POLICY)
+IDS = ["A", "B", "C", "D"]
+LOANS = pd.DataFrame(
+    {
+        "loan_id": pd.array(IDS, dtype="string[pyarrow]"),
+        "customer_id": [f"C-{i}" for i in IDS],
+        "product": "cash_loan",
+        "origination_date": [D(2024, 1, 1), D(2024, 1, 10), D(2024, 2, 5), D(2024, 3, 1)],
+        "status": ["active", "active", "written_off", "active"],
+    }
+)
+SCHEDULE = pd.DataFrame(
+    [
+        (i, n, D(2024, m, 1), 100.0, 10.0, 5.0 * (m % 2))
+        for i in IDS
+        for n, m in enumerate((2, 3, 4, 5), start=1)
+    ],
+    columns=["loan_id", "installment_no", "due_date", "principal_due", "interest_due", "fee_due"],
+)
+REPAYMENTS = pd.DataFrame(
+    {
+        "repayment_id": ["r1", "r2", "r3", "r4"],
+        "loan_id": ["A", "B", "B", "C"],
+        "paid_at": pd.to_datetime(["2024-02-20", "2024-03-02", "2024-03-05", "2024-04-02"]),
+        "amount": [115.0, 50.0, 60.0, 999.0],
+        "reversal_of": [None, None, "r2", None],
+    }
+)
+
+
+def _engine(repayments: pd.DataFrame = REPAYMENTS) -> DelinquencyEngine:
+    return DelinquencyEngine(LOANS, SCHEDULE, repayments, POLICY)
 
 
 def _timeline() -> pd.DataFrame:
@@ -108,3 +113,16 @@ def test_overlapping_status_versions_are_refused_as_before() -> None:
         snapshot_as_known(engine, DATES[0], twice)
     with pytest.raises(ValueError, match="overlapping"):
         KnownStatuses.prepare(engine, twice).restated(DATES[0], MART_COLUMNS)
+
+
+def test_repayments_without_ids_give_the_same_arrears() -> None:
+    """The marts' restatement reads repayments without ``repayment_id`` (only a
+    reversal's target needs it, for last payment dates); the rest must not move."""
+    engine, without = _engine(), _engine(REPAYMENTS.drop(columns=["repayment_id"]))
+    asked = [c for c in SNAPSHOT_COLUMNS if c != "last_payment_date"]
+    for day in DATES:
+        pd.testing.assert_frame_equal(
+            without.snapshot(day, asked), engine.snapshot(day, asked), check_exact=True
+        )
+    with pytest.raises(ValueError, match="repayment_id"):
+        without.snapshot(DATES[-1], ("loan_id", "last_payment_date"))
