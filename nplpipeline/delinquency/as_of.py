@@ -92,12 +92,11 @@ class KnownStatuses:
         if "status" in columns:
             raise ValueError("restated() does not give the status column")
         asked = [c for c in columns if c != "on_book"]
-        snap = self.engine.snapshot(as_of, asked)
-        row = self.row_on(as_of)[self.engine.originated(as_of)]
-        known = row >= 0
-        snap = snap[known].reset_index(drop=True)
+        row = self.row_on(as_of)
+        known = row >= 0  # the loans the engine keeps, so their strings are copied once
+        snap = self.engine.snapshot(as_of, asked, among=known)
         if "on_book" in columns:
-            snap["on_book"] = self.on_book[row[known]]
+            snap["on_book"] = self.on_book[row[self.engine.rows(as_of, known)]]
         return snap[list(columns)]
 
 

@@ -26,6 +26,11 @@ from nplpipeline.delinquency.schema import SNAPSHOT_COLUMNS
 
 _EPOCH = dt.date(1970, 1, 1)
 _LOAN_PASSTHROUGH = ("loan_id", "customer_id", "product", "status")
+# The columns that need allocate(detail=True): overdue amounts and installment counts.
+_DETAIL_COLUMNS = frozenset(
+    {"overdue_principal", "overdue_interest", "overdue_fees", "overdue_amount",
+     "installments_due", "installments_overdue"}
+)  # fmt: skip
 
 
 class DelinquencyEngine:
@@ -55,17 +60,31 @@ class DelinquencyEngine:
         self._origination_day = to_epoch_days(loans["origination_date"])
         self._on_book = loans["status"].isin(policy.on_book_statuses).to_numpy(dtype=bool)
 
-    def snapshot(self, as_of: dt.date, columns: Sequence[str] = SNAPSHOT_COLUMNS) -> pd.DataFrame:
-        """One row per loan originated on or before ``as_of``, ``columns`` of
-        ``SNAPSHOT_COLUMNS`` only: a column not asked for is never computed (the KPI
-        marts' restated month-ends need five of them, not the payment dates or money)."""
+    def snapshot(
+        self,
+        as_of: dt.date,
+        columns: Sequence[str] = SNAPSHOT_COLUMNS,
+        among: np.ndarray | None = None,
+    ) -> pd.DataFrame:
+        """One row per loan originated on or before ``as_of`` (and in ``among``, a mask
+        over the loans given, when set), ``columns`` of ``SNAPSHOT_COLUMNS`` only: a
+        column not asked for is never computed (the KPI marts' restated month-ends need
+        five of them, not the payment dates or money)."""
         wanted = [c for c in SNAPSHOT_COLUMNS if c in set(columns)]
         if len(wanted) != len(set(columns)):
             raise ValueError("snapshot columns must be among SNAPSHOT_COLUMNS")
-        build = self._column_builders(as_of)
+        build = self._column_builders(as_of, bool(set(wanted) & _DETAIL_COLUMNS), among)
         return pd.DataFrame({c: build[c]() for c in wanted}, copy=False)[list(columns)]
 
-    def _column_builders(self, as_of: dt.date) -> dict[str, Callable[[], Any]]:
+    def rows(self, as_of: dt.date, among: np.ndarray | None = None) -> np.ndarray:
+        """Positions (in the loans given) of the rows ``snapshot(as_of, among=among)``
+        returns, in order."""
+        kept = self._origination_day <= _epoch_day(as_of)
+        return np.flatnonzero(kept if among is None else kept & among)
+
+    def _column_builders(
+        self, as_of: dt.date, detail: bool, among: np.ndarray | None
+    ) -> dict[str, Callable[[], Any]]:
         """Each snapshot column as a call; shared intermediates are computed once."""
         day = _epoch_day(as_of)
         n = self._n_loans
@@ -73,11 +92,15 @@ class DelinquencyEngine:
 
         net = self._payments.net_cents(day, n)
         seg_loan = schedule.seg_loan
-        arrears = allocate(schedule, net[seg_loan], day, policy.waterfall, self._tolerance_cents)
+        arrears = allocate(
+            schedule, net[seg_loan], day, policy.waterfall, self._tolerance_cents, detail
+        )
 
-        originated = self._origination_day <= day
-        everyone = bool(originated.all())
-        rows = slice(None) if everyone else np.flatnonzero(originated)
+        kept = self._origination_day <= day
+        if among is not None:
+            kept &= among
+        everyone = bool(kept.all())
+        rows = slice(None) if everyone else np.flatnonzero(kept)
         count = n if everyone else len(rows)
 
         def per_loan(segment_values: np.ndarray, fill: int) -> np.ndarray:
@@ -134,10 +157,6 @@ class DelinquencyEngine:
             "months_on_book": lambda: _months_between(self._origination_day[rows], day),
             "on_book": lambda: self._on_book[rows],
         }
-
-    def originated(self, as_of: dt.date) -> np.ndarray:
-        """Positions (in the loans given) of the rows ``snapshot(as_of)`` returns, in order."""
-        return np.flatnonzero(self._origination_day <= _epoch_day(as_of))
 
     @property
     def loan_ids(self) -> pd.Series:
