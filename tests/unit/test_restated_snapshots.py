@@ -15,7 +15,7 @@ import pytest
 
 from nplpipeline.config.policy import load_policy
 from nplpipeline.delinquency import SNAPSHOT_COLUMNS, DelinquencyEngine
-from nplpipeline.delinquency.as_known_streamed import MART_COLUMNS, slim_snapshots
+from nplpipeline.delinquency.as_known_streamed import MART_COLUMNS, _one_chunk, slim_snapshots
 from nplpipeline.delinquency.as_of import KnownStatuses, snapshot_as_known
 
 POLICY = load_policy().delinquency
@@ -126,3 +126,12 @@ def test_repayments_without_ids_give_the_same_arrears() -> None:
         )
     with pytest.raises(ValueError, match="repayment_id"):
         without.snapshot(DATES[-1], ("loan_id", "last_payment_date"))
+
+
+def test_parts_are_joined_into_one_chunk_without_changing_the_frame() -> None:
+    parts = [slim_snapshots(_engine(), DATES[:2], _timeline()) for _ in range(3)]
+    stacked = pd.concat(parts, ignore_index=True)
+    joined = _one_chunk(stacked)
+    pd.testing.assert_frame_equal(joined, stacked, check_exact=True)
+    assert joined["loan_id"].array._pa_array.num_chunks == 1
+    assert stacked["loan_id"].array._pa_array.num_chunks > 1  # a chunk per part and date
