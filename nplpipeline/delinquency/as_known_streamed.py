@@ -114,7 +114,9 @@ def stream_snapshots_as_known(
     ]
     if len(pieces) == 1:
         return pieces[0]
-    stacked = _one_chunk(pd.concat(pieces, ignore_index=True))
+    stacked = pd.concat(pieces, ignore_index=True)
+    del pieces  # their numeric columns were copied; the strings live on in the chunks
+    stacked = _one_chunk(stacked)
     rank = positions(stacked["loan_id"], pd.Index(book_order))
     day = stacked["as_of_date"].to_numpy()
     order = np.lexsort((rank, day))
