@@ -21,10 +21,11 @@ from nplpipeline.delinquency.schedule import COMPONENTS, CUM_COLUMN, Schedule
 class Arrears:
     """Per-segment (one per loan with a schedule) position on the as-of day."""
 
-    overdue_cents: dict[str, np.ndarray]  # fee / interest / principal, float64 whole cents
+    # None unless ``allocate(detail=True)``: DPD and the outstanding balance need neither
+    overdue_cents: dict[str, np.ndarray] | None  # fee / interest / principal, whole cents
     outstanding_principal_cents: np.ndarray
-    installments_due: np.ndarray
-    installments_overdue: np.ndarray
+    installments_due: np.ndarray | None
+    installments_overdue: np.ndarray | None
     oldest_overdue_day: np.ndarray  # MISSING_DAY when nothing is overdue
 
 
@@ -34,13 +35,15 @@ def allocate(
     as_of_day: int,
     waterfall: tuple[str, ...],
     tolerance_cents: int,
+    detail: bool = True,
 ) -> Arrears:
     """Arrears per segment given the net cents paid per segment.
 
     An installment is unpaid when more than ``tolerance_cents`` of it is left; it is
     overdue when also due strictly before the as-of day (due today is not late).
+    ``detail=False`` leaves out the overdue amounts and installment counts (``_detail``).
     """
-    s, e = schedule.starts, schedule.ends
+    e = schedule.ends
     cum_total = schedule.cum_total
     base = schedule.seg_base
     pot = np.clip(paid_cents, 0, schedule.seg_total)  # overpayment beyond the schedule idles
@@ -63,6 +66,46 @@ def allocate(
 
     # overdue_end: first row of each segment not due strictly before the as-of day.
     overdue_end = _first_row_due_on_or_after(schedule, as_of_day)
+
+    # Overdue = row k if still unpaid, plus the untouched non-tiny rows in (k, overdue_end).
+    row_overdue = has_k & (k < overdue_end) & row_unpaid
+    lo = np.minimum(k + 1, e)
+    hi = np.maximum(overdue_end, lo)
+    first_later = lo if schedule.next_non_tiny is None else schedule.next_non_tiny.take(lo)
+    has_later = first_later < hi
+    last_row = max(schedule.n_rows - 1, 0)
+    oldest = np.where(
+        row_overdue,
+        schedule.due_day.take(row),
+        np.where(has_later, schedule.due_day.take(np.minimum(first_later, last_row)), MISSING_DAY),
+    )
+    principal = CUM_COLUMN["principal"]
+    overdue_cents = installments_due = installments_overdue = None
+    if detail:
+        overdue_cents, installments_due, installments_overdue = _detail(
+            schedule, as_of_day, overdue_end, row_overdue, row_left, lo, hi
+        )
+    return Arrears(
+        overdue_cents=overdue_cents,
+        outstanding_principal_cents=row_left["principal"]
+        + (schedule.seg_principal_end - schedule.cum[lo, principal]),
+        installments_due=installments_due,
+        installments_overdue=installments_overdue,
+        oldest_overdue_day=oldest,
+    )
+
+
+def _detail(
+    schedule: Schedule,
+    as_of_day: int,
+    overdue_end: np.ndarray,
+    row_overdue: np.ndarray,
+    row_left: dict[str, np.ndarray],
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Overdue cents per component, installments due and installments overdue."""
+    s, e = schedule.starts, schedule.ends
     due_end = overdue_end.copy()  # then step over rows due exactly on the as-of day
     while True:
         on_day = due_end < e
@@ -71,10 +114,6 @@ def allocate(
             break
         due_end += on_day
 
-    # Overdue = row k if still unpaid, plus the untouched non-tiny rows in (k, overdue_end).
-    row_overdue = has_k & (k < overdue_end) & row_unpaid
-    lo = np.minimum(k + 1, e)
-    hi = np.maximum(overdue_end, lo)
     later_count = hi - lo
     if schedule.tiny_count is not None:
         later_count -= schedule.tiny_count.take(hi) - schedule.tiny_count.take(lo)
@@ -86,24 +125,7 @@ def allocate(
             tiny = schedule.tiny_cum[component]
             later_component = later_component - (tiny.take(hi) - tiny.take(lo))
         overdue_cents[component] = np.where(row_overdue, row_left[component], 0.0) + later_component
-
-    first_later = lo if schedule.next_non_tiny is None else schedule.next_non_tiny.take(lo)
-    has_later = first_later < hi
-    last_row = max(schedule.n_rows - 1, 0)
-    oldest = np.where(
-        row_overdue,
-        schedule.due_day.take(row),
-        np.where(has_later, schedule.due_day.take(np.minimum(first_later, last_row)), MISSING_DAY),
-    )
-    principal = CUM_COLUMN["principal"]
-    return Arrears(
-        overdue_cents=overdue_cents,
-        outstanding_principal_cents=row_left["principal"]
-        + (schedule.seg_principal_end - schedule.cum[lo, principal]),
-        installments_due=due_end - s,
-        installments_overdue=row_overdue + later_count,
-        oldest_overdue_day=oldest,
-    )
+    return overdue_cents, due_end - s, row_overdue + later_count
 
 
 def _first_row_due_on_or_after(schedule: Schedule, day: int) -> np.ndarray:

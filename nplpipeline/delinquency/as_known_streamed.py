@@ -5,7 +5,7 @@ handful of their columns. Reading the whole book's schedule and repayments and s
 13 full-width snapshots held most of the KPI stage's memory (9.3 GB at 1M loans). Here
 the book is read shard by shard (the stable ``loan_id`` hash of ``warehouse/shards``,
 the predicate in the warehouse), each shard prepares its own engine, snapshots every
-date as known then (``as_of.snapshot_as_known``) and keeps only ``MART_COLUMNS``; the
+date as known then (``as_of.KnownStatuses``) and computes only ``MART_COLUMNS``; the
 engine and the shard's inputs are freed before the next shard is read. The stacked
 result has the rows in the order the whole-book path gives (date, then ``loan_id`` as the
 loans reader orders them), so every mart computed from it is the same to the bit.
@@ -18,10 +18,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy.engine import Connection
 
 from nplpipeline.config.policy import DelinquencyPolicy
-from nplpipeline.delinquency.as_of import snapshot_as_known
+from nplpipeline.delinquency.as_of import KnownStatuses
 from nplpipeline.delinquency.engine import DelinquencyEngine
 from nplpipeline.keys import positions
 from nplpipeline.staging import (
@@ -45,6 +46,14 @@ ENGINE_INSTALLMENT_COLUMNS = (
 ENGINE_REPAYMENT_COLUMNS = ("repayment_id", "loan_id", "paid_at", "amount", "reversal_of")
 
 
+def _repayment_columns(columns: Sequence[str]) -> tuple[str, ...]:
+    """What the engine reads of repayments for ``columns``: ids only for payment dates
+    (a reversal's target), the largest string column of the read otherwise."""
+    if "last_payment_date" in columns:
+        return ENGINE_REPAYMENT_COLUMNS
+    return tuple(c for c in ENGINE_REPAYMENT_COLUMNS if c != "repayment_id")
+
+
 def slim_snapshots(
     engine: DelinquencyEngine,
     dates: Sequence[dt.date],
@@ -52,9 +61,10 @@ def slim_snapshots(
     columns: Sequence[str] = MART_COLUMNS,
 ) -> pd.DataFrame:
     """``engine``'s snapshot of each of ``dates`` as known then, only ``columns``."""
-    frames = [snapshot_as_known(engine, d, timeline)[list(columns)] for d in dates]
-    if not frames:
+    if not dates:
         return engine.snapshots([])[list(columns)]
+    statuses = KnownStatuses.prepare(engine, timeline)
+    frames = [statuses.restated(d, columns) for d in dates]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -66,11 +76,23 @@ def _shard_snapshots(
     engine = DelinquencyEngine(
         loans,
         stg_installments(conn, ENGINE_INSTALLMENT_COLUMNS, shard=shard),
-        stg_repayments(conn, as_of, ENGINE_REPAYMENT_COLUMNS, shard=shard),
+        stg_repayments(conn, as_of, _repayment_columns(columns), shard=shard),
         policy,
     )
     timeline = stg_loan_status_history(conn, as_of, shard=shard)
     return slim_snapshots(engine, dates, timeline, columns)
+
+
+def _one_chunk(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each Arrow-backed column in one chunk: the concatenated parts are
+    one chunk per part, and taking rows across chunks costs about twice the take."""
+    out = {}
+    for name, column in frame.items():
+        data = getattr(column.array, "_pa_array", None)
+        if isinstance(data, pa.ChunkedArray) and data.num_chunks > 1:
+            column = pd.Series(pd.array(data.combine_chunks(), dtype=column.dtype), name=name)
+        out[name] = column
+    return pd.DataFrame(out, copy=False)
 
 
 def stream_snapshots_as_known(
@@ -93,6 +115,8 @@ def stream_snapshots_as_known(
     if len(pieces) == 1:
         return pieces[0]
     stacked = pd.concat(pieces, ignore_index=True)
+    del pieces  # their numeric columns were copied; the strings live on in the chunks
+    stacked = _one_chunk(stacked)
     rank = positions(stacked["loan_id"], pd.Index(book_order))
     day = stacked["as_of_date"].to_numpy()
     order = np.lexsort((rank, day))

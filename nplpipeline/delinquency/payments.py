@@ -33,7 +33,8 @@ class Payments:
     signed_cents: np.ndarray  # float64 whole cents (bincount weights); reversals negative
     # Day from which the row no longer stands as a payment: the day of the first reversal
     # pointing at it, MISSING_DAY if never reversed, and -1 for reversal rows themselves.
-    void_from: np.ndarray
+    # None when reversals came without ``repayment_id``: only last payment dates need it.
+    void_from: np.ndarray | None
 
     @classmethod
     def build(cls, repayments: pd.DataFrame, loans: KeyIndex) -> Payments:
@@ -44,17 +45,16 @@ class Payments:
             reversal = ~is_blank(repayments["reversal_of"])
         else:
             reversal = np.zeros(len(repayments), dtype=bool)
-        void_from = _first_reversal_day(repayments, reversal, day)
-        if reversal.any():
-            signed[reversal] *= -1.0
+        void_from = None  # without ids, reversals can't be matched to what they void
+        if "repayment_id" in repayments or not reversal.any():
+            void_from = _first_reversal_day(repayments, reversal, day)
             void_from[reversal] = -1
+        signed[reversal] *= -1.0
 
-        known = loan >= 0
-        if not known.all():  # rows of loans we were not given are ignored
-            loan, day, signed, void_from = loan[known], day[known], signed[known], void_from[known]
-        order = _day_order(day)
-        if order is not None:
-            loan, day, signed, void_from = loan[order], day[order], signed[order], void_from[order]
+        rows = _kept_rows(loan, day)
+        if rows is not None:
+            loan, day, signed = loan[rows], day[rows], signed[rows]
+            void_from = None if void_from is None else void_from[rows]
         return cls(loan=loan, day=day, signed_cents=signed, void_from=void_from)
 
     def _counted(self, as_of_day: int) -> int:
@@ -69,12 +69,25 @@ class Payments:
 
     def last_payment_day(self, as_of_day: int, n_loans: int) -> np.ndarray:
         """Latest payment day on or before as-of not reversed by then; MISSING_DAY if none."""
+        if self.void_from is None:
+            raise ValueError("last payment dates with reversals need repayment_id")
         n = self._counted(as_of_day)
         standing = self.void_from[:n] > as_of_day
         last = np.full(n_loans, -1, dtype=np.int64)
         np.maximum.at(last, self.loan[:n][standing], self.day[:n][standing])
         last[last < 0] = MISSING_DAY
         return last
+
+
+def _kept_rows(loan: np.ndarray, day: np.ndarray) -> np.ndarray | None:
+    """Rows of known loans in day order (None: all of them, already in order); rows of
+    loans we were not given are ignored."""
+    known = loan >= 0
+    kept = None if known.all() else np.flatnonzero(known)
+    order = _day_order(day if kept is None else day[kept])
+    if order is None:
+        return kept
+    return order if kept is None else kept[order]
 
 
 def _day_order(day: np.ndarray) -> np.ndarray | None:

@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from nplpipeline.config.policy import DelinquencyPolicy
@@ -28,7 +29,19 @@ class PortfolioMarts:
 
 
 def _at(snaps: pd.DataFrame, day: dt.date) -> pd.DataFrame:
-    return snaps[snaps["as_of_date"] == pd.Timestamp(day)]
+    """``snaps``' rows of ``day``. The stage's snapshots come ordered by date, so that is
+    a slice (no copy of the 13 dates' string columns per month-end pair); the same rows,
+    labels and order as the boolean filter any other frame takes."""
+    dates = snaps["as_of_date"]
+    when = pd.Timestamp(day)
+    if not dates.is_monotonic_increasing:
+        return snaps[dates == when]
+    values = dates.to_numpy()
+    lo, hi = (
+        np.searchsorted(values, when.to_datetime64(), side="left"),
+        np.searchsorted(values, when.to_datetime64(), side="right"),
+    )
+    return snaps.iloc[lo:hi]
 
 
 def _roll_rates(snaps: pd.DataFrame, ends: list[dt.date], policy: DelinquencyPolicy):
