@@ -52,8 +52,8 @@ def upsert_latest(
         conn.execute(target.delete().where(sa.exists().where(same_key, _newer(stage, target))))
         missing = ~sa.exists().where(same_key)
         inserted = conn.execute(
-            target.insert().from_select(
-                columns, sa.select(*(stage.c[c] for c in columns)).where(missing)
-            )
+            target.insert()
+            .from_select(columns, sa.select(*(stage.c[c] for c in columns)).where(missing))
+            .execution_options(preserve_rowcount=True)  # PostgreSQL keeps it only if asked
         )
-        return int(inserted.rowcount or 0)
+        return int(inserted.rowcount or 0)  # the replaced rows are inserted again

@@ -180,10 +180,36 @@ def test_upsert_latest_wins_in_any_replay_order(warehouse_url: str) -> None:
             for i in order:
                 upsert_latest(conn, table, ("customer_id",), _customers(batches[i]))
             rows = conn.execute(
-                sa.select(table.c.customer_id, table.c.full_name).order_by(table.c.customer_id)
+                sa.select(table.c.customer_id, table.c.full_name, table.c._source_file).order_by(
+                    table.c.customer_id
+                )
             ).all()
         results.add(tuple(map(tuple, rows)))
-    assert results == {(("C1", "v3"), ("C2", "only"), ("C3", "late-replay"))}
+    # every column of the winning version, its lineage included, whether it was
+    # inserted or overwrote an older row in place
+    assert results == {
+        (
+            ("C1", "v3", "customers/2026-01-03/a.csv"),
+            ("C2", "only", "customers/2026-01-01/a.csv"),
+            ("C3", "late-replay", "customers/2026-01-04/a.csv"),
+        )
+    }
+
+
+def test_upsert_latest_counts_the_rows_it_changed(warehouse_url: str) -> None:
+    table = RAW_TABLES["customers"]
+    first = [_versioned("C1", "v1", "2026-01-01 09:00", "2026-01-01", 2),
+             _versioned("C2", "v1", "2026-01-01 09:00", "2026-01-01", 3)]  # fmt: skip
+    second = [_versioned("C1", "v2", "2026-01-02 09:00", "2026-01-02", 2),  # newer: updated
+              _versioned("C2", "v0", "2025-12-31 09:00", "2026-01-02", 3),  # older: kept
+              _versioned("C3", "new", "2026-01-02 09:00", "2026-01-02", 4)]  # fmt: skip
+    with transaction(warehouse_url) as conn:
+        ensure_schema(conn)
+        conn.execute(table.delete())
+        assert upsert_latest(conn, table, ("customer_id",), _customers(first)) == 2
+        assert upsert_latest(conn, table, ("customer_id",), _customers(second)) == 2
+        names = dict(conn.execute(sa.select(table.c.customer_id, table.c.full_name)).all())
+    assert names == {"C1": "v2", "C2": "v1", "C3": "new"}
 
 
 def test_ensure_schema_adds_new_nullable_columns_to_an_existing_table(warehouse_url: str) -> None:
