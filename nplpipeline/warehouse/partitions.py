@@ -69,6 +69,11 @@ def _replace_changed(
     stage_columns = (sa.Column(c.name, c.type) for c in table.columns)
     with scratch_table(conn, "_npl_stage", stage_columns) as stage:
         insert_frame(conn, stage, frame)
+        # a repeated key would fail the insert, but an UPDATE ... FROM takes either row
+        stage_keys = [stage.c[c.name] for c in keys]
+        repeated = sa.select(*stage_keys).group_by(*stage_keys).having(sa.func.count() > 1)
+        if has_rows(conn, repeated):
+            raise ValueError(f"the frame for {table.name} repeats a primary key")
         selected = sa.true() if where is None else where
         # keys with "=" (never NULL; a hash join on PostgreSQL)
         same_key = sa.and_(*(stage.c[c.name] == table.c[c.name] for c in keys))

@@ -168,3 +168,16 @@ def test_a_shard_rerun_rewrites_only_its_changed_rows(
     moved = sum(loan in {"B", "C", "D"} for loan in mine)
     assert _counts(caplog) == [(0, 0, 0), (0, moved, 0)]
     pd.testing.assert_frame_equal(after, reference, check_exact=True)
+
+
+def test_a_rerun_frame_repeating_a_key_fails_and_leaves_the_table(engine: sa.Engine) -> None:
+    """Deleting and inserting failed on a repeated key; updating in place must too, rather
+    than keep one of the two rows at random."""
+    with begin(engine) as conn:
+        before = _table(conn)
+    frame = _rows(DAY1, LOANS[:5])
+    twice = pd.concat([frame, _changed(frame[frame.loan_id == "B"])], ignore_index=True)
+    with pytest.raises(ValueError, match="repeats a primary key"), begin(engine) as conn:
+        replace_partition(conn, table, "as_of_date", DAY1, twice)
+    with begin(engine) as conn:
+        pd.testing.assert_frame_equal(_table(conn), before, check_exact=True)
