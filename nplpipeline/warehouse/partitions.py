@@ -2,7 +2,8 @@
 
 Rerunning or backfilling a date therefore yields the same table, never duplicates, on
 every dialect (DELETE + INSERT in one transaction rather than dialect-specific
-partition DDL; on a rerun only of the rows that change, so reruns stay cheap).
+partition DDL; on a rerun only of the rows that change, changed values updated in
+place, so reruns stay cheap).
 """
 
 from __future__ import annotations
@@ -32,22 +33,24 @@ def replace_where(
     frame's rows (the rows now selected).
 
     When the selection already has rows (a rerun, a backfill) and the table has a primary
-    key, only the rows that change are deleted and inserted (``_replace_changed``):
-    deleting and reinserting every key makes DuckDB's commit rebuild its primary-key
-    index (~5 s per 100k keys), so an unchanged rerun of a 1M-row date cost 32 s. A first
-    run (nothing selected), an empty frame or a keyless table take the plain delete and
-    insert, which nothing beats there."""
+    key, only what changes is written (``_replace_changed``): deleting and reinserting a
+    key makes DuckDB's commit rebuild its primary-key index (~5 s per 100k keys), so an
+    unchanged rerun of a 1M-row date cost 32 s, and a key whose values change is updated
+    in place rather than deleted and reinserted. A first run (nothing selected), an empty
+    frame or a keyless table take the plain delete and insert, which nothing beats there."""
     keys = list(table.primary_key.columns)
     selected = sa.select(sa.literal(1)).select_from(table)
     if where is not None:
         selected = selected.where(where)
     if keys and not frame.empty and has_rows(conn, selected):
-        deleted, inserted = _replace_changed(conn, table, keys, where, frame)
+        deleted, updated, inserted = _replace_changed(conn, table, keys, where, frame)
     else:
         delete = table.delete() if where is None else table.delete().where(where)
-        deleted = conn.execute(delete).rowcount
+        deleted, updated = conn.execute(delete).rowcount, 0
         inserted = insert_frame(conn, table, frame)
-    log.debug("%s: %d rows deleted, %d inserted", table.name, deleted, inserted)
+    log.debug(
+        "%s: %d rows deleted, %d updated, %d inserted", table.name, deleted, updated, inserted
+    )
     return len(frame)
 
 
@@ -57,33 +60,50 @@ def _replace_changed(
     keys: list[sa.Column],
     where: sa.ColumnElement[bool] | None,
     frame: pd.DataFrame,
-) -> tuple[int, int]:
-    """Rows ``where`` selects that no frame row equals are deleted, frame rows not already
-    there are inserted; returns (deleted, inserted). The table ends as after delete and
-    insert. Equal means every column equal as stored (NULLs equal), so a column that
-    differs on every run by design (a wall-clock stamp) would make every row change."""
+) -> tuple[int, int, int]:
+    """Within the rows ``where`` selects: keys the frame lacks are deleted, keys in both
+    whose other columns differ (NULL-safe) are updated from the frame, frame keys not there
+    are inserted; returns (deleted, updated, inserted). The table ends as after delete and
+    insert. A column that differs on every run by design (a wall-clock stamp) would make
+    every row an update."""
     stage_columns = (sa.Column(c.name, c.type) for c in table.columns)
     with scratch_table(conn, "_npl_stage", stage_columns) as stage:
         insert_frame(conn, stage, frame)
+        # a repeated key would fail the insert, but an UPDATE ... FROM takes either row
+        stage_keys = [stage.c[c.name] for c in keys]
+        repeated = sa.select(*stage_keys).group_by(*stage_keys).having(sa.func.count() > 1)
+        if has_rows(conn, repeated):
+            raise ValueError(f"the frame for {table.name} repeats a primary key")
         selected = sa.true() if where is None else where
-
-        def same(a: sa.Table, b: sa.Table) -> sa.ColumnElement[bool]:
-            # keys with "=" (never NULL; a hash join on PostgreSQL), the rest NULL-safe
-            return sa.and_(
-                *(a.c[c.name] == b.c[c.name] for c in keys),
-                *(a.c[c.name].is_not_distinct_from(b.c[c.name])
-                  for c in table.columns if c not in keys),
-            )  # fmt: skip
-
-        kept = sa.exists().where(same(stage, table))
+        # keys with "=" (never NULL; a hash join on PostgreSQL)
+        same_key = sa.and_(*(stage.c[c.name] == table.c[c.name] for c in keys))
+        kept = sa.exists().where(same_key)
         deleted = conn.execute(table.delete().where(selected, ~kept)).rowcount
-        there = sa.exists().where(same(table, stage), selected)
+        updated = _update_changed(conn, table, stage, keys, sa.and_(same_key, selected))
+        there = sa.exists().where(same_key, selected)
         columns = [stage.c[c.name] for c in table.columns]
         query = sa.select(*columns).where(~there)
         insert = table.insert().from_select(list(table.c), query)
         # PostgreSQL reports an INSERT ... SELECT's rowcount only when asked to keep it
         inserted = conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
-    return deleted, inserted
+    return deleted, updated, inserted
+
+
+def _update_changed(
+    conn: Connection,
+    table: sa.Table,
+    stage: sa.Table,
+    keys: list[sa.Column],
+    matched: sa.ColumnElement[bool],
+) -> int:
+    """UPDATE ... FROM ``stage``: the ``matched`` rows whose non-key columns differ from
+    their staged row take the staged values, so their keys never leave the index."""
+    rest = [c.name for c in table.columns if c not in keys]
+    if not rest:
+        return 0
+    differs = sa.or_(*(table.c[name].is_distinct_from(stage.c[name]) for name in rest))
+    update = table.update().where(matched, differs).values({name: stage.c[name] for name in rest})
+    return conn.execute(update.execution_options(preserve_rowcount=True)).rowcount
 
 
 def replace_partition(

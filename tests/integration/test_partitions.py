@@ -1,5 +1,6 @@
 """Partition and shard writes on both dialects: a rerun touches only the rows that change
-and leaves the table exactly as deleting the date's rows and inserting the frame would."""
+(a changed row updated in place, its key never deleted) and leaves the table exactly as
+deleting the date's rows and inserting the frame would."""
 
 from __future__ import annotations
 
@@ -69,6 +70,30 @@ def _changed(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _every_value_changed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every non-key column of every row moves (NULLs gain values, values become NULL or
+    move): a snapshot rerun after new data, training features whose label date moved."""
+    out = frame.copy()
+    out["customer_id"] = out["customer_id"].map(lambda c: None if c else "C9")
+    out["status"] = out["status"].map(lambda s: "closed" if s is None else None)
+    out["product"] = "card"
+    out["bucket"] = "M2"
+    out["regulatory_grade"] = "substandard"
+    out["is_npl"] = ~out["is_npl"]
+    out["oldest_unpaid_due_date"] = out["oldest_unpaid_due_date"].map(
+        lambda d: pd.Timestamp("2025-11-01") if pd.isna(d) else pd.NaT
+    )
+    out["last_payment_date"] = out["last_payment_date"].map(
+        lambda d: pd.Timestamp("2025-10-01") if pd.isna(d) else pd.NaT
+    )
+    for col in ["dpd", "installments_due", "installments_overdue", "months_on_book"]:
+        out[col] = out[col] + 1
+    out["on_book"] = False
+    for col in MONEY_COLUMNS:
+        out[col] = out[col] + 0.01
+    return out
+
+
 def _table(conn: sa.Connection) -> pd.DataFrame:
     rows = read_frame(conn, sa.select(table).order_by(table.c.as_of_date, table.c.loan_id))
     return rows.reset_index(drop=True)
@@ -88,20 +113,28 @@ def _delete_insert(
     return reference
 
 
-def _counts(caplog: pytest.LogCaptureFixture) -> list[tuple[int, int]]:
-    """(deleted, inserted) of each write, as the warehouse reported them."""
+def _counts(caplog: pytest.LogCaptureFixture) -> list[tuple[int, int, int]]:
+    """(deleted, updated, inserted) of each write, as the warehouse reported them."""
     records = [r for r in caplog.records if r.name == "nplpipeline.warehouse.partitions"]
-    return [(r.args[1], r.args[2]) for r in records]
+    return [(r.args[1], r.args[2], r.args[3]) for r in records]
 
 
-CASES = {  # name: (date, frame, rows deleted, rows inserted)
-    "empty partition": (DAY3, _rows(DAY3, LOANS[:4]), 0, 4),
-    "identical rerun": (DAY1, _rows(DAY1, LOANS[:5]), 0, 0),
-    "partly changed": (DAY1, _changed(_rows(DAY1, LOANS[:5])), 3, 3),
-    "rows removed": (DAY1, _rows(DAY1, ["A", "C", "E"]), 2, 0),
-    "rows added": (DAY1, _rows(DAY1, LOANS), 0, 1),
-    "changed, removed and added": (DAY1, _changed(_rows(DAY1, ["A", "B", "C", "F"])), 4, 3),
-    "emptied": (DAY1, _rows(DAY1, []), 5, 0),
+CASES = {  # name: (date, frame, rows deleted, rows updated, rows inserted)
+    "empty partition": (DAY3, _rows(DAY3, LOANS[:4]), 0, 0, 4),
+    "identical rerun": (DAY1, _rows(DAY1, LOANS[:5]), 0, 0, 0),
+    "partly changed": (DAY1, _changed(_rows(DAY1, LOANS[:5])), 0, 3, 0),
+    "every row's values changed": (DAY1, _every_value_changed(_rows(DAY1, LOANS[:5])), 0, 5, 0),
+    "rows removed": (DAY1, _rows(DAY1, ["A", "C", "E"]), 2, 0, 0),
+    "rows added": (DAY1, _rows(DAY1, LOANS), 0, 0, 1),
+    "changed, removed and added": (DAY1, _changed(_rows(DAY1, ["A", "B", "C", "F"])), 2, 2, 1),
+    "all changed, keys removed and added": (
+        DAY1,
+        _every_value_changed(_rows(DAY1, ["B", "D", "F"])),
+        3,
+        2,
+        1,
+    ),
+    "emptied": (DAY1, _rows(DAY1, []), 5, 0, 0),
 }
 
 
@@ -109,14 +142,14 @@ CASES = {  # name: (date, frame, rows deleted, rows inserted)
 def test_replace_partition_writes_only_changes_and_ends_as_delete_insert(
     engine: sa.Engine, case: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    as_of, frame, deleted, inserted = CASES[case]
+    as_of, frame, deleted, updated, inserted = CASES[case]
     reference = _delete_insert(engine, table.c.as_of_date == as_of, frame)
     caplog.set_level(logging.DEBUG, logger="nplpipeline.warehouse.partitions")
     with begin(engine) as conn:
         assert replace_partition(conn, table, "as_of_date", as_of, frame) == len(frame)
     with begin(engine) as conn:
         pd.testing.assert_frame_equal(_table(conn), reference, check_exact=True)
-    assert _counts(caplog) == [(deleted, inserted)]
+    assert _counts(caplog) == [(deleted, updated, inserted)]
 
 
 def test_a_shard_rerun_rewrites_only_its_changed_rows(
@@ -133,5 +166,18 @@ def test_a_shard_rerun_rewrites_only_its_changed_rows(
         replace_shard(conn, table, DAY1, shard, _changed(_rows(DAY1, mine)))
         after = _table(conn)
     moved = sum(loan in {"B", "C", "D"} for loan in mine)
-    assert _counts(caplog) == [(0, 0), (moved, moved)]
+    assert _counts(caplog) == [(0, 0, 0), (0, moved, 0)]
     pd.testing.assert_frame_equal(after, reference, check_exact=True)
+
+
+def test_a_rerun_frame_repeating_a_key_fails_and_leaves_the_table(engine: sa.Engine) -> None:
+    """Deleting and inserting failed on a repeated key; updating in place must too, rather
+    than keep one of the two rows at random."""
+    with begin(engine) as conn:
+        before = _table(conn)
+    frame = _rows(DAY1, LOANS[:5])
+    twice = pd.concat([frame, _changed(frame[frame.loan_id == "B"])], ignore_index=True)
+    with pytest.raises(ValueError, match="repeats a primary key"), begin(engine) as conn:
+        replace_partition(conn, table, "as_of_date", DAY1, twice)
+    with begin(engine) as conn:
+        pd.testing.assert_frame_equal(_table(conn), before, check_exact=True)
