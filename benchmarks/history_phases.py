@@ -9,8 +9,15 @@ fresh DuckDB warehouse as ``npl_ingest`` does, timing the loader's phases from o
 GX validation, the SCD-2 history append (and its interval closing within it), the
 latest-view upsert, the whole write, and the commit. Comparing two sizes shows which
 phase grows faster than the rows (issue #14's 10M history load). Prints one JSON line
-per entity. ``--checkpoint-threshold`` sets DuckDB's on every connection, to test
-whether automatic checkpoints are what a commit waits for.
+per entity. Experiments (each changes the load, so never on a warehouse that matters):
+
+- ``--checkpoint-threshold 100GB`` sets DuckDB's on every connection: are automatic
+  checkpoints what a commit waits for?
+- ``--without-keys history|current|both`` creates those tables with no primary key;
+- ``--no-interval-closing`` leaves the SCD-2 intervals open;
+- ``--rebuild-current loans`` skips the per-batch merge into that entity's current view
+  and rebuilds it once at the end from the history's open versions, into
+  ``raw_<entity>_rebuilt`` (timed; the real current view stays empty).
 """
 
 from __future__ import annotations
@@ -66,6 +73,57 @@ def _commit_timed(begin: Callable[..., Any]) -> Callable[..., Any]:
     return timed_begin
 
 
+def _drop_keys(which: str) -> None:
+    """Tables created without their primary key (before ``ensure_schema`` makes them)."""
+    import sqlalchemy as sa
+
+    from nplpipeline.warehouse import tables
+
+    chosen = list(tables.HISTORY_TABLES.values()) if which in ("history", "both") else []
+    if which in ("current", "both"):
+        chosen += [tables.RAW_TABLES[name] for name in tables.HISTORY_ENTITIES]
+    for table in chosen:
+        table.constraints.discard(table.primary_key)
+        for column in table.columns:
+            column.primary_key = False
+        table.primary_key = sa.PrimaryKeyConstraint()
+        table.primary_key._set_parent(table)
+
+
+def _experiments(args: argparse.Namespace) -> None:
+    import nplpipeline.ingest.loader as loader
+    import nplpipeline.warehouse.history as history
+
+    if args.without_keys:
+        _drop_keys(args.without_keys)
+    if args.no_interval_closing:
+        history._close_intervals = lambda *_args, **_kwargs: None
+    if args.rebuild_current:
+        merge, skipped = loader.upsert_latest, f"raw_{args.rebuild_current}"
+
+        def upsert_except(conn: Any, table: Any, key: Any, frame: Any) -> int:
+            return 0 if table.name == skipped else merge(conn, table, key, frame)
+
+        loader.upsert_latest = upsert_except
+
+
+def _rebuild_current(entity: str) -> dict[str, Any]:
+    """The current view of ``entity`` as one statement over its history's open versions."""
+    import sqlalchemy as sa
+
+    from nplpipeline.settings import get_settings
+    from nplpipeline.warehouse.engine import transaction
+
+    clock = time.perf_counter()
+    with transaction(get_settings().warehouse_url) as conn:
+        conn.execute(sa.text(
+            f"CREATE OR REPLACE TABLE raw_{entity}_rebuilt AS SELECT * EXCLUDE (valid_from,"
+            f" valid_to) FROM raw_{entity}_history WHERE valid_to IS NULL"
+        ))  # fmt: skip
+        rows = conn.execute(sa.text(f"SELECT count(*) FROM raw_{entity}_rebuilt")).scalar()
+    return {"rebuild": entity, "seconds": round(time.perf_counter() - clock, 1), "rows": rows}
+
+
 def _instrument(checkpoint_threshold: str | None) -> None:
     import sqlalchemy as sa
 
@@ -92,7 +150,12 @@ def main() -> None:
     parser.add_argument("--entities", default="customers,loans")
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "history-phases")
     parser.add_argument("--checkpoint-threshold", default=None, help="e.g. 100GB")
+    parser.add_argument("--without-keys", choices=("history", "current", "both"))
+    parser.add_argument("--no-interval-closing", action="store_true")
+    parser.add_argument("--rebuild-current", choices=("loans", "customers"))
     args = parser.parse_args()
+    if args.rebuild_current and args.no_interval_closing:
+        parser.error("--rebuild-current reads the open intervals: not with --no-interval-closing")
     workdir = args.workdir / str(args.loans)
     os.environ.update(environment(workdir))
     if not (workdir / "landing").exists():
@@ -102,6 +165,7 @@ def main() -> None:
     for stale in ("warehouse.duckdb", "warehouse.duckdb.wal", "var"):
         target = workdir / stale
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    _experiments(args)
     _instrument(args.checkpoint_threshold)
     from nplpipeline.ingest.stage import run_ingest_entity
 
@@ -114,6 +178,8 @@ def main() -> None:
         line = {"loans": args.loans, "entity": entity, "seconds": round(seconds, 1),
                 "rows_in": out.get("rows_in"), "phases_s": phases}  # fmt: skip
         print(json.dumps(line), flush=True)
+    if args.rebuild_current:
+        print(json.dumps(_rebuild_current(args.rebuild_current)), flush=True)
 
 
 if __name__ == "__main__":
