@@ -35,6 +35,11 @@ from nplpipeline.validate.rules import (
     join_rule_names,
     shared_key_rows,
 )
+from nplpipeline.warehouse.current_view import (
+    defer_current_rows,
+    has_backlog,
+    refresh_current_view,
+)
 from nplpipeline.warehouse.engine import begin
 from nplpipeline.warehouse.frames import insert_frame
 from nplpipeline.warehouse.history import append_versions, seed_from_current
@@ -228,11 +233,23 @@ def _latest_per_key(good: pd.DataFrame, entity: Entity) -> pd.DataFrame:
     return good.drop(index=beaten)
 
 
-def _keep_history(conn: Connection, entity: Entity, good: pd.DataFrame, files: list[str]) -> None:
-    """Every good row becomes a version in the entity's SCD2 history (loans, customers)."""
-    history = HISTORY_TABLES.get(entity.name)
-    if history is None:
+def _write_rows(
+    conn: Connection, entity: Entity, good: pd.DataFrame, latest: pd.DataFrame, files: list[str]
+) -> None:
+    """A history entity's rows become versions now and its current view is written once,
+    at the end of the load (``warehouse.current_view``); other entities merge ``latest``."""
+    if entity.name not in HISTORY_TABLES:
+        table = RAW_TABLES[entity.name]
+        upsert_latest(conn, table, entity.key, latest[[c.name for c in table.columns]])
         return
+    _keep_history(conn, entity, good, files)
+    defer_current_rows(conn, entity.name, files)
+
+
+def _keep_history(conn: Connection, entity: Entity, good: pd.DataFrame, files: list[str]) -> None:
+    """Every good row becomes a version in the entity's SCD2 history (loans, customers);
+    a history started on a warehouse loaded without one is first seeded from its view."""
+    history = HISTORY_TABLES[entity.name]
     seed_from_current(conn, history, RAW_TABLES[entity.name])
     columns = [c.name for c in RAW_TABLES[entity.name].columns]
     append_versions(conn, history, entity.key, good[columns], files)
@@ -351,7 +368,6 @@ def _write_batch(
     batch: _Batch,
 ) -> pd.DataFrame:
     """Rows, quarantine, audit and GX outcomes in one transaction; returns the audit."""
-    table = RAW_TABLES[entity.name]
     with begin(engine) as conn:
         names = [d.source_file for d, _, _ in accepted_files]
         conn.execute(
@@ -359,8 +375,7 @@ def _write_batch(
                 quarantine.c.entity == entity.name, quarantine.c.source_file.in_(names)
             )
         )
-        _keep_history(conn, entity, good, names)  # before the upsert: seeds from the old view
-        upsert_latest(conn, table, entity.key, latest[[c.name for c in table.columns]])
+        _write_rows(conn, entity, good, latest, names)
         insert_frame(conn, quarantine, quarantined)
         conn.execute(
             load_audit.delete().where(
@@ -518,6 +533,18 @@ def _read_all(
         yield _Batch(files, pa.concat_tables(tables))
 
 
+def _refresh_deferred_view(engine: Engine, entity_name: str) -> None:
+    """Write a history entity's current view for the files its loads deferred."""
+    if entity_name not in HISTORY_TABLES:
+        return
+    try:
+        with begin(engine) as conn:
+            if has_backlog(conn, entity_name):
+                refresh_current_view(conn, entity_name)
+    except sa.exc.SQLAlchemyError as exc:
+        raise IngestDatabaseError(entity_name, [], exc) from None
+
+
 def ingest_entity(
     engine: Engine,
     landing_dir,
@@ -535,6 +562,7 @@ def ingest_entity(
     pending = pending_drops(engine, landing_dir, entity_name, up_to)
     session = _gx_session(options)
     try:
+        _refresh_deferred_view(engine, entity_name)  # what a stopped load left undone
         for batch in _read_all(pending, entity, options, total):
             try:
                 total.add(_load_batch(engine, entity, batch, options, session))
@@ -542,6 +570,7 @@ def ingest_entity(
                 files = [drop.source_file for drop, _, _ in batch.files]
                 raise IngestDatabaseError(entity_name, files, exc) from None
             del batch
+        _refresh_deferred_view(engine, entity_name)
     finally:
         if session is not None:
             total.data_docs = session.finish() or total.data_docs

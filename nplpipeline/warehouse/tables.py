@@ -105,6 +105,15 @@ load_audit = sa.Table(
     sa.CheckConstraint("rows_in = rows_loaded + rows_quarantined", name="ck_rows_conserved"),
 )
 
+# Files of a history entity whose versions are in its history but not yet in its current
+# view: a load defers the view to one refresh at its end (``warehouse.current_view``).
+current_view_backlog = sa.Table(
+    "ops_current_view_backlog",
+    metadata,
+    sa.Column("entity", sa.String(), primary_key=True),
+    sa.Column("source_file", sa.String(), primary_key=True),
+)
+
 dq_results = sa.Table(
     "ops_dq_results",
     metadata,

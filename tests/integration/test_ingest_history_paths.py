@@ -2,10 +2,11 @@
 
 The former paths are kept here as references: the whole-frame ``DataFrame.duplicated``
 duplicate rules, the full sort for the latest version per key, typing from a whole
-pandas text copy, the version-comparing merge on every upsert, and a GX checkpoint with
-a Data Docs build per batch. On a dirty simulated landing zone loaded in many small
-batches, both must leave the same rows, quarantine (rules and masked values), audit and
-GX outcomes.
+pandas text copy, the version-comparing merge on every upsert, the merge of every batch
+into a history entity's current view (now written once per load from the history), and
+a GX checkpoint with a Data Docs build per batch. On a dirty simulated landing zone
+loaded in many small batches, both must leave the same rows, quarantine (rules and
+masked values), audit and GX outcomes.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from nplpipeline.warehouse.frames import read_frame
 from nplpipeline.warehouse.tables import (
     HISTORY_TABLES,
     RAW_TABLES,
+    current_view_backlog,
     dq_results,
     load_audit,
     quarantine,
@@ -89,7 +91,15 @@ class _PerBatchDocs:
         return self.index
 
 
+def _old_write_rows(conn, entity: Entity, good, latest, files) -> None:
+    if entity.name in HISTORY_TABLES:
+        loader._keep_history(conn, entity, good, files)  # before the merge: seeds from the view
+    table = RAW_TABLES[entity.name]
+    upsert.upsert_latest(conn, table, entity.key, latest[[c.name for c in table.columns]])
+
+
 def _use_former_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loader, "_write_rows", _old_write_rows)
     monkeypatch.setattr(rules, "add_duplicate_rules", _old_duplicate_rules)
     monkeypatch.setattr(loader, "_latest_per_key", _old_latest_per_key)
     monkeypatch.setattr(
@@ -113,6 +123,7 @@ def _load(engine, landing: Path, options: IngestOptions) -> dict[str, tuple[int,
 
 def _state(engine) -> dict[str, pd.DataFrame]:
     tables = [*RAW_TABLES.values(), *HISTORY_TABLES.values(), quarantine, load_audit, dq_results]
+    tables.append(current_view_backlog)
     out = {}
     with begin(engine) as conn:
         ensure_schema(conn)
@@ -136,6 +147,7 @@ def test_fast_history_paths_load_what_the_former_paths_loaded(
     assert {"unique_key", "orphan:loan_id"} <= reasons  # the drop is dirty where it matters
     assert fast["ops_load_audit"]["source_file"].nunique() > 50  # many batches
     assert len(fast["ops_dq_results"]) > 0
+    assert fast["ops_current_view_backlog"].empty  # every deferred view was written
     with begin(engine) as conn:
         for table in reversed(list(fast)):
             conn.execute(sa.text(f'DELETE FROM "{table}"'))
@@ -271,3 +283,63 @@ def test_a_gx_session_validates_every_batch_and_builds_docs_once(
 
         assert len(suite_keys(context)["npl_agencies"]) == 2  # pruned to keep
     assert dataclasses.asdict(runs[0])["data_docs_index"] is None
+
+
+# -- a history load stopped before its current view was written ------------------------
+
+
+def _stop(*args, **kwargs):
+    raise sa.exc.OperationalError("stopped", None, RuntimeError("the worker died"))
+
+
+def _stopping_after(calls: int, function):
+    """``function``, except that the call after the first ``calls`` ones dies."""
+    made = []
+
+    def wrapper(*args, **kwargs):
+        made.append(1)
+        return _stop() if len(made) == calls + 1 else function(*args, **kwargs)
+
+    return wrapper
+
+
+def _views(engine) -> dict[str, pd.DataFrame]:
+    state = _state(engine)
+    names = [RAW_TABLES["loans"].name, HISTORY_TABLES["loans"].name, current_view_backlog.name]
+    return {name: state[name] for name in names}
+
+
+@pytest.mark.parametrize("stop", ["after two batches", "before the view is written"])
+def test_a_stopped_history_load_is_finished_by_the_next_one(
+    engine, landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: str
+) -> None:
+    """The batches a stopped load committed are in the history and the backlog, not yet in
+    the current view; the next load writes them first, so the views end as one clean load
+    leaves them."""
+    options = IngestOptions(
+        chunk_rows=40, gx_dir=tmp_path / "gx", suites_dir=project_root() / "expectations"
+    )
+    ingest_entity(engine, landing, "customers", END, options)
+    ingest_entity(engine, landing, "loans", END, options)
+    clean = _views(engine)
+    assert clean["ops_current_view_backlog"].empty
+    with begin(engine) as conn:
+        for name in (*clean, load_audit.name, quarantine.name, dq_results.name):
+            conn.execute(sa.text(f'DELETE FROM "{name}"'))
+    ingest_entity(engine, landing, "customers", END, options)
+
+    with monkeypatch.context() as patch:
+        if stop == "after two batches":
+            patch.setattr(loader, "_load_batch", _stopping_after(2, loader._load_batch))
+        else:
+            patch.setattr(loader, "refresh_current_view", _stop)
+        with pytest.raises(loader.IngestDatabaseError, match="loans") as stopped:
+            ingest_entity(engine, landing, "loans", END, options)
+    assert "worker died" not in str(stopped.value)  # the driver's text is withheld
+    lagging = _views(engine)
+    assert not lagging["ops_current_view_backlog"].empty
+    assert len(lagging["raw_loans"]) < len(clean["raw_loans"])
+
+    ingest_entity(engine, landing, "loans", END, options)
+    for name, frame in _views(engine).items():
+        pd.testing.assert_frame_equal(frame, clean[name], obj=name)
