@@ -28,7 +28,7 @@ from nplpipeline.orchestration.assets import RAW_ASSETS
 from nplpipeline.orchestration.defaults import drop_wait_args
 from nplpipeline.orchestration.drop_sensor import DropArrivedSensor, day_loaded_gate
 from nplpipeline.orchestration.factory import npl_dag, npl_task
-from nplpipeline.orchestration.lineage import LandingDrops, tables
+from nplpipeline.orchestration.lineage import LandingDrops, ingest_writes
 
 # Parents first: each level's entities only reference entities of earlier levels.
 LOAD_LEVELS: tuple[tuple[str, ...], ...] = (
@@ -67,7 +67,7 @@ def _load_task(entity: str):
         outlets=[RAW_ASSETS[entity]],
         event_extra=("rows_loaded",),
         reads=(LandingDrops(entity),),
-        writes=tables(f"raw_{entity}", "ops_load_audit", "ops_quarantine", "ops_dq_results"),
+        writes=ingest_writes(entity),
     )
     def load(as_of) -> dict[str, object]:
         from nplpipeline.ingest.stage import run_ingest_entity

@@ -59,6 +59,17 @@ def tables(*names: str) -> tuple[Table, ...]:
     return tuple(Table(n) for n in names)
 
 
+def ingest_writes(entity: str) -> tuple[Table, ...]:
+    """What loading ``entity`` writes: its raw table and the load's bookkeeping, and for an
+    entity with SCD-2 history that history and the current view's backlog."""
+    from nplpipeline.warehouse.tables import HISTORY_ENTITIES
+
+    names = [f"raw_{entity}", "ops_load_audit", "ops_quarantine", "ops_dq_results"]
+    if entity in HISTORY_ENTITIES:
+        names += [f"raw_{entity}_history", "ops_current_view_backlog"]
+    return tables(*names)
+
+
 def landing_drops(*entities: str) -> tuple[LandingDrops, ...]:
     """The named entities' drops; every entity's, in the contract's load order, by default."""
     return tuple(LandingDrops(e) for e in entities or LOAD_ORDER)

@@ -47,7 +47,24 @@ def has_backlog(conn: Connection, entity: str) -> bool:
 
 def refresh_current_view(conn: Connection, entity: str) -> int:
     """Bring the current view of ``entity`` up to its history for the backlog's files and
-    clear them from the backlog; returns the current rows written."""
+    clear them from the backlog; returns the current rows written.
+
+    An empty view (a first or a restarted history load) takes every open version in one
+    scan; otherwise only the keys the backlog's files touched are replaced."""
+    history, current = HISTORY_TABLES[entity], RAW_TABLES[entity]
+    columns = [c.name for c in current.columns]
+    open_versions = sa.select(*(history.c[c] for c in columns)).where(history.c.valid_to.is_(None))
+    if has_rows(conn, current):
+        written = _replace_touched(conn, entity, open_versions)
+    else:
+        written = _insert(conn, current, columns, open_versions)
+    backlog = current_view_backlog
+    conn.execute(backlog.delete().where(backlog.c.entity == entity))
+    return written
+
+
+def _replace_touched(conn: Connection, entity: str, open_versions: sa.Select) -> int:
+    """Replace the current rows of the keys the backlog's files have versions of."""
     history, current = HISTORY_TABLES[entity], RAW_TABLES[entity]
     key = ENTITIES[entity].key
     backlog = current_view_backlog
@@ -56,18 +73,15 @@ def refresh_current_view(conn: Connection, entity: str) -> int:
     with scratch_table(conn, f"_touched_{entity}", key_columns) as touched:
         keys = sa.select(*(history.c[k] for k in key)).where(history.c._source_file.in_(files))
         conn.execute(touched.insert().from_select(list(key), keys.distinct()))
-        if has_rows(conn, current):
-            same_key = sa.and_(*(touched.c[k] == current.c[k] for k in key))
-            conn.execute(current.delete().where(sa.exists().where(same_key)))
-        columns = [c.name for c in current.columns]
+        same_key = sa.and_(*(touched.c[k] == current.c[k] for k in key))
+        conn.execute(current.delete().where(sa.exists().where(same_key)))
         opened = sa.and_(*(touched.c[k] == history.c[k] for k in key))
-        open_versions = sa.select(*(history.c[c] for c in columns)).where(
-            history.c.valid_to.is_(None), sa.exists().where(opened)
-        )
-        written = conn.execute(
-            current.insert()
-            .from_select(columns, open_versions)
-            .execution_options(preserve_rowcount=True)
-        )
-    conn.execute(backlog.delete().where(backlog.c.entity == entity))
-    return int(written.rowcount or 0)
+        columns = [c.name for c in current.columns]
+        return _insert(conn, current, columns, open_versions.where(sa.exists().where(opened)))
+
+
+def _insert(conn: Connection, table: sa.Table, columns: list[str], rows: sa.Select) -> int:
+    result = conn.execute(
+        table.insert().from_select(columns, rows).execution_options(preserve_rowcount=True)
+    )
+    return int(result.rowcount or 0)
