@@ -18,6 +18,7 @@ from nplpipeline.validate.coerce import coerce
 from nplpipeline.validate.gx_runner import (
     SuiteRun,
     data_docs_index,
+    gx_frame,
     known_from_context,
     run_suite,
 )
@@ -316,6 +317,38 @@ def test_a_clean_batch_passes(entity_name, gx_dir):
     assert run.success and run.critical_failures == 0 and run.warnings == 0
     assert len(run.outcomes) == len(build_suite(entity_name).expectations)
     assert {o.severity for o in run.outcomes} <= {"critical", "warning"}
+
+
+@pytest.mark.parametrize(
+    ("birth_dates", "unit"),
+    [(["1850-06-01"], "ns"), (["0201-05-01", "9999-12-31"], "us")],
+    ids=["before-1900", "outside-the-ns-range"],
+)
+def test_birth_dates_get_the_row_rules_verdicts_whatever_dtype_gx_sees(
+    birth_dates, unit, gx_dir
+):
+    """gx_frame gives GX nanosecond datetimes (its vectorised between) when they fit; a
+    column with a value outside 1677..2262 keeps microseconds (GX's per-row path), and
+    both count the same rows as rules.py."""
+    overrides = [*_clean_overrides("customers"), *({"birth_date": d} for d in birth_dates)]
+    typed = _frame("customers", overrides)
+    ctx = _context("customers", typed)
+    masks = check_rows(typed, ENTITIES["customers"], ctx)
+    known = known_from_context("customers", typed, ctx)
+    frame = gx_frame("customers", typed, typed["_drop_date"], known)
+    assert frame["birth_date"].dtype == f"datetime64[{unit}]"
+    assert frame["updated_at"].dtype == frame["_drop_end"].dtype == "datetime64[ns]"
+    assert frame["customer_id"].dtype == "str" and frame["full_name"].dtype == "str"
+    run = _run("customers", typed, gx_dir, run_name=f"birth-dates-{unit}")
+    assert not any(o.success is None for o in run.outcomes)
+    for rule in ("plausible:birth_date", "not_future:birth_date"):
+        (outcome,) = [o for o in run.outcomes if o.rule == rule]
+        expected = int(masks[rule].sum()) if rule in masks else 0
+        assert outcome.unexpected_count == expected, rule
+        assert outcome.success == (expected == 0), rule
+    assert masks["plausible:birth_date"].sum() == 1
+    failed = {o.rule for o in run.outcomes if not o.success}
+    assert failed == set(masks)
 
 
 def test_row_count_outside_the_expected_range_is_a_warning(gx_dir):
