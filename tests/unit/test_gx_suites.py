@@ -324,9 +324,7 @@ def test_a_clean_batch_passes(entity_name, gx_dir):
     [(["1850-06-01"], "ns"), (["0201-05-01", "9999-12-31"], "us")],
     ids=["before-1900", "outside-the-ns-range"],
 )
-def test_birth_dates_get_the_row_rules_verdicts_whatever_dtype_gx_sees(
-    birth_dates, unit, gx_dir
-):
+def test_birth_dates_get_the_row_rules_verdicts_whatever_dtype_gx_sees(birth_dates, unit, gx_dir):
     """gx_frame gives GX nanosecond datetimes (its vectorised between) when they fit; a
     column with a value outside 1677..2262 keeps microseconds (GX's per-row path), and
     both count the same rows as rules.py."""
