@@ -425,7 +425,7 @@ def test_a_database_refusal_names_the_drop_without_row_values(
     def refuse(conn, *_args, **_kwargs):
         conn.execute(sa.text("SELECT CAST(:v AS INTEGER)"), {"v": PII_ROW["full_name"]})
 
-    monkeypatch.setattr(loader, "upsert_latest", refuse)
+    monkeypatch.setattr(loader, "_write_rows", refuse)  # the batch's write, any entity
     with pytest.raises(loader.IngestDatabaseError) as error:
         ingest_entity(engine, tmp_path, "customers", UP_TO)
     shown = "".join(traceback.format_exception(error.value))
